@@ -1,0 +1,311 @@
+//! Structures that cross the user/kernel boundary, laid out as on x86-64
+//! Linux. Every type derives the zerocopy traits so it can be read from and
+//! written to application memory as bytes; sizes are asserted below.
+
+use core::mem::{offset_of, size_of};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+macro_rules! abi_struct {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? } size $size:expr;) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+        pub struct $name { $($(#[$fm])* pub $f: $t),* }
+        impl Default for $name {
+            fn default() -> Self {
+                <Self as zerocopy::FromZeros>::new_zeroed()
+            }
+        }
+        const _: () = assert!(size_of::<$name>() == $size);
+    };
+}
+
+abi_struct! {
+    /// `struct timespec`.
+    pub struct Timespec { pub tv_sec: i64, pub tv_nsec: i64 } size 16;
+}
+abi_struct! {
+    /// `struct timeval`.
+    pub struct Timeval { pub tv_sec: i64, pub tv_usec: i64 } size 16;
+}
+abi_struct! {
+    /// `struct timezone`.
+    pub struct Timezone { pub tz_minuteswest: i32, pub tz_dsttime: i32 } size 8;
+}
+abi_struct! {
+    /// `struct iovec`.
+    pub struct Iovec { pub base: u64, pub len: u64 } size 16;
+}
+abi_struct! {
+    /// `struct stat` as returned by stat/fstat/lstat/newfstatat on x86-64.
+    pub struct Stat {
+        pub st_dev: u64,
+        pub st_ino: u64,
+        pub st_nlink: u64,
+        pub st_mode: u32,
+        pub st_uid: u32,
+        pub st_gid: u32,
+        pub pad0: u32,
+        pub st_rdev: u64,
+        pub st_size: i64,
+        pub st_blksize: i64,
+        pub st_blocks: i64,
+        pub st_atime: i64,
+        pub st_atime_nsec: i64,
+        pub st_mtime: i64,
+        pub st_mtime_nsec: i64,
+        pub st_ctime: i64,
+        pub st_ctime_nsec: i64,
+        pub unused: [i64; 3],
+    } size 144;
+}
+const _: () = assert!(offset_of!(Stat, st_mode) == 24);
+const _: () = assert!(offset_of!(Stat, st_size) == 48);
+
+abi_struct! {
+    /// `struct statx_timestamp`.
+    pub struct StatxTimestamp { pub tv_sec: i64, pub tv_nsec: u32, pub reserved: i32 } size 16;
+}
+abi_struct! {
+    /// `struct statx`.
+    pub struct Statx {
+        pub stx_mask: u32,
+        pub stx_blksize: u32,
+        pub stx_attributes: u64,
+        pub stx_nlink: u32,
+        pub stx_uid: u32,
+        pub stx_gid: u32,
+        pub stx_mode: u16,
+        pub spare0: u16,
+        pub stx_ino: u64,
+        pub stx_size: u64,
+        pub stx_blocks: u64,
+        pub stx_attributes_mask: u64,
+        pub stx_atime: StatxTimestamp,
+        pub stx_btime: StatxTimestamp,
+        pub stx_ctime: StatxTimestamp,
+        pub stx_mtime: StatxTimestamp,
+        pub stx_rdev_major: u32,
+        pub stx_rdev_minor: u32,
+        pub stx_dev_major: u32,
+        pub stx_dev_minor: u32,
+        pub stx_mnt_id: u64,
+        pub stx_dio_mem_align: u32,
+        pub stx_dio_offset_align: u32,
+        pub spare3: [u64; 12],
+    } size 256;
+}
+const _: () = assert!(offset_of!(Statx, stx_atime) == 64);
+const _: () = assert!(offset_of!(Statx, stx_rdev_major) == 128);
+
+abi_struct! {
+    /// `struct statfs`.
+    pub struct Statfs {
+        pub f_type: i64,
+        pub f_bsize: i64,
+        pub f_blocks: u64,
+        pub f_bfree: u64,
+        pub f_bavail: u64,
+        pub f_files: u64,
+        pub f_ffree: u64,
+        pub f_fsid: [i32; 2],
+        pub f_namelen: i64,
+        pub f_frsize: i64,
+        pub f_flags: i64,
+        pub f_spare: [i64; 4],
+    } size 120;
+}
+
+abi_struct! {
+    /// `struct new_utsname`: six 65-byte NUL-terminated fields.
+    pub struct Utsname {
+        pub sysname: [u8; 65],
+        pub nodename: [u8; 65],
+        pub release: [u8; 65],
+        pub version: [u8; 65],
+        pub machine: [u8; 65],
+        pub domainname: [u8; 65],
+    } size 390;
+}
+
+abi_struct! {
+    /// `struct rlimit` / `struct rlimit64`.
+    pub struct Rlimit { pub cur: u64, pub max: u64 } size 16;
+}
+
+abi_struct! {
+    /// `struct sysinfo`.
+    pub struct Sysinfo {
+        pub uptime: i64,
+        pub loads: [u64; 3],
+        pub totalram: u64,
+        pub freeram: u64,
+        pub sharedram: u64,
+        pub bufferram: u64,
+        pub totalswap: u64,
+        pub freeswap: u64,
+        pub procs: u16,
+        pub pad: u16,
+        pub pad2: u32,
+        pub totalhigh: u64,
+        pub freehigh: u64,
+        pub mem_unit: u32,
+        pub pad3: u32,
+    } size 112;
+}
+
+abi_struct! {
+    /// `struct tms`.
+    pub struct Tms { pub utime: i64, pub stime: i64, pub cutime: i64, pub cstime: i64 } size 32;
+}
+
+abi_struct! {
+    /// `struct rusage`.
+    pub struct Rusage {
+        pub utime: Timeval,
+        pub stime: Timeval,
+        pub rest: [i64; 14],
+    } size 144;
+}
+
+abi_struct! {
+    /// The fixed head of `struct linux_dirent64`; the NUL-terminated name
+    /// follows and the record is padded to 8 bytes.
+    pub struct Dirent64Head { pub d_ino: u64, pub d_off: i64, pub d_reclen: u16, pub d_type: u8, pub pad: [u8; 5] } size 24;
+}
+/// Offset of `d_name` in `struct linux_dirent64`.
+pub const DIRENT64_NAME_OFFSET: usize = 19;
+
+abi_struct! {
+    /// The kernel's `struct sigaction` as rt_sigaction takes it.
+    pub struct KernelSigaction { pub handler: u64, pub flags: u64, pub restorer: u64, pub mask: u64 } size 32;
+}
+
+abi_struct! {
+    /// `stack_t`.
+    pub struct SigaltStack { pub sp: u64, pub flags: i32, pub pad: u32, pub size: u64 } size 24;
+}
+
+abi_struct! {
+    /// `siginfo_t`: the common head and the union as raw words.
+    pub struct Siginfo { pub signo: i32, pub errno: i32, pub code: i32, pub pad: i32, pub fields: [u64; 14] } size 128;
+}
+
+abi_struct! {
+    /// `struct user_regs_struct`: the general registers as ptrace sees them.
+    pub struct PtRegs {
+        pub r15: u64,
+        pub r14: u64,
+        pub r13: u64,
+        pub r12: u64,
+        pub rbp: u64,
+        pub rbx: u64,
+        pub r11: u64,
+        pub r10: u64,
+        pub r9: u64,
+        pub r8: u64,
+        pub rax: u64,
+        pub rcx: u64,
+        pub rdx: u64,
+        pub rsi: u64,
+        pub rdi: u64,
+        pub orig_rax: u64,
+        pub rip: u64,
+        pub cs: u64,
+        pub eflags: u64,
+        pub rsp: u64,
+        pub ss: u64,
+        pub fs_base: u64,
+        pub gs_base: u64,
+        pub ds: u64,
+        pub es: u64,
+        pub fs: u64,
+        pub gs: u64,
+    } size 216;
+}
+
+abi_struct! {
+    /// The kernel's `struct termios` (TCGETS / TCSETS).
+    pub struct Termios {
+        pub c_iflag: u32,
+        pub c_oflag: u32,
+        pub c_cflag: u32,
+        pub c_lflag: u32,
+        pub c_line: u8,
+        pub c_cc: [u8; 19],
+    } size 36;
+}
+
+abi_struct! {
+    /// `struct winsize`.
+    pub struct Winsize { pub ws_row: u16, pub ws_col: u16, pub ws_xpixel: u16, pub ws_ypixel: u16 } size 8;
+}
+
+abi_struct! {
+    /// `struct pollfd`.
+    pub struct Pollfd { pub fd: i32, pub events: i16, pub revents: i16 } size 8;
+}
+
+abi_struct! {
+    /// `Elf64_Ehdr`.
+    pub struct Elf64Ehdr {
+        pub e_ident: [u8; 16],
+        pub e_type: u16,
+        pub e_machine: u16,
+        pub e_version: u32,
+        pub e_entry: u64,
+        pub e_phoff: u64,
+        pub e_shoff: u64,
+        pub e_flags: u32,
+        pub e_ehsize: u16,
+        pub e_phentsize: u16,
+        pub e_phnum: u16,
+        pub e_shentsize: u16,
+        pub e_shnum: u16,
+        pub e_shstrndx: u16,
+    } size 64;
+}
+
+abi_struct! {
+    /// `Elf64_Phdr`.
+    pub struct Elf64Phdr {
+        pub p_type: u32,
+        pub p_flags: u32,
+        pub p_offset: u64,
+        pub p_vaddr: u64,
+        pub p_paddr: u64,
+        pub p_filesz: u64,
+        pub p_memsz: u64,
+        pub p_align: u64,
+    } size 56;
+}
+
+/// ELF constants the loader needs.
+pub mod elf {
+    /// `\x7fELF`.
+    pub const MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
+    /// 64-bit class.
+    pub const CLASS64: u8 = 2;
+    /// Little endian.
+    pub const DATA2LSB: u8 = 1;
+    /// Executable file.
+    pub const ET_EXEC: u16 = 2;
+    /// Shared object / PIE.
+    pub const ET_DYN: u16 = 3;
+    /// x86-64.
+    pub const EM_X86_64: u16 = 62;
+    /// Loadable segment.
+    pub const PT_LOAD: u32 = 1;
+    /// Interpreter path.
+    pub const PT_INTERP: u32 = 3;
+    /// Program header table.
+    pub const PT_PHDR: u32 = 6;
+    /// Stack flags.
+    pub const PT_GNU_STACK: u32 = 0x6474_e551;
+    /// Execute permission.
+    pub const PF_X: u32 = 1;
+    /// Write permission.
+    pub const PF_W: u32 = 2;
+    /// Read permission.
+    pub const PF_R: u32 = 4;
+}

@@ -1,0 +1,198 @@
+//! The kernel: global state of one sandbox, and the loop that runs a task.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+use spin::Mutex;
+use veil_abi::{sysno, Errno};
+
+use crate::host::{Clock, Identity, Logger, Random};
+use crate::mm::PageAllocator;
+use crate::platform::{Context, MemoryFile, Platform, Trap};
+use crate::syscalls::{self, Handler};
+use crate::task::{ExitStatus, Pid, Task};
+use crate::vfs::MountNamespace;
+
+/// Options chosen by the embedder.
+#[derive(Clone, Debug, Default)]
+pub struct KernelOptions {
+    /// Print every syscall as strace does.
+    pub strace: bool,
+}
+
+/// One sandbox's kernel.
+pub struct Kernel {
+    /// The platform running application code.
+    pub platform: Arc<dyn Platform>,
+    /// The memory file.
+    pub mf: Arc<dyn MemoryFile>,
+    /// Pages of the memory file.
+    pub pages: Arc<PageAllocator>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub random: Arc<dyn Random>,
+    /// Diagnostics.
+    pub logger: Arc<dyn Logger>,
+    /// uname and sysinfo answers.
+    pub identity: Identity,
+    /// The mount tree.
+    pub mounts: Arc<MountNamespace>,
+    /// Options.
+    pub options: KernelOptions,
+    table: Box<[Option<Handler>]>,
+    /// Syscall numbers already reported as unimplemented (bitmap).
+    unknown_logged: Mutex<Vec<u64>>,
+    next_pid: AtomicI32,
+    /// Boot time in monotonic nanoseconds.
+    pub boot_ns: AtomicU64,
+}
+
+/// The services a kernel is built from.
+pub struct KernelParts {
+    /// Platform.
+    pub platform: Arc<dyn Platform>,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub random: Arc<dyn Random>,
+    /// Logger.
+    pub logger: Arc<dyn Logger>,
+    /// Identity.
+    pub identity: Identity,
+    /// The mount tree.
+    pub mounts: Arc<MountNamespace>,
+    /// Options.
+    pub options: KernelOptions,
+}
+
+impl Kernel {
+    /// Builds a kernel.
+    pub fn new(parts: KernelParts) -> Arc<Kernel> {
+        let mf = parts.platform.memory_file();
+        let pages = Arc::new(PageAllocator::new(mf.clone()));
+        Arc::new(Kernel {
+            platform: parts.platform,
+            mf,
+            pages,
+            clock: parts.clock,
+            random: parts.random,
+            logger: parts.logger,
+            identity: parts.identity,
+            mounts: parts.mounts,
+            options: parts.options,
+            table: syscalls::build_table(),
+            unknown_logged: Mutex::new(alloc::vec![0; sysno::COUNT.div_ceil(64) + 1]),
+            next_pid: AtomicI32::new(1),
+            boot_ns: AtomicU64::new(0),
+        })
+    }
+
+    /// A fresh pid.
+    pub fn alloc_pid(&self) -> Pid {
+        self.next_pid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The handler for `nr`, if served.
+    pub fn handler(&self, nr: u64) -> Option<Handler> {
+        self.table.get(nr as usize).copied().flatten()
+    }
+
+    fn note_unknown(&self, nr: u64) {
+        let mut bits = self.unknown_logged.lock();
+        let (w, b) = ((nr / 64) as usize, nr % 64);
+        if w >= bits.len() || bits[w] & (1 << b) != 0 {
+            return;
+        }
+        bits[w] |= 1 << b;
+        drop(bits);
+        let name = sysno::name(nr).unwrap_or("?");
+        self.logger.line(&format!(
+            "veil: unimplemented syscall {name} ({nr}): ENOSYS"
+        ));
+    }
+
+    /// Serves one syscall for `task` whose registers hold the call.
+    pub fn dispatch(&self, task: &mut Task) {
+        let regs = &task.cpu.regs;
+        let nr = regs.orig_rax;
+        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+        let strace = self.options.strace;
+        let entry = if strace {
+            Some(crate::syscalls::strace::enter(task, nr, &args))
+        } else {
+            None
+        };
+        let result = match self.handler(nr) {
+            Some(h) => h(task, &args),
+            None => {
+                self.note_unknown(nr);
+                Err(Errno::ENOSYS)
+            }
+        };
+        if let Some(line) = entry {
+            crate::syscalls::strace::exit(task, nr, &args, line, &result);
+        }
+        if task.pending.keep_rax {
+            task.pending.keep_rax = false;
+            return;
+        }
+        task.cpu.regs.rax = match result {
+            Ok(v) => v,
+            Err(e) => (-(e as i64)) as u64,
+        };
+    }
+
+    /// Runs `task` on `ctx` until its thread group exits; returns how.
+    pub fn run(&self, task: &mut Task, ctx: &mut dyn Context) -> ExitStatus {
+        loop {
+            if task.pending.reset_fp {
+                task.pending.reset_fp = false;
+                let _ = ctx.reset_fp_state();
+            }
+            if let Some(st) = *task.tg.exit_status.lock() {
+                return st;
+            }
+            let space = task.mm.space().clone();
+            let trap = match ctx.switch(&space, &mut task.cpu) {
+                Ok(t) => t,
+                Err(_) => {
+                    self.logger.line("veil: platform lost the application");
+                    task.exit_group(ExitStatus::Signaled(veil_abi::flags::SIGKILL));
+                    continue;
+                }
+            };
+            match trap {
+                Trap::Syscall => self.dispatch(task),
+                Trap::PageFault { addr, access } => {
+                    if let Err(e) = task.mm.handle_fault(crate::UserAddr(addr), access) {
+                        let signo = if e == Errno::EIO {
+                            veil_abi::flags::SIGBUS
+                        } else {
+                            veil_abi::flags::SIGSEGV
+                        };
+                        self.fatal_signal(task, signo, addr);
+                    }
+                }
+                Trap::Exception { signo, addr, .. } => self.fatal_signal(task, signo, addr),
+                Trap::Interrupted => {}
+            }
+        }
+    }
+
+    /// Delivers a synchronous signal. Until signal delivery exists (issue
+    /// 3), a handled fault cannot be delivered, so the default action runs:
+    /// the thread group dies with the signal.
+    fn fatal_signal(&self, task: &mut Task, signo: i32, addr: u64) {
+        if self.options.strace {
+            self.logger.line(&format!(
+                "[pid {}] --- signal {} at {:#x} (rip {:#x}) ---",
+                task.tid, signo, addr, task.cpu.regs.rip
+            ));
+        }
+        task.exit_group(ExitStatus::Signaled(signo));
+    }
+}

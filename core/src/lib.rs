@@ -1,0 +1,36 @@
+//! veil-core: the kernel model.
+//!
+//! Everything an application sees of "the kernel" is modelled here, with
+//! no host calls of its own: tasks ([`task`]), memory ([`mm`]), the VFS
+//! ([`vfs`]), the ELF loader ([`loader`]) and the syscall table
+//! ([`syscalls`]). What core needs from outside comes through traits:
+//! [`platform`] (running application code, the memory file) and [`host`]
+//! (clocks, randomness, sleeping, logging). Filesystems plug in through
+//! [`vfs::node`].
+//!
+//! Nothing an application does may panic the Sentry: errors are
+//! `Result<_, Errno>` to the syscall boundary.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod addr;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
+pub mod host;
+pub mod kernel;
+pub mod loader;
+pub mod mm;
+pub mod platform;
+pub mod syscalls;
+pub mod task;
+pub mod vfs;
+
+pub use addr::{FileOffset, UserAddr};
+pub use kernel::Kernel;
+pub use task::Task;
+pub use veil_abi::Errno;
+
+/// The result of a system call handler: the value for rax, or an errno.
+pub type SysResult = Result<u64, Errno>;

@@ -1,0 +1,8 @@
+//! PROVISIONAL: the file syscall family (being written).
+
+use super::Handler;
+
+/// The handler for `nr` if this family serves it.
+pub fn handler(_nr: u64) -> Option<Handler> {
+    None
+}

@@ -1,0 +1,61 @@
+//! The syscall table: one entry per x86-64 syscall number, either a
+//! handler or `None`, which answers `ENOSYS` on purpose (and is logged once
+//! by name). The handlers live in one module per family; each module's
+//! `handler` function names what it serves, and [`build_table`] merges them
+//! into the array the dispatcher indexes.
+//!
+//! The table is also the compatibility document: [`support`] is what the
+//! README's syscall table is generated from.
+
+pub mod file;
+pub mod mem;
+pub mod misc;
+pub mod strace;
+
+use alloc::boxed::Box;
+use alloc::vec;
+
+use veil_abi::sysno;
+
+use crate::task::Task;
+use crate::SysResult;
+
+/// A syscall handler: the task and the six raw arguments.
+pub type Handler = fn(&mut Task, &[u64; 6]) -> SysResult;
+
+/// The handler for `nr`, from whichever family serves it.
+pub fn lookup(nr: u64) -> Option<Handler> {
+    file::handler(nr)
+        .or_else(|| mem::handler(nr))
+        .or_else(|| misc::handler(nr))
+}
+
+/// The dispatch array, indexed by syscall number.
+pub fn build_table() -> Box<[Option<Handler>]> {
+    let mut t = vec![None; sysno::COUNT];
+    for (nr, slot) in t.iter_mut().enumerate() {
+        *slot = lookup(nr as u64);
+    }
+    t.into_boxed_slice()
+}
+
+/// True if syscall `nr` is served (not a deliberate ENOSYS).
+pub fn support(nr: u64) -> bool {
+    lookup(nr).is_some()
+}
+
+/// Argument helpers shared by the families.
+pub(crate) mod arg {
+    /// An fd argument (the low 32 bits, signed, as Linux reads `int`).
+    pub fn fd(v: u64) -> i32 {
+        v as u32 as i32
+    }
+    /// An `int` argument.
+    pub fn int(v: u64) -> i32 {
+        v as u32 as i32
+    }
+    /// An `unsigned int` / flags argument.
+    pub fn uint(v: u64) -> u32 {
+        v as u32
+    }
+}

@@ -1,0 +1,239 @@
+//! Tasks: threads and the thread groups (processes) they belong to.
+//!
+//! A [`Task`] is one application thread as core sees it: its registers, its
+//! address space ([`MemoryManager`]), fd table, filesystem context,
+//! credentials and signal mask. Tasks in one thread group share a
+//! [`ThreadGroup`] (pid, parent, rlimits, signal handlers, exit status).
+//! Each task is driven by one host thread through [`Kernel::run`].
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use veil_abi::{Errno, KernelSigaction, Rlimit};
+
+use crate::host::Blocker;
+use crate::kernel::Kernel;
+use crate::mm::MemoryManager;
+use crate::platform::CpuState;
+use crate::vfs::{FdTable, FsContext, Location};
+
+/// A process or thread id inside the sandbox's pid namespace.
+pub type Pid = i32;
+
+/// User and group ids of a task.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// Real uid.
+    pub uid: u32,
+    /// Effective uid.
+    pub euid: u32,
+    /// Saved uid.
+    pub suid: u32,
+    /// Filesystem uid.
+    pub fsuid: u32,
+    /// Real gid.
+    pub gid: u32,
+    /// Effective gid.
+    pub egid: u32,
+    /// Saved gid.
+    pub sgid: u32,
+    /// Filesystem gid.
+    pub fsgid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl Credentials {
+    /// All ids set to `uid` / `gid`.
+    pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Credentials {
+        Credentials {
+            uid,
+            euid: uid,
+            suid: uid,
+            fsuid: uid,
+            gid,
+            egid: gid,
+            sgid: gid,
+            fsgid: gid,
+            groups,
+        }
+    }
+
+    /// True if `gid` is the fs gid or a supplementary group.
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.fsgid == gid || self.groups.contains(&gid)
+    }
+}
+
+/// How a thread group ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// exit / exit_group with this code (low 8 bits matter).
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// The status a shell reports: the code, or 128 + the signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c & 0xff,
+            ExitStatus::Signaled(s) => 128 + s,
+        }
+    }
+}
+
+/// State shared by the threads of one process.
+pub struct ThreadGroup {
+    /// The process id (the leader's tid).
+    pub pid: Pid,
+    /// The parent's pid.
+    pub ppid: Mutex<Pid>,
+    /// Resource limits, indexed by `RLIMIT_*`.
+    pub rlimits: Mutex<[Rlimit; 16]>,
+    /// Signal dispositions, indexed by signal number - 1.
+    pub sigactions: Mutex<[KernelSigaction; 64]>,
+    /// The executable (for /proc/self/exe).
+    pub exe: Mutex<Option<Location>>,
+    /// The command name (comm, 15 bytes at most).
+    pub comm: Mutex<String>,
+    /// Where argv and envp live in memory: (argv start, argv end, env start,
+    /// env end), for /proc/self/cmdline and environ.
+    pub args_range: Mutex<(u64, u64, u64, u64)>,
+    /// Set once the group is exiting.
+    pub exit_status: Mutex<Option<ExitStatus>>,
+}
+
+impl ThreadGroup {
+    /// A new thread group with Linux's default limits.
+    pub fn new(pid: Pid, ppid: Pid) -> ThreadGroup {
+        ThreadGroup {
+            pid,
+            ppid: Mutex::new(ppid),
+            rlimits: Mutex::new(default_rlimits()),
+            sigactions: Mutex::new([KernelSigaction::default(); 64]),
+            exe: Mutex::new(None),
+            comm: Mutex::new(String::new()),
+            args_range: Mutex::new((0, 0, 0, 0)),
+            exit_status: Mutex::new(None),
+        }
+    }
+
+    /// The soft limit of `resource`.
+    pub fn rlimit(&self, resource: u32) -> u64 {
+        self.rlimits.lock()[resource as usize & 15].cur
+    }
+}
+
+/// Linux's default resource limits for a process started from a shell.
+pub fn default_rlimits() -> [Rlimit; 16] {
+    use veil_abi::flags::*;
+    let inf = Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    };
+    let mut r = [inf; 16];
+    r[RLIMIT_STACK as usize] = Rlimit {
+        cur: 8 << 20,
+        max: RLIM_INFINITY,
+    };
+    r[RLIMIT_CORE as usize] = Rlimit {
+        cur: 0,
+        max: RLIM_INFINITY,
+    };
+    r[RLIMIT_NOFILE as usize] = Rlimit {
+        cur: 1024,
+        max: 1 << 20,
+    };
+    r[RLIMIT_NPROC as usize] = Rlimit {
+        cur: 63_000,
+        max: 63_000,
+    };
+    r[RLIMIT_MEMLOCK as usize] = Rlimit {
+        cur: 8 << 20,
+        max: 8 << 20,
+    };
+    r[RLIMIT_SIGPENDING as usize] = Rlimit {
+        cur: 63_000,
+        max: 63_000,
+    };
+    r[RLIMIT_MSGQUEUE as usize] = Rlimit {
+        cur: 819_200,
+        max: 819_200,
+    };
+    r[RLIMIT_NICE as usize] = Rlimit { cur: 0, max: 0 };
+    r[RLIMIT_RTPRIO as usize] = Rlimit { cur: 0, max: 0 };
+    r
+}
+
+/// Work the run loop must do for a task after a handler returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// The FP state must be reset (after execve).
+    pub reset_fp: bool,
+    /// The task has exited; the loop ends.
+    pub exited: bool,
+    /// Do not write the handler's result into rax (execve, rt_sigreturn).
+    pub keep_rax: bool,
+}
+
+/// One application thread.
+pub struct Task {
+    /// The kernel.
+    pub kernel: Arc<Kernel>,
+    /// Thread id.
+    pub tid: Pid,
+    /// The process.
+    pub tg: Arc<ThreadGroup>,
+    /// The address space.
+    pub mm: Arc<MemoryManager>,
+    /// The fd table.
+    pub fds: Arc<FdTable>,
+    /// Root, cwd, umask.
+    pub fs: Arc<Mutex<FsContext>>,
+    /// Ids.
+    pub creds: Credentials,
+    /// Registers at the last trap; written back on the next switch.
+    pub cpu: CpuState,
+    /// Blocked signals.
+    pub sigmask: u64,
+    /// set_tid_address.
+    pub clear_child_tid: u64,
+    /// set_robust_list (head, len).
+    pub robust_list: (u64, u64),
+    /// How this task sleeps.
+    pub blocker: Arc<dyn Blocker>,
+    /// What the run loop must do after the current syscall.
+    pub pending: Pending,
+}
+
+impl Task {
+    /// The soft limit of `resource` for this task's process.
+    pub fn rlimit(&self, resource: u32) -> u64 {
+        self.tg.rlimit(resource)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Pid {
+        self.tg.pid
+    }
+
+    /// Ends the whole thread group with `status`.
+    pub fn exit_group(&mut self, status: ExitStatus) {
+        let mut st = self.tg.exit_status.lock();
+        if st.is_none() {
+            *st = Some(status);
+        }
+        self.pending.exited = true;
+    }
+
+    /// Reads a NUL-terminated path from user memory (`ENAMETOOLONG` past
+    /// PATH_MAX, `EFAULT` on a bad pointer).
+    pub fn read_path(&self, addr: u64) -> Result<Vec<u8>, Errno> {
+        self.mm
+            .read_cstring(crate::UserAddr(addr), veil_abi::flags::PATH_MAX)
+    }
+}

@@ -1,0 +1,170 @@
+//! File descriptor tables.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use veil_abi::Errno;
+
+use super::OpenFile;
+
+/// One slot of an fd table.
+#[derive(Clone)]
+pub struct FdEntry {
+    /// The open file description.
+    pub file: Arc<OpenFile>,
+    /// FD_CLOEXEC.
+    pub cloexec: bool,
+}
+
+/// A table of file descriptors, shared by threads created with CLONE_FILES.
+#[derive(Default)]
+pub struct FdTable {
+    slots: Mutex<Vec<Option<FdEntry>>>,
+}
+
+impl FdTable {
+    /// An empty table.
+    pub fn new() -> FdTable {
+        FdTable::default()
+    }
+
+    /// A copy for fork (same descriptions, separate table).
+    pub fn fork(&self) -> FdTable {
+        FdTable {
+            slots: Mutex::new(self.slots.lock().clone()),
+        }
+    }
+
+    /// The entry at `fd`, or `EBADF`.
+    pub fn get(&self, fd: i32) -> Result<FdEntry, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        self.slots
+            .lock()
+            .get(fd as usize)
+            .and_then(|s| s.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// The description at `fd`, or `EBADF`.
+    pub fn file(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        self.get(fd).map(|e| e.file)
+    }
+
+    /// Installs `file` at the lowest free number `>= min` below `limit`
+    /// (RLIMIT_NOFILE). `EMFILE` if none.
+    pub fn insert(
+        &self,
+        min: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> Result<i32, Errno> {
+        if min < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut slots = self.slots.lock();
+        let min = min as usize;
+        let limit = limit.min(i32::MAX as u64) as usize;
+        let mut fd = min;
+        while fd < slots.len() && slots[fd].is_some() {
+            fd += 1;
+        }
+        if fd >= limit {
+            return Err(Errno::EMFILE);
+        }
+        if fd >= slots.len() {
+            slots.resize(fd + 1, None);
+        }
+        slots[fd] = Some(FdEntry { file, cloexec });
+        Ok(fd as i32)
+    }
+
+    /// Installs `file` at exactly `fd`, returning what was there (dup2).
+    pub fn set(
+        &self,
+        fd: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> Result<Option<FdEntry>, Errno> {
+        if fd < 0 || fd as u64 >= limit {
+            return Err(Errno::EBADF);
+        }
+        let mut slots = self.slots.lock();
+        let fd = fd as usize;
+        if fd >= slots.len() {
+            slots.resize(fd + 1, None);
+        }
+        Ok(slots[fd].replace(FdEntry { file, cloexec }))
+    }
+
+    /// Removes `fd`, returning its entry.
+    pub fn remove(&self, fd: i32) -> Result<FdEntry, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let mut slots = self.slots.lock();
+        slots
+            .get_mut(fd as usize)
+            .and_then(|s| s.take())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Sets FD_CLOEXEC on `fd`.
+    pub fn set_cloexec(&self, fd: i32, on: bool) -> Result<(), Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let mut slots = self.slots.lock();
+        match slots.get_mut(fd as usize).and_then(|s| s.as_mut()) {
+            Some(e) => {
+                e.cloexec = on;
+                Ok(())
+            }
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// Removes every fd in `[first, last]`, or marks them close-on-exec.
+    /// Returns the removed entries so the caller drops them outside the lock.
+    pub fn close_range(&self, first: u32, last: u32, cloexec_only: bool) -> Vec<FdEntry> {
+        let mut slots = self.slots.lock();
+        let mut out = Vec::new();
+        let end = (last as usize).saturating_add(1).min(slots.len());
+        for slot in slots.iter_mut().take(end).skip(first as usize) {
+            if cloexec_only {
+                if let Some(e) = slot.as_mut() {
+                    e.cloexec = true;
+                }
+            } else if let Some(e) = slot.take() {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// Removes every close-on-exec fd (at execve).
+    pub fn close_on_exec(&self) -> Vec<FdEntry> {
+        let mut slots = self.slots.lock();
+        let mut out = Vec::new();
+        for slot in slots.iter_mut() {
+            if slot.as_ref().is_some_and(|e| e.cloexec) {
+                out.extend(slot.take());
+            }
+        }
+        out
+    }
+
+    /// The open fd numbers with their entries, in order.
+    pub fn list(&self) -> Vec<(i32, FdEntry)> {
+        self.slots
+            .lock()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.clone().map(|e| (i as i32, e)))
+            .collect()
+    }
+}

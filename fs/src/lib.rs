@@ -1,0 +1,1 @@
+//! veil-fs: filesystems plugged into veil-core's VFS.

@@ -1,0 +1,1 @@
+//! veil-host: host-side services shared by the platforms.
