@@ -70,13 +70,22 @@ impl Dentry {
 
     /// Looks up `name` (a single component, not `.` or `..`), through the
     /// cache.
-    pub fn child(self: &Arc<Dentry>, name: &[u8]) -> Result<Arc<Dentry>, veil_abi::Errno> {
-        if let Some(d) = self.children.lock().get(name) {
-            return Ok(d.clone());
+    pub fn child(
+        self: &Arc<Dentry>,
+        cx: &crate::task::Task,
+        name: &[u8],
+    ) -> Result<Arc<Dentry>, veil_abi::Errno> {
+        let cache = self.inode.cacheable();
+        if cache {
+            if let Some(d) = self.children.lock().get(name) {
+                return Ok(d.clone());
+            }
         }
-        let inode = self.inode.lookup(name)?;
+        let inode = self.inode.lookup(cx, name)?;
         let d = Dentry::new_child(self, name, inode);
-        self.children.lock().insert(name.to_vec(), d.clone());
+        if cache {
+            self.children.lock().insert(name.to_vec(), d.clone());
+        }
         Ok(d)
     }
 

@@ -18,6 +18,8 @@ use core::any::Any;
 
 use veil_abi::{Errno, Timespec};
 
+use crate::task::Task;
+
 /// A shared inode.
 pub type InodeRef = Arc<dyn Inode>;
 
@@ -173,8 +175,9 @@ pub trait Inode: Send + Sync + Any {
         Err(Errno::EPERM)
     }
 
-    /// Finds `name` in this directory. `ENOENT` if absent.
-    fn lookup(&self, _name: &[u8]) -> Result<InodeRef, Errno> {
+    /// Finds `name` in this directory. `ENOENT` if absent. `cx` is the
+    /// task walking (procfs answers differently per task).
+    fn lookup(&self, _cx: &Task, _name: &[u8]) -> Result<InodeRef, Errno> {
         Err(Errno::ENOTDIR)
     }
     /// Creates a node of `kind` (regular, FIFO, socket, device) named
@@ -230,20 +233,20 @@ pub trait Inode: Send + Sync + Any {
         Err(Errno::ENOTDIR)
     }
 
-    /// The target of a symlink.
-    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+    /// The target of a symlink, as `cx` sees it.
+    fn readlink(&self, _cx: &Task) -> Result<Vec<u8>, Errno> {
         Err(Errno::EINVAL)
     }
     /// For "magic" links (`/proc/self/exe`, `/proc/self/fd/N`): where the
     /// link leads, as a location in the VFS, resolved without re-walking the
     /// text. `None` for ordinary symlinks.
-    fn magic_link(&self, _cx: &crate::task::Task) -> Option<Result<crate::vfs::Location, Errno>> {
+    fn magic_link(&self, _cx: &Task) -> Option<Result<crate::vfs::Location, Errno>> {
         None
     }
 
     /// Opens the inode (not called for directories: core opens those
     /// itself and lists them with `readdir`). `flags` are the open flags.
-    fn open(&self, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+    fn open(&self, _cx: &Task, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
         Err(Errno::ENXIO)
     }
 
@@ -256,6 +259,12 @@ pub trait Inode: Send + Sync + Any {
             f_frsize: 4096,
             ..Default::default()
         })
+    }
+
+    /// True if core may cache this directory's lookups in its dentries
+    /// (false for procfs, whose answers depend on the task and change).
+    fn cacheable(&self) -> bool {
+        true
     }
 
     /// For downcasting (a filesystem recognising its own inodes).
@@ -294,7 +303,7 @@ pub trait FileOps: Send + Sync {
     }
     /// A device or file-specific ioctl. `arg` is the raw argument; an ioctl
     /// that reads or writes memory does it through `task`.
-    fn ioctl(&self, _task: &mut crate::task::Task, _cmd: u32, _arg: u64) -> Result<u64, Errno> {
+    fn ioctl(&self, _task: &mut Task, _cmd: u32, _arg: u64) -> Result<u64, Errno> {
         Err(Errno::ENOTTY)
     }
     /// True if this is a terminal (isatty, TCGETS).

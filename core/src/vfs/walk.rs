@@ -148,7 +148,7 @@ pub fn step(task: &Task, dir: &Location, name: &[u8]) -> Result<Location, Errno>
     if !is_dir(dir)? {
         return Err(Errno::ENOTDIR);
     }
-    let dentry = dir.dentry.child(name)?;
+    let dentry = dir.dentry.child(task, name)?;
     let mut loc = Location {
         mount: dir.mount.clone(),
         dentry,
@@ -208,7 +208,7 @@ fn follow_links(
             loc = target?;
             continue;
         }
-        let target = loc.inode().readlink()?;
+        let target = loc.inode().readlink(task)?;
         if target.is_empty() {
             return Err(Errno::ENOENT);
         }
