@@ -1,19 +1,61 @@
-//! Process identity, limits, time, randomness, uname and the other small
-//! calls a program makes while starting.
+//! Process identity, limits, time, randomness, uname, and the other small
+//! calls a program makes while starting: everything that is neither file
+//! nor memory. Signal *delivery* is issue 3; here rt_sigaction and
+//! rt_sigprocmask only record and report state.
 
+use alloc::vec;
+
+use veil_abi::flags::*;
 use veil_abi::sysno::*;
+use veil_abi::{Errno, KernelSigaction, Rlimit, SigaltStack, Sysinfo, Timespec, Timeval, Utsname};
 
+use super::arg;
 use super::Handler;
+use crate::host::WakeReason;
 use crate::task::{ExitStatus, Task};
-use crate::SysResult;
+use crate::{SysResult, UserAddr};
 
 /// The handler for `nr` if this family serves it.
 pub fn handler(nr: u64) -> Option<Handler> {
     Some(match nr {
         GETPID => sys_getpid,
+        GETPPID => sys_getppid,
         GETTID => sys_gettid,
+        GETUID => |t, _| Ok(t.creds.uid as u64),
+        GETEUID => |t, _| Ok(t.creds.euid as u64),
+        GETGID => |t, _| Ok(t.creds.gid as u64),
+        GETEGID => |t, _| Ok(t.creds.egid as u64),
+        GETRESUID => sys_getresuid,
+        GETRESGID => sys_getresgid,
+        GETGROUPS => sys_getgroups,
+        GETPGRP => sys_getpid,
+        GETPGID => sys_getpgid,
+        GETSID => sys_getpgid,
         EXIT => sys_exit,
         EXIT_GROUP => sys_exit_group,
+        ARCH_PRCTL => sys_arch_prctl,
+        SET_TID_ADDRESS => sys_set_tid_address,
+        SET_ROBUST_LIST => sys_set_robust_list,
+        GET_ROBUST_LIST => sys_get_robust_list,
+        RSEQ => sys_rseq,
+        PRLIMIT64 => sys_prlimit64,
+        GETRLIMIT => sys_getrlimit,
+        SETRLIMIT => sys_setrlimit,
+        GETRANDOM => sys_getrandom,
+        UNAME => sys_uname,
+        CLOCK_GETTIME => sys_clock_gettime,
+        CLOCK_GETRES => sys_clock_getres,
+        GETTIMEOFDAY => sys_gettimeofday,
+        TIME => sys_time,
+        NANOSLEEP => sys_nanosleep,
+        CLOCK_NANOSLEEP => sys_clock_nanosleep,
+        SYSINFO => sys_sysinfo,
+        RT_SIGACTION => sys_rt_sigaction,
+        RT_SIGPROCMASK => sys_rt_sigprocmask,
+        SIGALTSTACK => sys_sigaltstack,
+        SCHED_GETAFFINITY => sys_sched_getaffinity,
+        SCHED_YIELD => |_, _| Ok(0),
+        PRCTL => sys_prctl,
         _ => return None,
     })
 }
@@ -22,12 +64,61 @@ fn sys_getpid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     Ok(t.pid() as u64)
 }
 
+fn sys_getppid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
+    Ok(*t.tg.ppid.lock() as u64)
+}
+
 fn sys_gettid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     Ok(t.tid as u64)
 }
 
+fn sys_getpgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    if pid != 0 && pid != t.pid() {
+        return Err(Errno::ESRCH);
+    }
+    Ok(t.pid() as u64)
+}
+
+fn put_ids(t: &Task, a: &[u64; 6], ids: [u32; 3]) -> SysResult {
+    for (i, id) in ids.iter().enumerate() {
+        t.mm.write_obj(UserAddr(a[i]), id)?;
+    }
+    Ok(0)
+}
+
+fn sys_getresuid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let c = &t.creds;
+    put_ids(t, a, [c.uid, c.euid, c.suid])
+}
+
+fn sys_getresgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let c = &t.creds;
+    put_ids(t, a, [c.gid, c.egid, c.sgid])
+}
+
+fn sys_getgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let size = arg::int(a[0]);
+    let n = t.creds.groups.len();
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size == 0 {
+        return Ok(n as u64);
+    }
+    if (size as usize) < n {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = vec![0u8; n * 4];
+    for (i, g) in t.creds.groups.iter().enumerate() {
+        bytes[i * 4..i * 4 + 4].copy_from_slice(&g.to_ne_bytes());
+    }
+    t.mm.copy_out(UserAddr(a[1]), &bytes)?;
+    Ok(n as u64)
+}
+
 fn sys_exit(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    // Single-threaded until issue 3: the thread's exit ends the group.
+    // One thread per process until issue 3: the thread's exit ends the group.
     t.exit_group(ExitStatus::Exited(a[0] as i32 & 0xff));
     Ok(0)
 }
@@ -35,4 +126,479 @@ fn sys_exit(t: &mut Task, a: &[u64; 6]) -> SysResult {
 fn sys_exit_group(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.exit_group(ExitStatus::Exited(a[0] as i32 & 0xff));
     Ok(0)
+}
+
+/// Canonical addresses only: Linux rejects a non-canonical fs/gs base.
+fn canonical(v: u64) -> bool {
+    v < 0x0000_8000_0000_0000 || v >= 0xffff_8000_0000_0000
+}
+
+fn sys_arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if !canonical(a[1]) || a[1] >= 0xffff_8000_0000_0000 {
+                return Err(Errno::EPERM);
+            }
+            if a[0] == ARCH_SET_FS {
+                t.cpu.regs.fs_base = a[1];
+            } else {
+                t.cpu.regs.gs_base = a[1];
+            }
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            t.mm.write_obj(UserAddr(a[1]), &t.cpu.regs.fs_base)?;
+            Ok(0)
+        }
+        ARCH_GET_GS => {
+            t.mm.write_obj(UserAddr(a[1]), &t.cpu.regs.gs_base)?;
+            Ok(0)
+        }
+        // CPUID faulting is not offered: report it enabled, refuse changes.
+        ARCH_GET_CPUID => Ok(1),
+        ARCH_SET_CPUID => Err(Errno::ENODEV),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn sys_set_tid_address(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    t.clear_child_tid = a[0];
+    Ok(t.tid as u64)
+}
+
+fn sys_set_robust_list(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    // sizeof(struct robust_list_head)
+    if a[1] != 24 {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = (a[0], a[1]);
+    Ok(0)
+}
+
+fn sys_get_robust_list(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    if pid != 0 && pid != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    t.mm.write_obj(UserAddr(a[1]), &t.robust_list.0)?;
+    t.mm.write_obj(UserAddr(a[2]), &t.robust_list.1)?;
+    Ok(0)
+}
+
+/// Restartable sequences are not offered; glibc and musl fall back to
+/// getcpu when registration fails with ENOSYS. Served on purpose, so that
+/// it is not reported as a gap.
+fn sys_rseq(_t: &mut Task, _a: &[u64; 6]) -> SysResult {
+    Err(Errno::ENOSYS)
+}
+
+fn sys_prlimit64(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid != 0 && pid != t.pid() {
+        return Err(Errno::ESRCH);
+    }
+    let resource = arg::uint(a[1]);
+    if resource >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL);
+    }
+    let new = if a[2] != 0 {
+        let r: Rlimit = t.mm.read_obj(UserAddr(a[2]))?;
+        if r.cur > r.max {
+            return Err(Errno::EINVAL);
+        }
+        Some(r)
+    } else {
+        None
+    };
+    let old = t.tg.rlimits.lock()[resource as usize];
+    if let Some(r) = new {
+        // Raising the hard limit needs CAP_SYS_RESOURCE.
+        if r.max > old.max && t.creds.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        if resource == RLIMIT_NOFILE && r.max > NR_OPEN {
+            return Err(Errno::EPERM);
+        }
+    }
+    if a[3] != 0 {
+        t.mm.write_obj(UserAddr(a[3]), &old)?;
+    }
+    if let Some(r) = new {
+        t.tg.rlimits.lock()[resource as usize] = r;
+    }
+    Ok(0)
+}
+
+/// Linux's fs.nr_open default.
+const NR_OPEN: u64 = 1 << 20;
+
+fn sys_getrlimit(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let resource = arg::uint(a[0]);
+    if resource >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL);
+    }
+    let r = t.tg.rlimits.lock()[resource as usize];
+    t.mm.write_obj(UserAddr(a[1]), &r)?;
+    Ok(0)
+}
+
+fn sys_setrlimit(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    sys_prlimit64(t, &[0, a[0], a[1], 0, 0, 0])
+}
+
+fn sys_getrandom(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let flags = arg::uint(a[2]);
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(Errno::EINVAL);
+    }
+    // Linux caps one call at 32 MiB - 1 (and GRND_RANDOM at 512 bytes).
+    let mut len = (a[1] as usize).min(MAX_RW_COUNT).min((32 << 20) - 1);
+    if flags & GRND_RANDOM != 0 {
+        len = len.min(512);
+    }
+    let mut buf = [0u8; 4096];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len());
+        t.kernel.random.fill(&mut buf[..n]);
+        if let Err(e) = t.mm.copy_out(UserAddr(a[0] + done as u64), &buf[..n]) {
+            return if done == 0 { Err(e) } else { Ok(done as u64) };
+        }
+        done += n;
+    }
+    Ok(done as u64)
+}
+
+fn fill_field(dst: &mut [u8; 65], s: &str) {
+    let n = s.len().min(64);
+    dst[..n].copy_from_slice(&s.as_bytes()[..n]);
+}
+
+fn sys_uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let id = &t.kernel.identity;
+    let mut u = Utsname::default();
+    fill_field(&mut u.sysname, "Linux");
+    fill_field(&mut u.nodename, &id.hostname);
+    fill_field(&mut u.release, &id.release);
+    fill_field(&mut u.version, &id.version);
+    fill_field(&mut u.machine, "x86_64");
+    fill_field(&mut u.domainname, "(none)");
+    t.mm.write_obj(UserAddr(a[0]), &u)?;
+    Ok(0)
+}
+
+/// The time on `clock`, or `EINVAL` for an unknown clock.
+pub fn clock_now(t: &Task, clock: i32) -> Result<Timespec, Errno> {
+    let c = &t.kernel.clock;
+    if clock < 0 {
+        // Per-process / per-thread CPU clocks encoded from a pid: treat the
+        // caller's own as its thread CPU time.
+        return Ok(c.thread_cpu());
+    }
+    Ok(match clock as u32 {
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_TAI | CLOCK_REALTIME_ALARM => c.realtime(),
+        CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME
+        | CLOCK_BOOTTIME_ALARM => c.monotonic(),
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => c.thread_cpu(),
+        _ => return Err(Errno::EINVAL),
+    })
+}
+
+fn sys_clock_gettime(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let now = clock_now(t, arg::int(a[0]))?;
+    t.mm.write_obj(UserAddr(a[1]), &now)?;
+    Ok(0)
+}
+
+fn sys_clock_getres(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let clock = arg::int(a[0]);
+    clock_now(t, clock)?;
+    let coarse = matches!(clock as u32, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE);
+    let res = Timespec {
+        tv_sec: 0,
+        tv_nsec: if coarse { 4_000_000 } else { 1 },
+    };
+    if a[1] != 0 {
+        t.mm.write_obj(UserAddr(a[1]), &res)?;
+    }
+    Ok(0)
+}
+
+fn sys_gettimeofday(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let now = t.kernel.clock.realtime();
+        let tv = Timeval {
+            tv_sec: now.tv_sec,
+            tv_usec: now.tv_nsec / 1000,
+        };
+        t.mm.write_obj(UserAddr(a[0]), &tv)?;
+    }
+    if a[1] != 0 {
+        t.mm.write_obj(UserAddr(a[1]), &veil_abi::Timezone::default())?;
+    }
+    Ok(0)
+}
+
+fn sys_time(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let now = t.kernel.clock.realtime().tv_sec;
+    if a[0] != 0 {
+        t.mm.write_obj(UserAddr(a[0]), &now)?;
+    }
+    Ok(now as u64)
+}
+
+fn ts_to_ns(ts: &Timespec) -> Result<u64, Errno> {
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64))
+}
+
+fn ns_to_ts(ns: u64) -> Timespec {
+    Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
+}
+
+/// Sleeps until monotonic `deadline_ns`; on interruption writes the time
+/// left to `rem` (if non-zero) and answers EINTR.
+fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64) -> SysResult {
+    loop {
+        let now = ts_to_ns(&t.kernel.clock.monotonic()).unwrap_or(0);
+        if now >= deadline_ns {
+            return Ok(0);
+        }
+        match t.blocker.block(Some(deadline_ns)) {
+            WakeReason::TimedOut => return Ok(0),
+            WakeReason::Woken => continue,
+            WakeReason::Interrupted => {
+                if rem != 0 {
+                    let now = ts_to_ns(&t.kernel.clock.monotonic()).unwrap_or(0);
+                    t.mm.write_obj(UserAddr(rem), &ns_to_ts(deadline_ns.saturating_sub(now)))?;
+                }
+                return Err(Errno::EINTR);
+            }
+        }
+    }
+}
+
+fn sys_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let req: Timespec = t.mm.read_obj(UserAddr(a[0]))?;
+    let d = ts_to_ns(&req)?;
+    let now = ts_to_ns(&t.kernel.clock.monotonic())?;
+    sleep_until(t, now.saturating_add(d), a[1])
+}
+
+fn sys_clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    const TIMER_ABSTIME: u32 = 1;
+    let clock = arg::int(a[0]);
+    let flags = arg::uint(a[1]);
+    let req: Timespec = t.mm.read_obj(UserAddr(a[2]))?;
+    let d = ts_to_ns(&req)?;
+    let now_clock = ts_to_ns(&clock_now(t, clock).map_err(|_| Errno::EINVAL)?)?;
+    if clock as u32 == CLOCK_THREAD_CPUTIME_ID {
+        return Err(Errno::EINVAL);
+    }
+    let mono = ts_to_ns(&t.kernel.clock.monotonic())?;
+    let deadline = if flags & TIMER_ABSTIME != 0 {
+        mono.saturating_add(d.saturating_sub(now_clock))
+    } else {
+        mono.saturating_add(d)
+    };
+    let rem = if flags & TIMER_ABSTIME != 0 { 0 } else { a[3] };
+    sleep_until(t, deadline, rem)
+}
+
+fn sys_sysinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let id = &t.kernel.identity;
+    let up = t.kernel.clock.monotonic().tv_sec;
+    let free = id
+        .total_memory
+        .saturating_sub(t.kernel.mf.resident().unwrap_or(0));
+    let info = Sysinfo {
+        uptime: up,
+        totalram: id.total_memory,
+        freeram: free,
+        procs: 1,
+        mem_unit: 1,
+        ..Default::default()
+    };
+    t.mm.write_obj(UserAddr(a[0]), &info)?;
+    Ok(0)
+}
+
+/// The signal set argument size rt_sig* calls insist on.
+const SIGSET_SIZE: u64 = 8;
+
+fn sys_rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let sig = arg::int(a[0]);
+    if a[3] != SIGSET_SIZE || !(1..=NSIG).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
+    let new = if a[1] != 0 {
+        if sig == SIGKILL || sig == SIGSTOP {
+            return Err(Errno::EINVAL);
+        }
+        let mut act: KernelSigaction = t.mm.read_obj(UserAddr(a[1]))?;
+        act.mask &= !((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1)));
+        Some(act)
+    } else {
+        None
+    };
+    let idx = (sig - 1) as usize;
+    let old = t.tg.sigactions.lock()[idx];
+    if a[2] != 0 {
+        t.mm.write_obj(UserAddr(a[2]), &old)?;
+    }
+    if let Some(act) = new {
+        t.tg.sigactions.lock()[idx] = act;
+    }
+    Ok(0)
+}
+
+fn sys_rt_sigprocmask(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[3] != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let how = arg::uint(a[0]);
+    let new = if a[1] != 0 {
+        if how > SIG_SETMASK {
+            return Err(Errno::EINVAL);
+        }
+        Some(t.mm.read_obj::<u64>(UserAddr(a[1]))?)
+    } else {
+        None
+    };
+    let old = t.sigmask;
+    if a[2] != 0 {
+        t.mm.write_obj(UserAddr(a[2]), &old)?;
+    }
+    if let Some(set) = new {
+        let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
+        let mask = match how {
+            SIG_BLOCK => old | set,
+            SIG_UNBLOCK => old & !set,
+            _ => set,
+        };
+        t.sigmask = mask & !unblockable;
+    }
+    Ok(0)
+}
+
+fn sys_sigaltstack(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    const SS_DISABLE: i32 = 2;
+    const MINSIGSTKSZ: u64 = 2048;
+    if a[1] != 0 {
+        t.mm.write_obj(
+            UserAddr(a[1]),
+            &SigaltStack {
+                flags: SS_DISABLE,
+                ..Default::default()
+            },
+        )?;
+    }
+    if a[0] != 0 {
+        let ss: SigaltStack = t.mm.read_obj(UserAddr(a[0]))?;
+        if ss.flags & !(SS_DISABLE | (1 << 31)) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if ss.flags & SS_DISABLE == 0 && ss.size < MINSIGSTKSZ {
+            return Err(Errno::ENOMEM);
+        }
+    }
+    Ok(0)
+}
+
+fn sys_sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid != 0 && pid != t.tid && pid != t.pid() {
+        return Err(Errno::ESRCH);
+    }
+    let len = a[1] as usize;
+    let cpus = t.kernel.identity.cpus.max(1) as usize;
+    // The mask size the kernel uses (nr_cpu_ids rounded to longs).
+    let need = cpus.div_ceil(64) * 8;
+    if len < need || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut mask = vec![0u8; need];
+    for c in 0..cpus {
+        mask[c / 8] |= 1 << (c % 8);
+    }
+    t.mm.copy_out(UserAddr(a[2]), &mask)?;
+    Ok(need as u64)
+}
+
+fn sys_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    const PR_SET_PDEATHSIG: u64 = 1;
+    const PR_GET_PDEATHSIG: u64 = 2;
+    const PR_GET_DUMPABLE: u64 = 3;
+    const PR_SET_DUMPABLE: u64 = 4;
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    const PR_GET_NO_NEW_PRIVS: u64 = 39;
+    match a[0] {
+        PR_SET_NAME => {
+            let mut buf = [0u8; 16];
+            // The name is at most 16 bytes with its NUL; read what is there.
+            let name = t.mm.read_cstring(UserAddr(a[1]), 15).or_else(|e| {
+                if e == Errno::ENAMETOOLONG {
+                    t.mm.copy_in(UserAddr(a[1]), &mut buf[..15])?;
+                    Ok(buf[..15].to_vec())
+                } else {
+                    Err(e)
+                }
+            })?;
+            *t.tg.comm.lock() = alloc::string::String::from_utf8_lossy(&name).into_owned();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut buf = [0u8; 16];
+            let comm = t.tg.comm.lock().clone();
+            let n = comm.len().min(15);
+            buf[..n].copy_from_slice(&comm.as_bytes()[..n]);
+            t.mm.copy_out(UserAddr(a[1]), &buf)?;
+            Ok(0)
+        }
+        PR_SET_PDEATHSIG => {
+            if a[1] > NSIG as u64 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            t.mm.write_obj(UserAddr(a[1]), &0i32)?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(1),
+        PR_SET_DUMPABLE => {
+            if a[1] > 1 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(0)
+        }
+        PR_SET_NO_NEW_PRIVS => {
+            if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
 }
