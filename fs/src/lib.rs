@@ -1,1 +1,8 @@
 //! veil-fs: filesystems plugged into veil-core's VFS.
+
+pub mod sys;
+pub mod tmpfs;
+pub mod util;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -8,6 +8,9 @@
 //! README's syscall table is generated from.
 
 pub mod file;
+pub mod file_io;
+pub mod fs_path;
+pub mod fs_stat;
 pub mod mem;
 pub mod misc;
 pub mod strace;
@@ -26,6 +29,9 @@ pub type Handler = fn(&mut Task, &[u64; 6]) -> SysResult;
 /// The handler for `nr`, from whichever family serves it.
 pub fn lookup(nr: u64) -> Option<Handler> {
     file::handler(nr)
+        .or_else(|| file_io::handler(nr))
+        .or_else(|| fs_path::handler(nr))
+        .or_else(|| fs_stat::handler(nr))
         .or_else(|| mem::handler(nr))
         .or_else(|| misc::handler(nr))
 }

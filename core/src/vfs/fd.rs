@@ -1,4 +1,8 @@
-//! File descriptor tables.
+//! File descriptor tables, as Linux's `files_struct`: a slot per number
+//! holding an open file description and the close-on-exec flag. New
+//! descriptors take the lowest free number (at or above a minimum, below
+//! RLIMIT_NOFILE). Entries removed are handed back to the caller so that
+//! the descriptions are dropped (and released) outside the table's lock.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;

@@ -6,10 +6,13 @@
 //! dentry caches the children it has looked up. Filesystems plug in through
 //! [`node::Inode`] and [`node::FileOps`].
 
+pub mod dir;
 pub mod fd;
 pub mod file;
 pub mod mount;
 pub mod node;
+pub mod open;
+pub mod pathops;
 pub mod perm;
 pub mod walk;
 

@@ -1,4 +1,10 @@
 //! Mounts and the mount namespace.
+//!
+//! A [`Mount`] puts a filesystem's root dentry at a [`Location`]; later
+//! mounts at the same place cover earlier ones, as in Linux. A read-only
+//! mount answers `EROFS` to every change made through it (checked by the
+//! VFS before calling the filesystem). Left out: bind mounts of subtrees,
+//! propagation, unmount.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -28,6 +34,15 @@ impl Mount {
     /// The location this mount covers, if it is not the namespace root.
     pub fn parent(&self) -> Option<Location> {
         self.mountpoint.clone()
+    }
+
+    /// `EROFS` if the mount is read-only.
+    pub fn check_writable(&self) -> Result<(), veil_abi::Errno> {
+        if self.read_only {
+            Err(veil_abi::Errno::EROFS)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -71,6 +86,18 @@ impl MountNamespace {
         fs_type: &str,
         source: &str,
     ) -> Arc<Mount> {
+        self.mount_with(at, fs_root, fs_type, source, false)
+    }
+
+    /// Mounts `fs_root` at `at`, read-only if `read_only`.
+    pub fn mount_with(
+        &self,
+        at: &Location,
+        fs_root: Arc<Dentry>,
+        fs_type: &str,
+        source: &str,
+        read_only: bool,
+    ) -> Arc<Mount> {
         let mut mounts = self.mounts.write();
         let id = mounts.iter().map(|m| m.id).max().unwrap_or(0) + 1;
         let m = Arc::new(Mount {
@@ -79,7 +106,7 @@ impl MountNamespace {
             mountpoint: Some(at.clone()),
             fs_type: fs_type.into(),
             source: source.into(),
-            read_only: false,
+            read_only,
         });
         mounts.push(m.clone());
         m
@@ -96,6 +123,12 @@ impl MountNamespace {
             .rev()
             .find(|m| m.mountpoint.as_ref().is_some_and(|p| p.same(at)))
             .cloned()
+    }
+
+    /// True if something is mounted on `at` (rmdir, unlink and rename
+    /// answer `EBUSY` there).
+    pub fn is_mountpoint(&self, at: &Location) -> bool {
+        self.mounted_at(at).is_some()
     }
 
     /// All mounts, in mount order.

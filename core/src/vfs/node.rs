@@ -314,6 +314,15 @@ pub trait FileOps: Send + Sync {
     fn poll(&self) -> PollMask {
         veil_abi::flags::POLLIN | veil_abi::flags::POLLOUT
     }
+    /// What fstat reports for a description opened without a path (the
+    /// host-fd files the runtime installs as stdin / stdout / stderr, and
+    /// later pipes and sockets): glibc fstats stdout to choose its
+    /// buffering. `None` (the default) makes core report an anonymous
+    /// inode (mode 0600, no type). Files opened by path are stat'ed
+    /// through their inode, not this.
+    fn stat(&self) -> Option<InodeAttr> {
+        None
+    }
     /// Called when the last descriptor referring to it closes.
     fn release(&self) {}
     /// For downcasting.

@@ -1,1 +1,36 @@
 //! veil-host: host-side services shared by the platforms.
+//!
+//! Everything here is a Linux implementation of a trait that `veil-core`
+//! defines and cannot implement itself (core makes no host calls):
+//!
+//! - [`HostMemoryFile`]: the memory file that holds all application memory,
+//!   a memfd that the Sentry keeps mapped in full
+//!   ([`veil_core::platform::MemoryFile`]);
+//! - [`HostClock`]: CLOCK_REALTIME, a monotonic clock that starts at zero
+//!   when the clock is made, and per-thread CPU time
+//!   ([`veil_core::host::Clock`]);
+//! - [`HostRandom`]: getrandom(2) ([`veil_core::host::Random`]);
+//! - [`ThreadBlocker`]: how a task's host thread sleeps, with wakes that are
+//!   never lost, interruption and monotonic deadlines
+//!   ([`veil_core::host::Blocker`]);
+//! - [`StderrLogger`]: one write(2) per line to the host's stderr
+//!   ([`veil_core::host::Logger`]).
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod blocker;
+mod clock;
+mod logger;
+mod memfile;
+mod random;
+
+pub use blocker::ThreadBlocker;
+pub use clock::HostClock;
+pub use logger::StderrLogger;
+pub use memfile::{HostMemoryFile, DEFAULT_RESERVE};
+pub use random::HostRandom;
+
+/// The last OS error as an `std::io::Error`.
+pub(crate) fn last_os_error() -> std::io::Error {
+    std::io::Error::last_os_error()
+}

@@ -1,0 +1,1 @@
+//! Tests of the memory manager on the fake platform.

@@ -1,0 +1,205 @@
+//! Test support: a kernel and a task over an inert platform, so that
+//! `Inode` methods that take a `&Task` can be called with no host process.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use veil_abi::Timespec;
+use veil_core::addr::{FileOffset, UserAddr};
+use veil_core::host::{Blocker, Clock, Identity, Logger, Nanos, Random, WakeReason};
+use veil_core::kernel::{Kernel, KernelOptions, KernelParts};
+use veil_core::mm::MemoryManager;
+use veil_core::platform::{
+    AddressSpace, Context, CpuState, Interrupter, MemoryFile, Platform, PlatformError, Prot, Trap,
+};
+use veil_core::task::{Credentials, Pending, Task, ThreadGroup};
+use veil_core::vfs::{Dentry, FdTable, FsContext, MountNamespace};
+use veil_core::Errno;
+
+/// A clock tests can move: realtime starts at 1_000_000 s.
+#[derive(Default)]
+pub struct TestClock {
+    /// Nanoseconds added to the start.
+    pub ns: AtomicI64,
+}
+
+impl TestClock {
+    /// Moves time forward by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.ns.fetch_add(secs * 1_000_000_000, Ordering::Relaxed);
+    }
+}
+
+impl Clock for TestClock {
+    fn realtime(&self) -> Timespec {
+        let ns = self.ns.load(Ordering::Relaxed);
+        Timespec {
+            tv_sec: 1_000_000 + ns / 1_000_000_000,
+            tv_nsec: ns % 1_000_000_000,
+        }
+    }
+    fn monotonic(&self) -> Timespec {
+        let ns = self.ns.load(Ordering::Relaxed);
+        Timespec {
+            tv_sec: 100 + ns / 1_000_000_000,
+            tv_nsec: ns % 1_000_000_000,
+        }
+    }
+}
+
+/// Deterministic "random" bytes.
+#[derive(Default)]
+pub struct TestRandom(AtomicU64);
+
+impl Random for TestRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        for b in buf {
+            *b = (self.0.fetch_add(1, Ordering::Relaxed) as u8) | 0x80;
+        }
+    }
+}
+
+struct NoMem;
+impl MemoryFile for NoMem {
+    fn size(&self) -> u64 {
+        0
+    }
+    fn grow(&self, _size: u64) -> Result<(), PlatformError> {
+        Err(PlatformError::NoMemory)
+    }
+    fn read(&self, _off: FileOffset, _buf: &mut [u8]) -> Result<(), Errno> {
+        Err(Errno::EFAULT)
+    }
+    fn write(&self, _off: FileOffset, _data: &[u8]) -> Result<(), Errno> {
+        Err(Errno::EFAULT)
+    }
+    fn zero(&self, _off: FileOffset, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EFAULT)
+    }
+    fn decommit(&self, _off: FileOffset, _len: u64) -> Result<(), Errno> {
+        Ok(())
+    }
+}
+
+struct NoSpace;
+impl AddressSpace for NoSpace {
+    fn map(&self, _a: UserAddr, _l: u64, _o: FileOffset, _p: Prot) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    fn unmap(&self, _a: UserAddr, _l: u64) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    fn protect(&self, _a: UserAddr, _l: u64, _p: Prot) -> Result<(), PlatformError> {
+        Ok(())
+    }
+}
+
+struct NoIntr;
+impl Interrupter for NoIntr {
+    fn interrupt(&self) {}
+}
+
+struct NoCtx;
+impl Context for NoCtx {
+    fn switch(
+        &mut self,
+        _s: &Arc<dyn AddressSpace>,
+        _c: &mut CpuState,
+    ) -> Result<Trap, PlatformError> {
+        Err(PlatformError::Lost)
+    }
+    fn fp_state(&mut self, _out: &mut Vec<u8>) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    fn set_fp_state(&mut self, _s: &[u8]) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    fn reset_fp_state(&mut self) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    fn interrupter(&self) -> Arc<dyn Interrupter> {
+        Arc::new(NoIntr)
+    }
+}
+
+struct NoPlatform;
+impl Platform for NoPlatform {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        Ok(Arc::new(NoSpace))
+    }
+    fn new_context(&self) -> Result<Box<dyn Context>, PlatformError> {
+        Ok(Box::new(NoCtx))
+    }
+    fn memory_file(&self) -> Arc<dyn MemoryFile> {
+        Arc::new(NoMem)
+    }
+}
+
+struct NoBlock;
+impl Blocker for NoBlock {
+    fn block(&self, _d: Option<Nanos>) -> WakeReason {
+        WakeReason::Interrupted
+    }
+    fn wake(&self) {}
+    fn interrupt(&self) {}
+}
+
+struct NoLog;
+impl Logger for NoLog {
+    fn line(&self, _s: &str) {}
+}
+
+/// A task (pid 1, uid 0) whose root and cwd are the root of `root`.
+pub fn task_with_root(root: Arc<Dentry>) -> Task {
+    let clock: Arc<dyn Clock> = Arc::new(TestClock::default());
+    let mounts = MountNamespace::new(root, "tmpfs", "none");
+    let kernel = Kernel::new(KernelParts {
+        platform: Arc::new(NoPlatform),
+        clock,
+        random: Arc::new(TestRandom::default()),
+        logger: Arc::new(NoLog),
+        identity: Identity {
+            hostname: "veil".into(),
+            release: "6.1.0".into(),
+            version: "#1 SMP veil".into(),
+            total_memory: 4 << 30,
+            cpus: 2,
+        },
+        mounts: mounts.clone(),
+        options: KernelOptions::default(),
+    });
+    let pid = kernel.alloc_pid();
+    let space = kernel.platform.new_address_space().unwrap_or_else(|_| Arc::new(NoSpace));
+    let mm = MemoryManager::new(space, kernel.mf.clone(), kernel.pages.clone());
+    let root_loc = mounts.root();
+    let tg = ThreadGroup::new(pid, 0);
+    *tg.comm.lock() = "test".into();
+    Task {
+        kernel,
+        tid: pid,
+        tg: Arc::new(tg),
+        mm: Arc::new(mm),
+        fds: Arc::new(FdTable::new()),
+        fs: Arc::new(spin::Mutex::new(FsContext {
+            root: root_loc.clone(),
+            cwd: root_loc,
+            umask: 0o022,
+        })),
+        creds: Credentials::new(0, 0, vec![]),
+        cpu: CpuState::default(),
+        sigmask: 0,
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        blocker: Arc::new(NoBlock),
+        pending: Pending::default(),
+    }
+}
+
+/// A task over an empty tmpfs root.
+pub fn task() -> Task {
+    let fs = crate::tmpfs::TmpFs::new(Arc::new(TestClock::default()));
+    task_with_root(fs.root_dentry())
+}

@@ -1,0 +1,1267 @@
+//! tmpfs: an in-memory filesystem.
+//!
+//! Regular files keep their data in 4 KiB pages in a `BTreeMap`, so sparse
+//! files (`truncate -s 1G`) cost nothing until written; holes read as
+//! zeros. Directories map names to inodes in a `BTreeMap` and give every
+//! entry a cookie, increasing in insertion order, that stays valid while
+//! the entry exists, so readdir resumes correctly across concurrent
+//! changes. Symlinks, FIFOs, sockets and device nodes are plain nodes;
+//! device nodes open through the [`DeviceOpen`] hook given at construction
+//! (devfs gives one), and `ENXIO` without one.
+//!
+//! Locking: every namespace change (create, link, unlink, rmdir, rename)
+//! holds the filesystem-wide `ns` lock, so changes that touch two or three
+//! directories lock them in any order without deadlock; lookups and readdir
+//! take only the one directory's lock. File data sits under its own
+//! reader-writer lock; metadata under a leaf lock taken last.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use veil_abi::flags::{O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use veil_abi::{Errno, Statfs, Timespec};
+use veil_core::host::Clock;
+use veil_core::task::Task;
+use veil_core::vfs::{DirEntry, Dentry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr};
+
+use crate::util::{alloc_dev, check_name, check_new_name, Lock, RwLk};
+
+/// `TMPFS_MAGIC` for statfs.
+pub const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+const PAGE: u64 = 4096;
+/// Linux's `MAX_LFS_FILESIZE`.
+pub(crate) const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+/// tmpfs reports directory sizes as 20 bytes per entry (`BOGO_DIRENT_SIZE`).
+const BOGO_DIRENT_SIZE: u64 = 20;
+
+/// How device nodes open: a filesystem that holds device nodes (devfs, and
+/// the sandbox root's upper layer) maps a device number to the object
+/// behind the open file.
+pub trait DeviceOpen: Send + Sync {
+    /// Opens the device `kind` (`CharDevice` or `BlockDevice`) numbered
+    /// `rdev` with open `flags`. `ENXIO` for a device that does not exist.
+    fn open_device(
+        &self,
+        cx: &Task,
+        kind: FileType,
+        rdev: u64,
+        flags: u32,
+    ) -> Result<Arc<dyn FileOps>, Errno>;
+}
+
+/// Construction options for a [`TmpFs`].
+#[derive(Clone)]
+pub struct TmpFsOptions {
+    /// Most bytes of file data the instance holds (`ENOSPC` past it);
+    /// `None` for no limit.
+    pub capacity: Option<u64>,
+    /// Permission bits of the root directory.
+    pub root_mode: u32,
+    /// Owner of the root directory.
+    pub root_owner: Owner,
+    /// How device nodes open.
+    pub devices: Option<Arc<dyn DeviceOpen>>,
+    /// `f_type` reported by statfs.
+    pub magic: i64,
+}
+
+impl Default for TmpFsOptions {
+    fn default() -> TmpFsOptions {
+        TmpFsOptions {
+            capacity: None,
+            root_mode: 0o1777,
+            root_owner: Owner::default(),
+            devices: None,
+            magic: TMPFS_MAGIC,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    dev: u64,
+    next_ino: AtomicU64,
+    clock: Arc<dyn Clock>,
+    /// Serialises namespace changes (see the module doc).
+    ns: Lock<()>,
+    capacity_pages: Option<u64>,
+    used_pages: AtomicU64,
+    inodes: AtomicU64,
+    devices: Option<Arc<dyn DeviceOpen>>,
+    magic: i64,
+}
+
+impl Shared {
+    fn now(&self) -> Timespec {
+        self.clock.realtime()
+    }
+
+    fn reserve_pages(&self, n: u64) -> Result<(), Errno> {
+        if n == 0 {
+            return Ok(());
+        }
+        match self.capacity_pages {
+            None => {
+                self.used_pages.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Some(cap) => self
+                .used_pages
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                    u.checked_add(n).filter(|&t| t <= cap)
+                })
+                .map(|_| ())
+                .map_err(|_| Errno::ENOSPC),
+        }
+    }
+
+    fn release_pages(&self, n: u64) {
+        self.used_pages.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// A tmpfs instance.
+pub struct TmpFs {
+    shared: Arc<Shared>,
+    root: Arc<TmpInode>,
+}
+
+impl TmpFs {
+    /// A new, empty tmpfs (root mode 1777, owned by root, no size limit).
+    pub fn new(clock: Arc<dyn Clock>) -> TmpFs {
+        TmpFs::with_options(clock, TmpFsOptions::default())
+    }
+
+    /// A new, empty tmpfs with `opts`.
+    pub fn with_options(clock: Arc<dyn Clock>, opts: TmpFsOptions) -> TmpFs {
+        let shared = Arc::new(Shared {
+            dev: alloc_dev(),
+            next_ino: AtomicU64::new(2),
+            clock,
+            ns: Lock::new(()),
+            capacity_pages: opts.capacity.map(|c| c.div_ceil(PAGE)),
+            used_pages: AtomicU64::new(0),
+            inodes: AtomicU64::new(0),
+            devices: opts.devices,
+            magic: opts.magic,
+        });
+        let root = TmpInode::new_with_ino(
+            &shared,
+            1,
+            FileType::Directory,
+            opts.root_mode,
+            0,
+            opts.root_owner,
+            Body::Dir(Lock::new(DirData::new(Weak::new()))),
+        );
+        TmpFs { shared, root }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> Arc<TmpInode> {
+        self.root.clone()
+    }
+
+    /// The root directory as a VFS root dentry, ready to mount.
+    pub fn root_dentry(&self) -> Arc<Dentry> {
+        Dentry::new_root(self.root.clone())
+    }
+
+    /// The device number (`st_dev`) of this instance.
+    pub fn dev(&self) -> u64 {
+        self.shared.dev
+    }
+}
+
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u64,
+    rdev: u64,
+    atime: Timespec,
+    mtime: Timespec,
+    ctime: Timespec,
+}
+
+#[derive(Default)]
+struct Pages {
+    size: u64,
+    pages: BTreeMap<u64, Box<[u8]>>,
+}
+
+impl Pages {
+    fn read(&self, buf: &mut [u8], off: u64) -> usize {
+        if off >= self.size {
+            return 0;
+        }
+        let n = (buf.len() as u64).min(self.size - off) as usize;
+        let mut done = 0usize;
+        while done < n {
+            let pos = off + done as u64;
+            let idx = pos / PAGE;
+            let in_page = (pos % PAGE) as usize;
+            let chunk = (PAGE as usize - in_page).min(n - done);
+            match self.pages.get(&idx) {
+                Some(p) => buf[done..done + chunk].copy_from_slice(&p[in_page..in_page + chunk]),
+                None => buf[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        n
+    }
+
+    /// Writes `data` at `off`, allocating pages through `fs`.
+    fn write(&mut self, fs: &Shared, data: &[u8], off: u64) -> Result<usize, Errno> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let end = off
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= MAX_FILE_SIZE)
+            .ok_or(Errno::EFBIG)?;
+        let first = off / PAGE;
+        let last = (end - 1) / PAGE;
+        let missing = (first..=last)
+            .filter(|i| !self.pages.contains_key(i))
+            .count() as u64;
+        fs.reserve_pages(missing)?;
+        let mut done = 0usize;
+        while done < data.len() {
+            let pos = off + done as u64;
+            let idx = pos / PAGE;
+            let in_page = (pos % PAGE) as usize;
+            let chunk = (PAGE as usize - in_page).min(data.len() - done);
+            let page = self
+                .pages
+                .entry(idx)
+                .or_insert_with(|| vec![0u8; PAGE as usize].into_boxed_slice());
+            page[in_page..in_page + chunk].copy_from_slice(&data[done..done + chunk]);
+            done += chunk;
+        }
+        self.size = self.size.max(end);
+        Ok(data.len())
+    }
+
+    fn truncate(&mut self, fs: &Shared, size: u64) -> Result<(), Errno> {
+        if size > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        if size < self.size {
+            let keep = size.div_ceil(PAGE);
+            let dropped = self.pages.split_off(&keep);
+            fs.release_pages(dropped.len() as u64);
+            if size % PAGE != 0 {
+                if let Some(p) = self.pages.get_mut(&(size / PAGE)) {
+                    p[(size % PAGE) as usize..].fill(0);
+                }
+            }
+        }
+        self.size = size;
+        Ok(())
+    }
+}
+
+struct DirData {
+    entries: BTreeMap<Vec<u8>, (u64, Arc<TmpInode>)>,
+    order: BTreeMap<u64, Vec<u8>>,
+    next_cookie: u64,
+    parent: Weak<TmpInode>,
+    /// Removed by rmdir: nothing may be created in it any more.
+    dead: bool,
+}
+
+impl DirData {
+    fn new(parent: Weak<TmpInode>) -> DirData {
+        DirData {
+            entries: BTreeMap::new(),
+            order: BTreeMap::new(),
+            next_cookie: 1,
+            parent,
+            dead: false,
+        }
+    }
+
+    fn insert(&mut self, name: &[u8], inode: Arc<TmpInode>) {
+        let c = self.next_cookie;
+        self.next_cookie += 1;
+        self.order.insert(c, name.to_vec());
+        self.entries.insert(name.to_vec(), (c, inode));
+    }
+
+    fn remove(&mut self, name: &[u8]) -> Option<Arc<TmpInode>> {
+        let (c, inode) = self.entries.remove(name)?;
+        self.order.remove(&c);
+        Some(inode)
+    }
+
+    fn get(&self, name: &[u8]) -> Option<Arc<TmpInode>> {
+        self.entries.get(name).map(|(_, i)| i.clone())
+    }
+}
+
+enum Body {
+    File(RwLk<Pages>),
+    Dir(Lock<DirData>),
+    Symlink(Vec<u8>),
+    Other,
+}
+
+/// A tmpfs inode.
+pub struct TmpInode {
+    fs: Arc<Shared>,
+    this: Weak<TmpInode>,
+    ino: u64,
+    kind: FileType,
+    meta: Lock<Meta>,
+    body: Body,
+}
+
+impl Drop for TmpInode {
+    fn drop(&mut self) {
+        if let Body::File(p) = &self.body {
+            let n = p.read().pages.len() as u64;
+            self.fs.release_pages(n);
+        }
+        self.fs.inodes.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl TmpInode {
+    fn new_with_ino(
+        fs: &Arc<Shared>,
+        ino: u64,
+        kind: FileType,
+        mode: u32,
+        rdev: u64,
+        owner: Owner,
+        body: Body,
+    ) -> Arc<TmpInode> {
+        let now = fs.now();
+        fs.inodes.fetch_add(1, Ordering::Relaxed);
+        Arc::new_cyclic(|this| TmpInode {
+            fs: fs.clone(),
+            this: this.clone(),
+            ino,
+            kind,
+            meta: Lock::new(Meta {
+                mode: mode & 0o7777,
+                uid: owner.uid,
+                gid: owner.gid,
+                nlink: if kind == FileType::Directory { 2 } else { 1 },
+                rdev,
+                atime: now,
+                mtime: now,
+                ctime: now,
+            }),
+            body,
+        })
+    }
+
+    fn new_node(
+        &self,
+        kind: FileType,
+        mode: u32,
+        rdev: u64,
+        owner: Owner,
+        body: Body,
+    ) -> Arc<TmpInode> {
+        let ino = self.fs.next_ino.fetch_add(1, Ordering::Relaxed);
+        TmpInode::new_with_ino(&self.fs, ino, kind, mode, rdev, owner, body)
+    }
+
+    /// Inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// File type.
+    pub fn kind(&self) -> FileType {
+        self.kind
+    }
+
+    /// True if `other` belongs to the same tmpfs instance.
+    pub(crate) fn same_fs(&self, other: &TmpInode) -> bool {
+        Arc::ptr_eq(&self.fs, &other.fs)
+    }
+
+    fn dir(&self) -> Result<&Lock<DirData>, Errno> {
+        match &self.body {
+            Body::Dir(d) => Ok(d),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn touch_dir(&self, nlink_delta: i64) {
+        let now = self.fs.now();
+        let mut m = self.meta.lock();
+        m.mtime = now;
+        m.ctime = now;
+        m.nlink = m.nlink.saturating_add_signed(nlink_delta);
+    }
+
+    fn touch_ctime(&self, nlink_delta: i64) {
+        let now = self.fs.now();
+        let mut m = self.meta.lock();
+        m.ctime = now;
+        m.nlink = m.nlink.saturating_add_signed(nlink_delta);
+    }
+
+    /// Looks up `name` as a tmpfs inode.
+    pub(crate) fn get(&self, name: &[u8]) -> Result<Arc<TmpInode>, Errno> {
+        check_name(name)?;
+        self.dir()?.lock().get(name).ok_or(Errno::ENOENT)
+    }
+
+    /// True if this directory has no entries.
+    pub(crate) fn is_empty_dir(&self) -> Result<bool, Errno> {
+        Ok(self.dir()?.lock().entries.is_empty())
+    }
+
+    /// Inserts a new node under `name` (holding the ns lock).
+    fn add(&self, name: &[u8], node: Arc<TmpInode>) -> Result<Arc<TmpInode>, Errno> {
+        check_new_name(name)?;
+        let _ns = self.fs.ns.lock();
+        let mut d = self.dir()?.lock();
+        if d.dead {
+            return Err(Errno::ENOENT);
+        }
+        if d.entries.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        let is_dir = node.kind == FileType::Directory;
+        if let Body::Dir(nd) = &node.body {
+            nd.lock().parent = self.this.clone();
+        }
+        d.insert(name, node.clone());
+        drop(d);
+        self.touch_dir(if is_dir { 1 } else { 0 });
+        Ok(node)
+    }
+
+    /// A strong reference to this inode (always available while a method
+    /// runs on it).
+    pub(crate) fn me(&self) -> Result<Arc<TmpInode>, Errno> {
+        self.this.upgrade().ok_or(Errno::ENOENT)
+    }
+
+    /// Creates a regular file (or other non-directory node) named `name`.
+    pub(crate) fn create_node(
+        &self,
+        name: &[u8],
+        kind: FileType,
+        mode: u32,
+        rdev: u64,
+        owner: Owner,
+    ) -> Result<Arc<TmpInode>, Errno> {
+        let body = match kind {
+            FileType::Regular => Body::File(RwLk::new(Pages::default())),
+            FileType::Directory | FileType::Symlink => return Err(Errno::EINVAL),
+            _ => Body::Other,
+        };
+        let rdev = match kind {
+            FileType::CharDevice | FileType::BlockDevice => rdev,
+            _ => 0,
+        };
+        self.dir()?;
+        let node = self.new_node(kind, mode, rdev, owner, body);
+        self.add(name, node)
+    }
+
+    /// Creates a directory named `name`.
+    pub(crate) fn create_dir(&self, name: &[u8], mode: u32, owner: Owner) -> Result<Arc<TmpInode>, Errno> {
+        self.dir()?;
+        let node = self.new_node(
+            FileType::Directory,
+            mode,
+            0,
+            owner,
+            Body::Dir(Lock::new(DirData::new(Weak::new()))),
+        );
+        self.add(name, node)
+    }
+
+    /// Creates a symlink named `name`.
+    pub(crate) fn create_symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<Arc<TmpInode>, Errno> {
+        self.dir()?;
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if target.len() >= veil_abi::flags::PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let node = self.new_node(FileType::Symlink, 0o777, 0, owner, Body::Symlink(target.to_vec()));
+        self.add(name, node)
+    }
+
+    /// Writes `data` at `off` of a regular file.
+    pub(crate) fn write_at(&self, data: &[u8], off: u64) -> Result<usize, Errno> {
+        let Body::File(p) = &self.body else {
+            return Err(Errno::EINVAL);
+        };
+        let n = p.write().write(&self.fs, data, off)?;
+        if n > 0 {
+            let now = self.fs.now();
+            let mut m = self.meta.lock();
+            m.mtime = now;
+            m.ctime = now;
+        }
+        Ok(n)
+    }
+
+    /// Reads at `off` of a regular file.
+    pub(crate) fn read_at(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
+        match &self.body {
+            Body::File(p) => Ok(p.read().read(buf, off)),
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn truncate_data(&self, size: u64) -> Result<(), Errno> {
+        match &self.body {
+            Body::File(p) => p.write().truncate(&self.fs, size),
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Sets attributes exactly as given, including ctime (copy-up).
+    pub(crate) fn set_attr_raw(&self, set: &SetAttr) -> Result<(), Errno> {
+        if let Some(size) = set.size {
+            self.truncate_data(size)?;
+        }
+        let mut m = self.meta.lock();
+        if let Some(mode) = set.mode {
+            m.mode = mode & 0o7777;
+        }
+        if let Some(uid) = set.uid {
+            m.uid = uid;
+        }
+        if let Some(gid) = set.gid {
+            m.gid = gid;
+        }
+        if let Some(t) = set.atime {
+            m.atime = t;
+        }
+        if let Some(t) = set.mtime {
+            m.mtime = t;
+        }
+        if let Some(t) = set.ctime {
+            m.ctime = t;
+        }
+        Ok(())
+    }
+
+    /// Opens without a task (regular files only): for overlay copy-up and
+    /// for tmpfs as an overlay's lower layer.
+    pub(crate) fn open_file(self: &Arc<Self>, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        match self.kind {
+            FileType::Regular => {}
+            FileType::Directory => return Err(Errno::EISDIR),
+            _ => return Err(Errno::ENXIO),
+        }
+        if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY {
+            self.truncate_data(0)?;
+            let now = self.fs.now();
+            let mut m = self.meta.lock();
+            m.mtime = now;
+            m.ctime = now;
+        }
+        Ok(Arc::new(TmpFile { inode: self.clone() }))
+    }
+
+    /// The symlink target.
+    pub(crate) fn target(&self) -> Result<Vec<u8>, Errno> {
+        match &self.body {
+            Body::Symlink(t) => Ok(t.clone()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Entries from cookie `offset` on, in batches, without holding the
+    /// directory lock while `sink` runs.
+    pub(crate) fn list(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+        let d = self.dir()?;
+        let mut next = offset;
+        loop {
+            let batch: Vec<DirEntry> = {
+                let d = d.lock();
+                d.order
+                    .range(next..)
+                    .take(128)
+                    .filter_map(|(&c, name)| {
+                        d.entries.get(name).map(|(_, i)| DirEntry {
+                            ino: i.ino,
+                            kind: i.kind,
+                            name: name.clone(),
+                            next: c + 1,
+                        })
+                    })
+                    .collect()
+            };
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            next = last.next;
+            for e in batch {
+                if !sink(e) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// True if `self` (a directory) is `other` or one of its ancestors.
+    fn is_ancestor_of(&self, other: &Arc<TmpInode>) -> bool {
+        let mut cur = Some(other.clone());
+        let mut guard = 0u32;
+        while let Some(c) = cur {
+            if std::ptr::eq(&*c, self) {
+                return true;
+            }
+            guard += 1;
+            if guard > 1 << 20 {
+                return false;
+            }
+            cur = match &c.body {
+                Body::Dir(d) => d.lock().parent.upgrade(),
+                _ => None,
+            };
+        }
+        false
+    }
+}
+
+impl TmpInode {
+    fn rename_locked(
+        &self,
+        me: &Arc<TmpInode>,
+        old_name: &[u8],
+        nd: &Arc<TmpInode>,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result<(), Errno> {
+        let same_dir = Arc::ptr_eq(me, nd);
+        let _ns = self.fs.ns.lock();
+        let mut sd = self.dir()?.lock();
+        let mut dd = if same_dir { None } else { Some(nd.dir()?.lock()) };
+        let src = sd.get(old_name).ok_or(Errno::ENOENT)?;
+        let tgt = match &dd {
+            Some(g) => g.get(new_name),
+            None => sd.get(new_name),
+        };
+        if dd.as_ref().is_some_and(|g| g.dead) {
+            return Err(Errno::ENOENT);
+        }
+        let exchange = flags & RENAME_EXCHANGE != 0;
+        if let Some(t) = &tgt {
+            if Arc::ptr_eq(t, &src) {
+                // The same inode (one entry, or two hard links): rename(2)
+                // does nothing.
+                return if flags & RENAME_NOREPLACE != 0 {
+                    Err(Errno::EEXIST)
+                } else {
+                    Ok(())
+                };
+            }
+        }
+        let src_dir = src.kind == FileType::Directory;
+        if exchange {
+            let t = tgt.clone().ok_or(Errno::ENOENT)?;
+            let tgt_dir = t.kind == FileType::Directory;
+            if !same_dir {
+                if (src_dir && src.is_ancestor_of(nd)) || (tgt_dir && t.is_ancestor_of(me)) {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            sd.remove(old_name);
+            match &mut dd {
+                Some(g) => {
+                    g.remove(new_name);
+                    g.insert(new_name, src.clone());
+                }
+                None => {
+                    sd.remove(new_name);
+                    sd.insert(new_name, src.clone());
+                }
+            }
+            sd.insert(old_name, t.clone());
+            drop(sd);
+            drop(dd);
+            if !same_dir {
+                if let Body::Dir(d) = &src.body {
+                    d.lock().parent = Arc::downgrade(nd);
+                }
+                if let Body::Dir(d) = &t.body {
+                    d.lock().parent = Arc::downgrade(me);
+                }
+                let delta = src_dir as i64 - tgt_dir as i64;
+                self.touch_dir(-delta);
+                nd.touch_dir(delta);
+            } else {
+                self.touch_dir(0);
+            }
+            src.touch_ctime(0);
+            t.touch_ctime(0);
+            return Ok(());
+        }
+        if let Some(t) = &tgt {
+            if flags & RENAME_NOREPLACE != 0 {
+                return Err(Errno::EEXIST);
+            }
+            match (src_dir, t.kind == FileType::Directory) {
+                (true, false) => return Err(Errno::ENOTDIR),
+                (false, true) => return Err(Errno::EISDIR),
+                (true, true) => {
+                    // `t` is in `nd`; it is `self` only if `self` holds
+                    // `src`, so it is not empty.
+                    if Arc::ptr_eq(t, me) || !t.dir()?.lock().entries.is_empty() {
+                        return Err(Errno::ENOTEMPTY);
+                    }
+                }
+                (false, false) => {}
+            }
+        }
+        if src_dir && !same_dir && src.is_ancestor_of(nd) {
+            return Err(Errno::EINVAL);
+        }
+        // Commit.
+        let mut dst_delta: i64 = 0;
+        if let Some(t) = &tgt {
+            match &mut dd {
+                Some(g) => g.remove(new_name),
+                None => sd.remove(new_name),
+            };
+            if let Body::Dir(d) = &t.body {
+                d.lock().dead = true;
+                t.meta.lock().nlink = 0;
+                t.touch_ctime(0);
+                dst_delta -= 1;
+            } else {
+                t.touch_ctime(-1);
+            }
+        }
+        sd.remove(old_name);
+        match &mut dd {
+            Some(g) => g.insert(new_name, src.clone()),
+            None => sd.insert(new_name, src.clone()),
+        }
+        drop(sd);
+        drop(dd);
+        if src_dir && !same_dir {
+            if let Body::Dir(d) = &src.body {
+                d.lock().parent = Arc::downgrade(nd);
+            }
+            self.touch_dir(-1);
+            dst_delta += 1;
+        } else if !same_dir {
+            self.touch_dir(0);
+        }
+        nd.touch_dir(dst_delta);
+        src.touch_ctime(0);
+        Ok(())
+    }
+}
+
+impl Inode for TmpInode {
+    fn attr(&self) -> Result<InodeAttr, Errno> {
+        let (size, blocks) = match &self.body {
+            Body::File(p) => {
+                let p = p.read();
+                (p.size, p.pages.len() as u64 * (PAGE / 512))
+            }
+            Body::Dir(d) => ((d.lock().entries.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0),
+            Body::Symlink(t) => (t.len() as u64, 0),
+            Body::Other => (0, 0),
+        };
+        let m = self.meta.lock();
+        Ok(InodeAttr {
+            dev: self.fs.dev,
+            ino: self.ino,
+            mode: self.kind.mode_bits() | m.mode,
+            nlink: m.nlink,
+            uid: m.uid,
+            gid: m.gid,
+            rdev: m.rdev,
+            size,
+            blksize: PAGE as u32,
+            blocks,
+            atime: m.atime,
+            mtime: m.mtime,
+            ctime: m.ctime,
+        })
+    }
+
+    fn set_attr(&self, set: &SetAttr) -> Result<(), Errno> {
+        let mut set = *set;
+        let now = self.fs.now();
+        if set.size.is_some() && set.mtime.is_none() {
+            set.mtime = Some(now);
+        }
+        if set.ctime.is_none() {
+            set.ctime = Some(now);
+        }
+        self.set_attr_raw(&set)
+    }
+
+    fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+        Ok(self.get(name)?)
+    }
+
+    fn mknod(&self, name: &[u8], kind: FileType, mode: u32, rdev: u64, owner: Owner) -> Result<InodeRef, Errno> {
+        Ok(self.create_node(name, kind, mode, rdev, owner)?)
+    }
+
+    fn mkdir(&self, name: &[u8], mode: u32, owner: Owner) -> Result<InodeRef, Errno> {
+        Ok(self.create_dir(name, mode, owner)?)
+    }
+
+    fn symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<InodeRef, Errno> {
+        Ok(self.create_symlink(name, target, owner)?)
+    }
+
+    fn link(&self, name: &[u8], target: &InodeRef) -> Result<(), Errno> {
+        self.dir()?;
+        let t = target
+            .as_any()
+            .downcast_ref::<TmpInode>()
+            .filter(|t| t.same_fs(self))
+            .ok_or(Errno::EXDEV)?
+            .me()?;
+        if t.kind == FileType::Directory {
+            return Err(Errno::EPERM);
+        }
+        check_new_name(name)?;
+        let _ns = self.fs.ns.lock();
+        if t.meta.lock().nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let mut d = self.dir()?.lock();
+        if d.dead {
+            return Err(Errno::ENOENT);
+        }
+        if d.entries.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        d.insert(name, t.clone());
+        drop(d);
+        t.touch_ctime(1);
+        self.touch_dir(0);
+        Ok(())
+    }
+
+    fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
+        check_name(name)?;
+        let _ns = self.fs.ns.lock();
+        let mut d = self.dir()?.lock();
+        let child = d.get(name).ok_or(Errno::ENOENT)?;
+        if child.kind == FileType::Directory {
+            return Err(Errno::EISDIR);
+        }
+        d.remove(name);
+        drop(d);
+        child.touch_ctime(-1);
+        self.touch_dir(0);
+        Ok(())
+    }
+
+    fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
+        check_name(name)?;
+        let _ns = self.fs.ns.lock();
+        let mut d = self.dir()?.lock();
+        let child = d.get(name).ok_or(Errno::ENOENT)?;
+        let cd = child.dir()?;
+        {
+            let mut cd = cd.lock();
+            if !cd.entries.is_empty() {
+                return Err(Errno::ENOTEMPTY);
+            }
+            cd.dead = true;
+        }
+        d.remove(name);
+        drop(d);
+        child.meta.lock().nlink = 0;
+        child.touch_ctime(0);
+        self.touch_dir(-1);
+        Ok(())
+    }
+
+    fn rename(&self, old_name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
+            || (flags & RENAME_NOREPLACE != 0 && flags & RENAME_EXCHANGE != 0)
+        {
+            return Err(Errno::EINVAL);
+        }
+        check_name(old_name)?;
+        check_name(new_name)?;
+        let nd = new_dir
+            .as_any()
+            .downcast_ref::<TmpInode>()
+            .filter(|n| n.same_fs(self))
+            .ok_or(Errno::EXDEV)?
+            .me()?;
+        let me = self.me()?;
+        self.rename_locked(&me, old_name, &nd, new_name, flags)
+    }
+
+    fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+        self.list(offset, sink)
+    }
+
+    fn readlink(&self, _cx: &Task) -> Result<Vec<u8>, Errno> {
+        self.target()
+    }
+
+    fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        match self.kind {
+            FileType::CharDevice | FileType::BlockDevice => {
+                let rdev = self.meta.lock().rdev;
+                match &self.fs.devices {
+                    Some(d) => d.open_device(cx, self.kind, rdev, flags),
+                    None => Err(Errno::ENXIO),
+                }
+            }
+            FileType::Regular => {
+                self.me()?.open_file(flags)
+            }
+            FileType::Directory => Err(Errno::EISDIR),
+            _ => Err(Errno::ENXIO),
+        }
+    }
+
+    fn statfs(&self) -> Result<Statfs, Errno> {
+        let used = self.fs.used_pages.load(Ordering::Relaxed);
+        let total = self.fs.capacity_pages.unwrap_or((used + (1 << 20)).max(1 << 21));
+        let free = total.saturating_sub(used);
+        let files = self.fs.inodes.load(Ordering::Relaxed);
+        Ok(Statfs {
+            f_type: self.fs.magic,
+            f_bsize: PAGE as i64,
+            f_blocks: total,
+            f_bfree: free,
+            f_bavail: free,
+            f_files: files + (1 << 20),
+            f_ffree: 1 << 20,
+            f_fsid: [self.fs.dev as i32, (self.fs.dev >> 32) as i32],
+            f_namelen: 255,
+            f_frsize: PAGE as i64,
+            f_flags: 0x20, // ST_VALID
+            ..Default::default()
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// An open tmpfs regular file.
+struct TmpFile {
+    inode: Arc<TmpInode>,
+}
+
+impl FileOps for TmpFile {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        self.inode.read_at(buf, offset)
+    }
+
+    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        self.inode.write_at(buf, offset)
+    }
+
+    fn size(&self) -> Result<u64, Errno> {
+        match &self.inode.body {
+            Body::File(p) => Ok(p.read().size),
+            _ => Ok(0),
+        }
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        self.inode.set_attr(&SetAttr {
+            size: Some(size),
+            ..Default::default()
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{task, TestClock};
+    use veil_abi::flags::O_RDWR;
+
+    fn fs() -> (TmpFs, Arc<TestClock>) {
+        let clock = Arc::new(TestClock::default());
+        (TmpFs::new(clock.clone()), clock)
+    }
+
+    fn names(dir: &dyn Inode) -> Vec<String> {
+        let mut out = Vec::new();
+        dir.readdir(0, &mut |e| {
+            out.push(String::from_utf8_lossy(&e.name).into_owned());
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    const OWNER: Owner = Owner { uid: 1000, gid: 100 };
+
+    #[test]
+    fn create_lookup_read_write() {
+        let (fs, _) = fs();
+        let t = task();
+        let root = fs.root();
+        let f = root.mknod(b"a", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        let a = f.attr().unwrap();
+        assert_eq!(a.mode, 0o100644);
+        assert_eq!((a.uid, a.gid, a.nlink, a.size), (1000, 100, 1, 0));
+        assert_eq!(a.dev, fs.dev());
+        let file = f.open(&t, O_RDWR).unwrap();
+        assert_eq!(file.write(b"hello", 0).unwrap(), 5);
+        // Sparse write far away.
+        assert_eq!(file.write(b"x", 10_000).unwrap(), 1);
+        assert_eq!(file.size().unwrap(), 10_001);
+        let mut buf = [7u8; 16];
+        assert_eq!(file.read(&mut buf, 0).unwrap(), 16);
+        assert_eq!(&buf[..5], b"hello");
+        assert!(buf[5..].iter().all(|&b| b == 0));
+        assert_eq!(file.read(&mut buf, 10_000).unwrap(), 1);
+        assert_eq!(buf[0], b'x');
+        assert_eq!(file.read(&mut buf, 20_000).unwrap(), 0);
+        assert_eq!(f.attr().unwrap().blocks, 16); // two pages
+        let again = root.lookup(&t, b"a").unwrap();
+        assert_eq!(again.attr().unwrap().ino, a.ino);
+        assert_eq!(root.lookup(&t, b"b").err(), Some(Errno::ENOENT));
+        assert_eq!(root.lookup(&t, b"..").err(), Some(Errno::EINVAL));
+        assert_eq!(
+            root.mknod(b"a", FileType::Regular, 0o644, 0, OWNER).err(),
+            Some(Errno::EEXIST)
+        );
+        assert_eq!(f.lookup(&t, b"x").err(), Some(Errno::ENOTDIR));
+    }
+
+    #[test]
+    fn truncate_zeroes_tail() {
+        let (fs, _) = fs();
+        let t = task();
+        let f = fs.root().mknod(b"f", FileType::Regular, 0o600, 0, OWNER).unwrap();
+        let file = f.open(&t, O_RDWR).unwrap();
+        file.write(&[1u8; 6000], 0).unwrap();
+        file.truncate(100).unwrap();
+        file.truncate(6000).unwrap();
+        let mut buf = vec![9u8; 6000];
+        assert_eq!(file.read(&mut buf, 0).unwrap(), 6000);
+        assert!(buf[..100].iter().all(|&b| b == 1));
+        assert!(buf[100..].iter().all(|&b| b == 0));
+        // O_TRUNC empties on open for writing.
+        let file2 = f.open(&t, O_RDWR | O_TRUNC).unwrap();
+        assert_eq!(file2.size().unwrap(), 0);
+        assert_eq!(
+            f.set_attr(&SetAttr { size: Some(u64::MAX), ..Default::default() }).err(),
+            Some(Errno::EFBIG)
+        );
+    }
+
+    #[test]
+    fn capacity_enospc() {
+        let clock = Arc::new(TestClock::default());
+        let fs = TmpFs::with_options(
+            clock,
+            TmpFsOptions {
+                capacity: Some(8192),
+                ..Default::default()
+            },
+        );
+        let t = task();
+        let f = fs.root().mknod(b"f", FileType::Regular, 0o600, 0, OWNER).unwrap();
+        let file = f.open(&t, O_RDWR).unwrap();
+        file.write(&[1u8; 8192], 0).unwrap();
+        assert_eq!(file.write(b"x", 8192).err(), Some(Errno::ENOSPC));
+        file.truncate(0).unwrap();
+        file.write(b"x", 4096).unwrap();
+        drop(file);
+        fs.root().unlink(b"f").unwrap();
+        drop(f);
+        assert_eq!(fs.shared.used_pages.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn dirs_links_and_nlink() {
+        let (fs, _) = fs();
+        let t = task();
+        let root = fs.root();
+        assert_eq!(root.attr().unwrap().nlink, 2);
+        let d = root.mkdir(b"d", 0o755, OWNER).unwrap();
+        assert_eq!(root.attr().unwrap().nlink, 3);
+        assert_eq!(d.attr().unwrap().mode, 0o40755);
+        let f = d.mknod(b"f", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        d.link(b"g", &f).unwrap();
+        assert_eq!(f.attr().unwrap().nlink, 2);
+        assert_eq!(d.link(b"g", &f).err(), Some(Errno::EEXIST));
+        assert_eq!(root.link(b"dd", &d).err(), Some(Errno::EPERM));
+        assert_eq!(root.rmdir(b"d").err(), Some(Errno::ENOTEMPTY));
+        assert_eq!(root.unlink(b"d").err(), Some(Errno::EISDIR));
+        assert_eq!(d.rmdir(b"f").err(), Some(Errno::ENOTDIR));
+        d.unlink(b"f").unwrap();
+        assert_eq!(f.attr().unwrap().nlink, 1);
+        d.unlink(b"g").unwrap();
+        assert_eq!(f.attr().unwrap().nlink, 0);
+        assert_eq!(d.link(b"h", &f).err(), Some(Errno::ENOENT));
+        root.rmdir(b"d").unwrap();
+        assert_eq!(root.attr().unwrap().nlink, 2);
+        assert_eq!(d.attr().unwrap().nlink, 0);
+        // Nothing can be created in a removed directory.
+        assert_eq!(
+            d.mknod(b"x", FileType::Regular, 0o644, 0, OWNER).err(),
+            Some(Errno::ENOENT)
+        );
+        let s = root.symlink(b"s", b"/etc/passwd", OWNER).unwrap();
+        assert_eq!(s.readlink(&t).unwrap(), b"/etc/passwd");
+        assert_eq!(s.attr().unwrap().mode, 0o120777);
+        assert_eq!(s.attr().unwrap().size, 11);
+        let p = root.mknod(b"p", FileType::Fifo, 0o600, 0, OWNER).unwrap();
+        assert_eq!(p.attr().unwrap().mode, 0o10600);
+        let c = root.mknod(b"c", FileType::CharDevice, 0o600, 0x103, OWNER).unwrap();
+        assert_eq!(c.attr().unwrap().rdev, 0x103);
+        assert_eq!(c.open(&t, 0).err(), Some(Errno::ENXIO));
+    }
+
+    #[test]
+    fn readdir_cookies_are_stable() {
+        let (fs, _) = fs();
+        let root = fs.root();
+        for i in 0..300 {
+            root.mknod(format!("f{i:03}").as_bytes(), FileType::Regular, 0o644, 0, OWNER)
+                .unwrap();
+        }
+        // Read 10 entries, delete some, then continue from the cookie.
+        let mut first = Vec::new();
+        let mut next = 0;
+        root.readdir(0, &mut |e| {
+            next = e.next;
+            first.push(e.name);
+            first.len() < 10
+        })
+        .unwrap();
+        assert_eq!(first.len(), 10);
+        root.unlink(b"f000").unwrap();
+        root.unlink(b"f050").unwrap();
+        let mut rest = Vec::new();
+        root.readdir(next, &mut |e| {
+            rest.push(e.name);
+            true
+        })
+        .unwrap();
+        assert_eq!(rest.len(), 289);
+        assert_eq!(rest[0], b"f010");
+        assert_eq!(names(&*root).len(), 298);
+    }
+
+    #[test]
+    fn rename_semantics() {
+        let (fs, _) = fs();
+        let t = task();
+        let root = fs.root();
+        let a = root.mkdir(b"a", 0o755, OWNER).unwrap();
+        let b = root.mkdir(b"b", 0o755, OWNER).unwrap();
+        let f = a.mknod(b"f", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        let g = b.mknod(b"g", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        let rootref: InodeRef = root.clone();
+        let aref: InodeRef = a.clone();
+        let bref: InodeRef = b.clone();
+        // File over file, across directories.
+        a.rename(b"f", &bref, b"g", 0).unwrap();
+        assert_eq!(names(&*a), Vec::<String>::new());
+        assert_eq!(names(&*b), vec!["g"]);
+        assert_eq!(b.lookup(&t, b"g").unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
+        assert_eq!(g.attr().unwrap().nlink, 0);
+        // NOREPLACE.
+        b.mknod(b"h", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        assert_eq!(b.rename(b"g", &bref, b"h", RENAME_NOREPLACE).err(), Some(Errno::EEXIST));
+        // Missing source.
+        assert_eq!(b.rename(b"zz", &bref, b"h", 0).err(), Some(Errno::ENOENT));
+        // Type mismatches.
+        b.mkdir(b"sub", 0o755, OWNER).unwrap();
+        assert_eq!(b.rename(b"g", &bref, b"sub", 0).err(), Some(Errno::EISDIR));
+        assert_eq!(b.rename(b"sub", &bref, b"g", 0).err(), Some(Errno::ENOTDIR));
+        // Dir over empty dir; over non-empty dir.
+        root.rename(b"a", &bref, b"sub", 0).unwrap();
+        assert_eq!(root.attr().unwrap().nlink, 3);
+        assert_eq!(b.attr().unwrap().nlink, 3);
+        a.mknod(b"x", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        root.mkdir(b"c", 0o755, OWNER).unwrap();
+        let cdir = root.lookup(&t, b"c").unwrap();
+        cdir.mknod(b"y", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        assert_eq!(root.rename(b"c", &bref, b"sub", 0).err(), Some(Errno::ENOTEMPTY));
+        // A directory into its own subdirectory.
+        assert_eq!(root.rename(b"b", &aref, b"loop", 0).err(), Some(Errno::EINVAL));
+        assert_eq!(root.rename(b"b", &bref, b"loop", 0).err(), Some(Errno::EINVAL));
+        // Same name: no-op.
+        root.rename(b"b", &rootref, b"b", 0).unwrap();
+        // Hard links to the same inode: no-op, both names remain.
+        b.link(b"g2", &b.lookup(&t, b"g").unwrap()).unwrap();
+        b.rename(b"g", &bref, b"g2", 0).unwrap();
+        assert!(b.lookup(&t, b"g").is_ok() && b.lookup(&t, b"g2").is_ok());
+        // Exchange.
+        b.rename(b"h", &rootref, b"c", RENAME_EXCHANGE).unwrap();
+        assert_eq!(root.lookup(&t, b"c").unwrap().attr().unwrap().mode & S_IFMT, S_IFREG);
+        assert_eq!(b.lookup(&t, b"h").unwrap().attr().unwrap().mode & S_IFMT, S_IFDIR);
+        assert_eq!(b.attr().unwrap().nlink, 4);
+        assert_eq!(root.attr().unwrap().nlink, 3);
+        assert_eq!(
+            b.rename(b"h", &rootref, b"nope", RENAME_EXCHANGE).err(),
+            Some(Errno::ENOENT)
+        );
+        // Cross-filesystem.
+        let (other, _) = super::tests::fs();
+        let oref: InodeRef = other.root();
+        assert_eq!(b.rename(b"h", &oref, b"h", 0).err(), Some(Errno::EXDEV));
+    }
+
+    use veil_abi::flags::{S_IFDIR, S_IFMT, S_IFREG};
+
+    #[test]
+    fn timestamps_and_set_attr() {
+        let (fs, clock) = fs();
+        let t = task();
+        let root = fs.root();
+        let f = root.mknod(b"f", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        let t0 = f.attr().unwrap().mtime;
+        clock.advance(5);
+        f.open(&t, O_RDWR).unwrap().write(b"x", 0).unwrap();
+        let a = f.attr().unwrap();
+        assert_eq!(a.mtime.tv_sec, t0.tv_sec + 5);
+        assert_eq!(a.ctime.tv_sec, t0.tv_sec + 5);
+        assert_eq!(root.attr().unwrap().mtime, t0);
+        clock.advance(5);
+        root.mknod(b"g", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        assert_eq!(root.attr().unwrap().mtime.tv_sec, t0.tv_sec + 10);
+        let when = Timespec { tv_sec: 42, tv_nsec: 7 };
+        f.set_attr(&SetAttr {
+            mode: Some(0o4755),
+            uid: Some(5),
+            gid: Some(6),
+            atime: Some(when),
+            mtime: Some(when),
+            ..Default::default()
+        })
+        .unwrap();
+        let a = f.attr().unwrap();
+        assert_eq!((a.mode, a.uid, a.gid), (0o104755, 5, 6));
+        assert_eq!((a.atime, a.mtime), (when, when));
+        assert_eq!(a.ctime.tv_sec, t0.tv_sec + 10);
+        assert_eq!(
+            root.set_attr(&SetAttr { size: Some(0), ..Default::default() }).err(),
+            Some(Errno::EISDIR)
+        );
+        let st = root.statfs().unwrap();
+        assert_eq!(st.f_type, TMPFS_MAGIC);
+    }
+}

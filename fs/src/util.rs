@@ -1,0 +1,99 @@
+//! Small helpers shared by the filesystems: poison-free locks, device
+//! number allocation, name validation.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use veil_abi::Errno;
+
+/// A mutex whose lock never fails: a panic while holding it (which would
+/// be a Sentry bug) does not poison it for everyone else.
+#[derive(Default)]
+pub(crate) struct Lock<T>(Mutex<T>);
+
+impl<T> Lock<T> {
+    pub(crate) fn new(v: T) -> Lock<T> {
+        Lock(Mutex::new(v))
+    }
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A reader-writer lock that never fails (see [`Lock`]).
+#[derive(Default)]
+pub(crate) struct RwLk<T>(RwLock<T>);
+
+impl<T> RwLk<T> {
+    pub(crate) fn new(v: T) -> RwLk<T> {
+        RwLk(RwLock::new(v))
+    }
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The next anonymous device minor (major 0, as Linux's `get_anon_bdev`).
+static NEXT_ANON_MINOR: AtomicU32 = AtomicU32::new(0x20);
+
+/// Allocates a fresh device number (major 0) for a filesystem instance, so
+/// that every instance has its own `st_dev` as on Linux.
+pub fn alloc_dev() -> u64 {
+    let minor = NEXT_ANON_MINOR.fetch_add(1, Ordering::Relaxed);
+    veil_abi::makedev(0, minor)
+}
+
+/// Checks a single path component given to a directory operation: not
+/// empty, not `.` or `..`, no `/` or NUL, at most `NAME_MAX` bytes.
+pub(crate) fn check_name(name: &[u8]) -> Result<(), Errno> {
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if name.len() > veil_abi::flags::NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    if name == b"." || name == b".." || name.iter().any(|&c| c == b'/' || c == 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Checks a name for a node about to be created: `.` and `..` exist
+/// already (`EEXIST`), otherwise as [`check_name`].
+pub(crate) fn check_new_name(name: &[u8]) -> Result<(), Errno> {
+    if name == b"." || name == b".." {
+        return Err(Errno::EEXIST);
+    }
+    check_name(name)
+}
+
+/// True if the access mode or `O_TRUNC` of open `flags` asks for writing.
+pub(crate) fn wants_write(flags: u32) -> bool {
+    use veil_abi::flags::{O_ACCMODE, O_RDONLY, O_TRUNC};
+    flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(check_name(b"a"), Ok(()));
+        assert_eq!(check_name(b""), Err(Errno::ENOENT));
+        assert_eq!(check_name(b".."), Err(Errno::EINVAL));
+        assert_eq!(check_name(b"."), Err(Errno::EINVAL));
+        assert_eq!(check_name(b"a/b"), Err(Errno::EINVAL));
+        assert_eq!(check_name(b"a\0b"), Err(Errno::EINVAL));
+        assert_eq!(check_name(&[b'x'; 256]), Err(Errno::ENAMETOOLONG));
+        assert_eq!(check_new_name(b".."), Err(Errno::EEXIST));
+    }
+
+    #[test]
+    fn devs_are_unique() {
+        assert_ne!(alloc_dev(), alloc_dev());
+    }
+}

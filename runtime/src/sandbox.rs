@@ -1,0 +1,231 @@
+//! Booting a sandbox: the kernel, its filesystems, the first task.
+//!
+//! `veil do` builds: the ptrace platform over a memfd memory file; a mount
+//! tree with an overlay (tmpfs over the host's `/`, read-only) at `/`,
+//! devfs at `/dev` and procfs at `/proc`; a first task (pid 1) whose fds
+//! 0, 1, 2 are the caller's stdin, stdout and stderr; then it loads the
+//! program and runs it on the calling thread until the sandbox exits.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use spin::Mutex;
+use veil_abi::flags::{O_RDONLY, O_RDWR, O_WRONLY};
+use veil_core::host::{Blocker, Identity};
+use veil_core::kernel::{KernelOptions, KernelParts};
+use veil_core::mm::MemoryManager;
+use veil_core::platform::{CpuState, Platform};
+use veil_core::task::{Credentials, ExitStatus, Pending, Task, ThreadGroup};
+use veil_core::vfs::walk::{self, WalkFlags};
+use veil_core::vfs::{Dentry, FdTable, FsContext, MountNamespace, OpenFile};
+use veil_core::Kernel;
+
+use crate::cli::{DoArgs, PlatformKind};
+
+/// A failure to start the sandbox, reported as one line.
+pub struct BootError {
+    /// The message.
+    pub msg: String,
+    /// The exit status veil ends with.
+    pub code: i32,
+}
+
+impl BootError {
+    fn new(code: i32, msg: impl Into<String>) -> BootError {
+        BootError {
+            msg: msg.into(),
+            code,
+        }
+    }
+}
+
+fn host_identity() -> Identity {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "veil".into());
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let total_memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(1 << 30);
+    Identity {
+        hostname,
+        release: "6.1.0-veil".into(),
+        version: "#1 SMP veil".into(),
+        total_memory,
+        cpus,
+    }
+}
+
+/// Runs `args` in a new sandbox on the calling thread; returns how the
+/// sandbox's first process ended.
+pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
+    let platform: Arc<dyn Platform> = match args.platform {
+        PlatformKind::Ptrace => Arc::new(
+            veil_platform_ptrace::PtracePlatform::new()
+                .map_err(|e| BootError::new(125, format!("veil: cannot start the ptrace platform: {e}")))?,
+        ),
+    };
+    let clock = Arc::new(veil_host::HostClock::new());
+    let random = Arc::new(veil_host::HostRandom);
+    let logger = Arc::new(veil_host::StderrLogger);
+
+    // The mount tree: overlay over the host's /, devfs, procfs.
+    let root = veil_fs::sandbox_root(Path::new("/"), clock.clone(), random.clone())
+        .map_err(|e| BootError::new(125, format!("veil: cannot serve the host's /: {e}")))?;
+    let mounts = MountNamespace::new(Dentry::new_root(root), "overlay", "overlay");
+
+    let kernel = Kernel::new(KernelParts {
+        platform: platform.clone(),
+        clock: clock.clone(),
+        random: random.clone(),
+        logger,
+        identity: host_identity(),
+        mounts: mounts.clone(),
+        options: KernelOptions {
+            strace: args.strace,
+        },
+    });
+
+    let space = platform
+        .new_address_space()
+        .map_err(|e| BootError::new(125, format!("veil: cannot create an address space: {e:?}")))?;
+    let mut ctx = platform
+        .new_context()
+        .map_err(|e| BootError::new(125, format!("veil: cannot create a context: {e:?}")))?;
+    let mm = Arc::new(MemoryManager::new(space, kernel.mf.clone(), kernel.pages.clone()));
+
+    let uid = veil_host::getuid();
+    let gid = veil_host::getgid();
+    let pid = kernel.alloc_pid();
+    let root_loc = mounts.root();
+    let fs = Arc::new(Mutex::new(FsContext {
+        root: root_loc.clone(),
+        cwd: root_loc.clone(),
+        umask: 0o022,
+    }));
+    let blocker: Arc<dyn Blocker> = Arc::new(veil_host::ThreadBlocker::new(clock.clone()));
+    let mut task = Task {
+        kernel: kernel.clone(),
+        tid: pid,
+        tg: Arc::new(ThreadGroup::new(pid, 0)),
+        mm,
+        fds: Arc::new(FdTable::new()),
+        fs: fs.clone(),
+        creds: Credentials::new(uid, gid, veil_host::getgroups()),
+        cpu: CpuState::default(),
+        sigmask: 0,
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        blocker,
+        pending: Pending::default(),
+    };
+
+    // Kernel filesystems.
+    mount_at(&task, "/dev", veil_fs::devfs::new_root(clock.clone(), random.clone()), "devtmpfs", "devtmpfs")?;
+    mount_at(&task, "/proc", veil_fs::procfs::new_root(clock.clone()), "proc", "proc")?;
+
+    // stdio: the caller's fds 0, 1, 2.
+    for (fd, mode) in [(0, O_RDONLY), (1, O_WRONLY), (2, O_WRONLY)] {
+        let Some(ops) = veil_fs::hostfd::HostFdFile::from_stdio(fd) else {
+            continue;
+        };
+        let flags = veil_host::fd_access_mode(fd).unwrap_or(mode) & (O_RDWR | O_WRONLY);
+        task.fds
+            .set(fd, OpenFile::new(Arc::new(ops), None, flags), false, u64::MAX)
+            .map_err(|e| BootError::new(125, format!("veil: stdio: {e:?}")))?;
+    }
+
+    // Working directory: --cwd or the caller's.
+    let cwd = match &args.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir()
+            .map(OsString::from)
+            .unwrap_or_else(|_| OsString::from("/")),
+    };
+    let cwd_loc = walk::resolve(&task, veil_abi::flags::AT_FDCWD, cwd.as_bytes(), WalkFlags { follow: true, empty_ok: false })
+        .map_err(|e| BootError::new(125, format!("veil: cannot use {} as the working directory: {}", cwd.to_string_lossy(), e.name())))?;
+    fs.lock().cwd = cwd_loc;
+
+    // The program.
+    let env = environment(&args.env);
+    let prog = find_program(&task, &args.argv[0], &env)?;
+    let argv: Vec<Vec<u8>> = args.argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+    veil_core::loader::exec(&mut task, &prog, argv, env).map_err(|e| {
+        let shown = args.argv[0].to_string_lossy();
+        match e {
+            veil_abi::Errno::ENOENT => BootError::new(127, format!("veil: {shown}: no such file or directory")),
+            veil_abi::Errno::EACCES => BootError::new(126, format!("veil: {shown}: permission denied")),
+            veil_abi::Errno::ENOEXEC => BootError::new(126, format!("veil: {shown}: not an executable the sandbox can run")),
+            e => BootError::new(126, format!("veil: {shown}: cannot execute: {}", e.name())),
+        }
+    })?;
+    Ok(kernel.run(&mut task, ctx.as_mut()))
+}
+
+fn mount_at(task: &Task, path: &str, root: veil_core::vfs::InodeRef, fs_type: &str, source: &str) -> Result<(), BootError> {
+    let at = walk::resolve(task, veil_abi::flags::AT_FDCWD, path.as_bytes(), WalkFlags { follow: true, empty_ok: false })
+        .map_err(|e| BootError::new(125, format!("veil: cannot mount {fs_type} at {path}: {}", e.name())))?;
+    task.kernel.mounts.mount(&at, Dentry::new_root(root), fs_type, source);
+    Ok(())
+}
+
+/// The caller's environment with `--env` entries applied.
+fn environment(extra: &[OsString]) -> Vec<Vec<u8>> {
+    let mut env: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    for e in extra {
+        let bytes = e.as_bytes();
+        let key_len = bytes.iter().position(|&c| c == b'=').unwrap_or(bytes.len());
+        env.retain(|x| !(x.len() > key_len && x[..key_len] == bytes[..key_len] && x[key_len] == b'='));
+        env.push(bytes.to_vec());
+    }
+    env
+}
+
+/// Finds the program as a shell would: a name with `/` is used as is,
+/// another is searched in the sandbox's PATH.
+fn find_program(task: &Task, name: &OsString, env: &[Vec<u8>]) -> Result<Vec<u8>, BootError> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return Err(BootError::new(127, "veil: empty command name"));
+    }
+    if bytes.contains(&b'/') {
+        return Ok(bytes.to_vec());
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix(b"PATH="))
+        .map(|p| p.to_vec())
+        .unwrap_or_else(|| b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec());
+    for dir in path.split(|&c| c == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut cand = dir.to_vec();
+        cand.push(b'/');
+        cand.extend_from_slice(bytes);
+        if let Ok(loc) = walk::resolve(task, veil_abi::flags::AT_FDCWD, &cand, WalkFlags { follow: true, empty_ok: false }) {
+            if let Ok(attr) = loc.inode().attr() {
+                if attr.file_type() == Some(veil_core::vfs::FileType::Regular) && attr.mode & 0o111 != 0 {
+                    return Ok(cand);
+                }
+            }
+        }
+    }
+    Err(BootError::new(127, format!("veil: {}: command not found", name.to_string_lossy())))
+}

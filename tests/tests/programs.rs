@@ -1,0 +1,124 @@
+//! Real programs: Debian's static busybox and dynamic glibc programs
+//! (coreutils, python3), each run natively and under veil on every
+//! platform; standard output and exit status must be equal.
+//!
+//! Each test runs both sides in the same working directory (a fresh scratch
+//! directory), so that output naming the directory is comparable.
+
+use veil_tests::{
+    assert_same_as_native, require_file, require_static_busybox, run_native, Opts, Scratch,
+};
+
+fn same(argv: &[&str]) {
+    let scratch = Scratch::new("prog");
+    let opts = Opts {
+        cwd: scratch.path().to_path_buf(),
+        ..Opts::default()
+    };
+    assert_same_as_native(argv, &opts);
+}
+
+fn busybox(args: &[&str]) {
+    require_static_busybox();
+    let mut argv = vec!["/bin/busybox"];
+    argv.extend_from_slice(args);
+    same(&argv);
+}
+
+fn glibc(argv: &[&str]) {
+    require_file(argv[0], "apt-get install coreutils");
+    same(argv);
+}
+
+fn python(args: &[&str]) {
+    require_file("/usr/bin/python3", "apt-get install python3");
+    let mut argv = vec!["/usr/bin/python3"];
+    argv.extend_from_slice(args);
+    same(&argv);
+}
+
+#[test]
+fn busybox_echo_hello() {
+    require_static_busybox();
+    // The native side is what veil is compared with; make sure it is right.
+    let native = run_native(&["/bin/busybox", "echo", "hello"], &Opts::default());
+    assert_eq!(native.out(), "hello\n");
+    busybox(&["echo", "hello"]);
+}
+
+#[test]
+fn busybox_ls_la_usr() {
+    busybox(&["ls", "-la", "/usr"]);
+}
+
+#[test]
+fn busybox_cat_os_release() {
+    busybox(&["cat", "/etc/os-release"]);
+}
+
+#[test]
+fn busybox_sha256sum_busybox() {
+    busybox(&["sha256sum", "/bin/busybox"]);
+}
+
+#[test]
+fn busybox_wc_l_passwd() {
+    busybox(&["wc", "-l", "/etc/passwd"]);
+}
+
+#[test]
+fn busybox_head_passwd() {
+    busybox(&["head", "-n", "3", "/etc/passwd"]);
+}
+
+#[test]
+fn busybox_sort_passwd() {
+    busybox(&["sort", "/etc/passwd"]);
+}
+
+#[test]
+fn busybox_cat_missing_file_fails() {
+    // Output and status of a failing program match too.
+    busybox(&["cat", "/nonexistent/file"]);
+}
+
+#[test]
+fn busybox_sh_exit_status() {
+    // ash runs `exit` itself: no fork.
+    busybox(&["sh", "-c", "echo before; exit 7"]);
+}
+
+#[test]
+fn glibc_ls_la_usr_share() {
+    glibc(&["/bin/ls", "-la", "/usr/share"]);
+}
+
+#[test]
+fn glibc_stat_hostname() {
+    require_file("/etc/hostname", "the host has no /etc/hostname");
+    glibc(&["/usr/bin/stat", "/etc/hostname"]);
+}
+
+#[test]
+fn glibc_sha256sum_busybox() {
+    require_static_busybox();
+    glibc(&["/usr/bin/sha256sum", "/bin/busybox"]);
+}
+
+#[test]
+fn glibc_id() {
+    glibc(&["/usr/bin/id"]);
+}
+
+#[test]
+fn python3_json_hashlib_re_os() {
+    python(&[
+        "-c",
+        "import json,hashlib,re,os; print(json.dumps({'a':1}), hashlib.sha256(b'x').hexdigest(), os.getcwd())",
+    ]);
+}
+
+#[test]
+fn python3_sum_no_site() {
+    python(&["-S", "-c", "print(sum(range(10**6)))"]);
+}
