@@ -218,7 +218,7 @@ impl AddressSpace for FakeAddressSpace {
         prot: Prot,
     ) -> Result<(), PlatformError> {
         assert!(
-            addr.is_page_aligned() && len % PAGE_SIZE == 0 && off.0 % PAGE_SIZE == 0,
+            addr.is_page_aligned() && (len | off.0) & (PAGE_SIZE - 1) == 0,
             "unaligned map({addr:?}, {len:#x}, {off:?})"
         );
         self.calls.lock().map += 1;
@@ -429,13 +429,12 @@ impl FakeContext {
                 addr,
             };
         }
-        let reported = if self.platform.imprecise_access.load(Ordering::Relaxed)
-            && access == Access::Write
-        {
-            Access::Read
-        } else {
-            access
-        };
+        let reported =
+            if self.platform.imprecise_access.load(Ordering::Relaxed) && access == Access::Write {
+                Access::Read
+            } else {
+                access
+            };
         self.log.lock().faults.push((addr, reported));
         Trap::PageFault {
             addr,
@@ -614,7 +613,11 @@ impl FakeRandom {
     /// A generator seeded with `seed` (0 is replaced by a constant).
     pub fn new(seed: u64) -> FakeRandom {
         FakeRandom {
-            state: Mutex::new(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed }),
+            state: Mutex::new(if seed == 0 {
+                0x9e37_79b9_7f4a_7c15
+            } else {
+                seed
+            }),
         }
     }
 }
@@ -1115,5 +1118,199 @@ impl TestBed {
         let st = self.kernel.run(task, &mut ctx);
         let out = log.lock().clone();
         (st, out)
+    }
+}
+
+// -------------------------------------------------------------------------
+// ELF images for loader tests
+
+/// One PT_LOAD segment of an [`ElfBuilder`] image.
+#[derive(Clone, Debug)]
+pub struct ElfSegment {
+    /// Virtual address (before any load bias).
+    pub vaddr: u64,
+    /// File contents (`p_filesz` is its length).
+    pub data: Vec<u8>,
+    /// `p_memsz` (at least `data.len()` unless a test wants otherwise).
+    pub memsz: u64,
+    /// `PF_*` flags.
+    pub flags: u32,
+}
+
+/// Builds small x86-64 ELF images: an ELF header, program headers, an
+/// optional PT_INTERP, PT_LOAD segments at file offsets congruent to their
+/// addresses, and optionally a first read-only PT_LOAD that maps the
+/// headers (so AT_PHDR points into memory, as in real binaries).
+#[derive(Clone, Debug)]
+pub struct ElfBuilder {
+    /// `ET_EXEC` or `ET_DYN`.
+    pub e_type: u16,
+    /// `e_entry`.
+    pub entry: u64,
+    /// The segments.
+    pub segments: Vec<ElfSegment>,
+    /// PT_INTERP path (without the NUL, which is added).
+    pub interp: Option<Vec<u8>>,
+    /// Map the headers read-only at this address with a first PT_LOAD.
+    pub headers_at: Option<u64>,
+    /// Add PT_GNU_STACK with these flags.
+    pub gnu_stack: Option<u32>,
+}
+
+impl ElfBuilder {
+    /// An image of type `e_type` entering at `entry`, with no segments.
+    pub fn new(e_type: u16, entry: u64) -> ElfBuilder {
+        ElfBuilder {
+            e_type,
+            entry,
+            segments: Vec::new(),
+            interp: None,
+            headers_at: None,
+            gnu_stack: Some(veil_abi::elf::PF_R | veil_abi::elf::PF_W),
+        }
+    }
+
+    /// Adds a segment.
+    pub fn segment(mut self, vaddr: u64, data: &[u8], memsz: u64, flags: u32) -> ElfBuilder {
+        self.segments.push(ElfSegment {
+            vaddr,
+            data: data.to_vec(),
+            memsz,
+            flags,
+        });
+        self
+    }
+
+    /// Sets PT_INTERP.
+    pub fn interp(mut self, path: &str) -> ElfBuilder {
+        self.interp = Some(path.as_bytes().to_vec());
+        self
+    }
+
+    /// Maps the headers at `vaddr`.
+    pub fn headers_at(mut self, vaddr: u64) -> ElfBuilder {
+        self.headers_at = Some(vaddr);
+        self
+    }
+
+    /// The program headers and file layout, without writing.
+    pub fn phdrs(&self) -> Vec<veil_abi::Elf64Phdr> {
+        self.layout().0
+    }
+
+    fn layout(&self) -> (Vec<veil_abi::Elf64Phdr>, Vec<(u64, Vec<u8>)>) {
+        use veil_abi::elf::*;
+        use veil_abi::Elf64Phdr;
+        let nph = self.segments.len()
+            + usize::from(self.interp.is_some())
+            + usize::from(self.headers_at.is_some())
+            + usize::from(self.gnu_stack.is_some());
+        let hdr_end = 64 + 56 * nph as u64;
+        let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut ph = Vec::new();
+        let mut off = hdr_end;
+        if let Some(i) = &self.interp {
+            let mut s = i.clone();
+            s.push(0);
+            ph.push(Elf64Phdr {
+                p_type: PT_INTERP,
+                p_flags: PF_R,
+                p_offset: off,
+                p_filesz: s.len() as u64,
+                p_memsz: s.len() as u64,
+                p_align: 1,
+                ..Elf64Phdr::default()
+            });
+            off += s.len() as u64;
+            chunks.push((hdr_end, s));
+        }
+        if let Some(v) = self.headers_at {
+            ph.push(Elf64Phdr {
+                p_type: PT_LOAD,
+                p_flags: PF_R,
+                p_offset: 0,
+                p_vaddr: v,
+                p_paddr: v,
+                p_filesz: off,
+                p_memsz: off,
+                p_align: PAGE_SIZE,
+            });
+        }
+        for s in &self.segments {
+            // Next offset congruent with vaddr modulo the page size.
+            let want = s.vaddr % PAGE_SIZE;
+            let mut o = (off / PAGE_SIZE + 1) * PAGE_SIZE + want;
+            if o < off {
+                o += PAGE_SIZE;
+            }
+            ph.push(Elf64Phdr {
+                p_type: PT_LOAD,
+                p_flags: s.flags,
+                p_offset: o,
+                p_vaddr: s.vaddr,
+                p_paddr: s.vaddr,
+                p_filesz: s.data.len() as u64,
+                p_memsz: s.memsz,
+                p_align: PAGE_SIZE,
+            });
+            chunks.push((o, s.data.clone()));
+            off = o + s.data.len() as u64;
+        }
+        if let Some(f) = self.gnu_stack {
+            ph.push(Elf64Phdr {
+                p_type: PT_GNU_STACK,
+                p_flags: f,
+                p_align: 16,
+                ..Elf64Phdr::default()
+            });
+        }
+        (ph, chunks)
+    }
+
+    /// The image with these program headers (which a test may have
+    /// changed).
+    pub fn build_with(&self, phdrs: &[veil_abi::Elf64Phdr]) -> Vec<u8> {
+        use veil_abi::elf::*;
+        use zerocopy::IntoBytes;
+        let (_, chunks) = self.layout();
+        let mut ident = [0u8; 16];
+        ident[..4].copy_from_slice(&MAGIC);
+        ident[4] = CLASS64;
+        ident[5] = DATA2LSB;
+        ident[6] = 1;
+        let eh = veil_abi::Elf64Ehdr {
+            e_ident: ident,
+            e_type: self.e_type,
+            e_machine: EM_X86_64,
+            e_version: 1,
+            e_entry: self.entry,
+            e_phoff: 64,
+            e_shoff: 0,
+            e_flags: 0,
+            e_ehsize: 64,
+            e_phentsize: 56,
+            e_phnum: phdrs.len() as u16,
+            e_shentsize: 64,
+            e_shnum: 0,
+            e_shstrndx: 0,
+        };
+        let mut out = Vec::new();
+        out.extend_from_slice(eh.as_bytes());
+        for p in phdrs {
+            out.extend_from_slice(p.as_bytes());
+        }
+        for (o, d) in chunks {
+            let o = o as usize;
+            if out.len() < o + d.len() {
+                out.resize(o + d.len(), 0);
+            }
+            out[o..o + d.len()].copy_from_slice(&d);
+        }
+        out
+    }
+
+    /// The image.
+    pub fn build(&self) -> Vec<u8> {
+        self.build_with(&self.phdrs())
     }
 }

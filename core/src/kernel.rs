@@ -21,6 +21,9 @@ use crate::vfs::MountNamespace;
 pub struct KernelOptions {
     /// Print every syscall as strace does.
     pub strace: bool,
+    /// Bytes of the CPU mask sched_getaffinity reports (the host kernel's
+    /// `cpumask_size()`); 0 derives it from the CPU count.
+    pub cpumask_bytes: u32,
 }
 
 /// One sandbox's kernel.

@@ -13,7 +13,8 @@
 //! - `VEIL_TEST_PLATFORMS`: platforms to test besides the default, comma or
 //!   space separated (default `ptrace`); each one runs as
 //!   `veil do --platform=NAME`, and the default platform always runs too;
-//! - `VEIL_TEST_TIMEOUT`: seconds allowed for one run (default 60).
+//! - `VEIL_TEST_TIMEOUT`: seconds allowed for one run (default 60); once two
+//!   runs of a test process have hung, its later runs get at most 10 s.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -346,19 +347,18 @@ fn open_pty(rows: u16, cols: u16) -> Pty {
     }
 }
 
+/// How many runs in this process were killed at their timeout.
+static HUNG_RUNS: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs `argv` with the fixed environment, umask 022, only descriptors
 /// 0-2, in its own process group, killing the group at the timeout.
 pub fn run(argv: &[String], opts: &Opts) -> Output {
-    run_with_env(argv, opts, ENV)
-}
-
-fn run_with_env(argv: &[String], opts: &Opts, env: &[(&str, &str)]) -> Output {
     let what = format!("(cd {} && {})", opts.cwd.display(), shell_words(argv));
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&opts.cwd)
         .env_clear()
-        .envs(env.iter().copied())
+        .envs(ENV.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -434,13 +434,22 @@ fn run_with_env(argv: &[String], opts: &Opts, env: &[(&str, &str)]) -> Output {
         });
     }
     drop(tx);
-    let deadline = Instant::now() + opts.timeout;
+    // After two runs of this test process have hung, later runs get a
+    // short leash, so that a sandbox that hangs every time fails the suite
+    // in minutes rather than in (runs x timeout).
+    let timeout = if HUNG_RUNS.load(Ordering::Relaxed) >= 2 {
+        opts.timeout.min(Duration::from_secs(10))
+    } else {
+        opts.timeout
+    };
+    let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) if Instant::now() >= deadline => {
                 timed_out = true;
+                HUNG_RUNS.fetch_add(1, Ordering::Relaxed);
                 // SAFETY: signals our own child's process group.
                 unsafe { libc::kill(-pid, libc::SIGKILL) };
                 break child.wait().expect("wait");
@@ -588,12 +597,12 @@ pub fn diff(a: &str, b: &str) -> String {
                 ops.push((' ', am[i]));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j]) {
-                ops.push(('+', bm[j]));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
                 ops.push(('-', am[i]));
                 i += 1;
+            } else {
+                ops.push(('+', bm[j]));
+                j += 1;
             }
         }
     } else {
@@ -603,6 +612,10 @@ pub fn diff(a: &str, b: &str) -> String {
     ops.extend(a[a.len() - tail_len..].iter().map(|l| (' ', *l)));
 
     let changed: Vec<bool> = ops.iter().map(|(c, _)| *c != ' ').collect();
+    if !changed.contains(&true) {
+        return "  (the lines are equal: the difference is in line endings or a final newline)\n"
+            .into();
+    }
     let near = |k: usize| {
         let lo = k.saturating_sub(2);
         let hi = (k + 3).min(ops.len());
@@ -629,11 +642,6 @@ pub fn diff(a: &str, b: &str) -> String {
     }
     if skipped {
         out.push_str("  ...\n");
-    }
-    if out.is_empty() {
-        out.push_str(
-            "  (the lines are equal: the difference is in line endings or a final newline)\n",
-        );
     }
     out
 }
@@ -878,5 +886,84 @@ pub fn check_prog(name: &str, libc: Libc, stdin: Stdin) {
     }
     if !failures.is_empty() {
         panic!("{}", failures.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_marks_changed_lines_with_context() {
+        let a = "1\n2\n3\n4\n5\n6\n7\n8\n";
+        let b = "1\n2\n3\n4\nfive\n6\n7\n8\nnine\n";
+        assert_eq!(
+            diff(a, b),
+            "  ...\n  3\n  4\n- 5\n+ five\n  6\n  7\n  8\n+ nine\n"
+        );
+        assert!(diff("x\n", "x").contains("line endings"));
+    }
+
+    #[test]
+    fn compare_reports_status_and_output() {
+        let out = |status, text: &str| Output {
+            what: "prog".into(),
+            status,
+            stdout: text.as_bytes().to_vec(),
+            stderr: Vec::new(),
+            timed_out: false,
+        };
+        assert!(compare(&out(0, "a\n"), &out(0, "a\n")).is_ok());
+        let e = compare(&out(0, "a\n"), &out(1, "b\n")).unwrap_err();
+        assert!(e.contains("native 0 vs veil 1"), "{e}");
+        assert!(e.contains("- a\n+ b"), "{e}");
+    }
+
+    #[test]
+    fn platforms_always_include_the_default() {
+        let p = platforms();
+        assert_eq!(p[0], Platform(None));
+        assert!(p[0].flags().is_empty());
+        assert_eq!(
+            Platform(Some("ptrace".into())).flags(),
+            ["--platform=ptrace"]
+        );
+    }
+
+    #[test]
+    fn run_reports_exit_status_and_signals() {
+        let sh = |script: &str| {
+            run(
+                &["/bin/sh".to_string(), "-c".to_string(), script.to_string()],
+                &Opts::default(),
+            )
+        };
+        let o = sh("echo out; echo err >&2; exit 3");
+        assert_eq!(
+            (o.status, o.out(), o.err()),
+            (3, "out\n".into(), "err\n".into())
+        );
+        assert_eq!(sh("kill -9 $$").status, 128 + 9);
+        assert_eq!(sh("umask").out(), "0022\n");
+        let o = run(
+            &[
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                "sleep 5".to_string(),
+            ],
+            &Opts {
+                timeout: Duration::from_millis(200),
+                ..Opts::default()
+            },
+        );
+        assert!(o.timed_out);
+    }
+
+    #[test]
+    fn static_busybox_has_no_interpreter() {
+        if let Ok(elf) = std::fs::read("/bin/sh") {
+            assert!(has_interp(&elf), "/bin/sh is dynamic on Debian");
+        }
+        assert!(!has_interp(b"not an elf file at all, just some bytes...."));
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use veil_tests::{
     assert_same_as_native, platforms, prog, require_file, require_static_busybox, run_native,
-    run_veil, run_veil_raw, Libc, Opts, Output, Stdin,
+    run_veil, run_veil_raw, Libc, Opts, Output, Scratch, Stdin,
 };
 
 /// Panics unless `out` failed and said so in exactly one line on stderr.
@@ -129,21 +129,40 @@ fn strace_decodes_path_arguments() {
     }
 }
 
-fn assert_absent_on_host(paths: &[&str]) {
-    for p in paths {
-        assert!(
-            !Path::new(p).exists(),
-            "{p} exists on the host: a write in the sandbox reached it"
-        );
+/// Probe files that must never appear on the host. They are removed before
+/// the test (stale ones from an earlier run) and again when it ends, so
+/// that a failing sandbox leaves no litter on the host.
+struct Probes(&'static [&'static str]);
+
+impl Probes {
+    fn new(paths: &'static [&'static str]) -> Probes {
+        let p = Probes(paths);
+        p.remove();
+        p
+    }
+    fn remove(&self) {
+        for p in self.0 {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("cannot remove stale {p}: {e}"),
+            }
+        }
+    }
+    fn assert_absent(&self) {
+        for p in self.0 {
+            assert!(
+                !Path::new(p).exists(),
+                "{p} exists on the host: a write in the sandbox reached it"
+            );
+        }
     }
 }
 
-fn remove_stale(paths: &[&str]) {
-    for p in paths {
-        match std::fs::remove_file(p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("cannot remove stale {p}: {e}"),
+impl Drop for Probes {
+    fn drop(&mut self) {
+        for p in self.0 {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -152,13 +171,12 @@ fn remove_stale(paths: &[&str]) {
 fn writes_never_reach_the_host() {
     // dash runs cat as a child process.
     require_file("/bin/sh", "the host has no /bin/sh");
-    let probes = ["/etc/veil-probe", "/tmp/veil-probe"];
-    remove_stale(&probes);
+    let probes = Probes::new(&["/etc/veil-probe", "/tmp/veil-probe"]);
     let script =
         "echo x > /etc/veil-probe; echo y > /tmp/veil-probe; cat /etc/veil-probe /tmp/veil-probe";
     for p in platforms() {
         let out = run_veil(&p, &[], &["/bin/sh", "-c", script], &Opts::default());
-        assert_absent_on_host(&probes);
+        probes.assert_absent();
         assert_eq!(out.out(), "x\ny\n", "on {p}\n{}", out.describe());
         assert_eq!(out.status, 0, "on {p}\n{}", out.describe());
     }
@@ -168,8 +186,7 @@ fn writes_never_reach_the_host() {
 fn writes_never_reach_the_host_without_fork() {
     // The same with busybox ash builtins only: no child processes.
     require_static_busybox();
-    let probes = ["/etc/veil-probe-ash", "/tmp/veil-probe-ash"];
-    remove_stale(&probes);
+    let probes = Probes::new(&["/etc/veil-probe-ash", "/tmp/veil-probe-ash"]);
     let script = "echo x > /etc/veil-probe-ash; echo y > /tmp/veil-probe-ash; \
                   read a < /etc/veil-probe-ash; read b < /tmp/veil-probe-ash; echo \"$a$b\"";
     for p in platforms() {
@@ -179,7 +196,7 @@ fn writes_never_reach_the_host_without_fork() {
             &["/bin/busybox", "sh", "-c", script],
             &Opts::default(),
         );
-        assert_absent_on_host(&probes);
+        probes.assert_absent();
         assert_eq!(out.out(), "xy\n", "on {p}\n{}", out.describe());
         assert_eq!(out.status, 0, "on {p}\n{}", out.describe());
     }
@@ -187,26 +204,45 @@ fn writes_never_reach_the_host_without_fork() {
 
 #[test]
 fn host_files_changed_in_the_sandbox_stay_unchanged() {
-    // Appending to a host file copies it up; the host keeps its bytes.
+    // Appending to, truncating and removing host files (copy-up and
+    // whiteouts in the overlay); the host keeps its files. The files are
+    // the test's own, in a scratch directory, never the system's.
     require_static_busybox();
-    require_file("/etc/hostname", "the host has no /etc/hostname");
-    let before = std::fs::read("/etc/hostname").unwrap();
-    let script =
-        "echo appended >> /etc/hostname; while read -r l; do echo \"$l\"; done < /etc/hostname";
+    let scratch = Scratch::new("host-files");
+    let dir = scratch.path();
+    std::fs::write(dir.join("a"), "line one\n").unwrap();
+    std::fs::write(dir.join("b"), "keep me\n").unwrap();
+    std::fs::write(dir.join("c"), "remove me\n").unwrap();
+    let script = "echo appended >> a; : > b; rm c; \
+                  while read -r l; do echo \"a: $l\"; done < a; \
+                  while read -r l; do echo \"b: $l\"; done < b; \
+                  if [ -e c ]; then echo c still there; else echo c gone; fi";
+    let opts = Opts {
+        cwd: dir.to_path_buf(),
+        ..Opts::default()
+    };
     for p in platforms() {
-        let out = run_veil(
-            &p,
-            &[],
-            &["/bin/busybox", "sh", "-c", script],
-            &Opts::default(),
+        let out = run_veil(&p, &[], &["/bin/busybox", "sh", "-c", script], &opts);
+        assert_eq!(
+            scratch.entries(),
+            ["a", "b", "c"],
+            "files changed on the host"
         );
         assert_eq!(
-            std::fs::read("/etc/hostname").unwrap(),
-            before,
-            "/etc/hostname changed on the host"
+            std::fs::read_to_string(dir.join("a")).unwrap(),
+            "line one\n"
         );
-        let want = format!("{}appended\n", String::from_utf8_lossy(&before));
-        assert_eq!(out.out(), want, "on {p}\n{}", out.describe());
+        assert_eq!(std::fs::read_to_string(dir.join("b")).unwrap(), "keep me\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("c")).unwrap(),
+            "remove me\n"
+        );
+        assert_eq!(
+            out.out(),
+            "a: line one\na: appended\nc gone\n",
+            "on {p}\n{}",
+            out.describe()
+        );
         assert_eq!(out.status, 0, "on {p}\n{}", out.describe());
     }
 }

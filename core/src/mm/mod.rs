@@ -66,12 +66,12 @@ pub mod vma;
 #[cfg(test)]
 mod tests;
 
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use alloc::collections::BTreeMap;
 
 use spin::{RwLock, RwLockWriteGuard};
 use veil_abi::flags::*;
@@ -330,16 +330,24 @@ impl MemoryManager {
     /// in a file page past end of file.
     pub fn copy_in(&self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
         let mf = &self.mf;
-        self.walk(addr, buf.len(), Want::Copy { write: false, force: false }, |src, pos, n| {
-            let dst = &mut buf[pos..pos + n];
-            match src {
-                Some(off) => mf.read(off, dst),
-                None => {
-                    dst.fill(0);
-                    Ok(())
+        self.walk(
+            addr,
+            buf.len(),
+            Want::Copy {
+                write: false,
+                force: false,
+            },
+            |src, pos, n| {
+                let dst = &mut buf[pos..pos + n];
+                match src {
+                    Some(off) => mf.read(off, dst),
+                    None => {
+                        dst.fill(0);
+                        Ok(())
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Copies `data` to application memory at `addr`. `EFAULT` if any
@@ -367,17 +375,23 @@ impl MemoryManager {
 
     fn write_with(&self, addr: UserAddr, data: &[u8], force: bool) -> Result<(), Errno> {
         let mf = &self.mf;
-        self.walk(addr, data.len(), Want::Copy { write: true, force }, |dst, pos, n| {
-            mf.write(dst.ok_or(Errno::EFAULT)?, &data[pos..pos + n])
-        })
+        self.walk(
+            addr,
+            data.len(),
+            Want::Copy { write: true, force },
+            |dst, pos, n| mf.write(dst.ok_or(Errno::EFAULT)?, &data[pos..pos + n]),
+        )
     }
 
     fn zero_with(&self, addr: UserAddr, len: u64, force: bool) -> Result<(), Errno> {
         let len = usize::try_from(len).map_err(|_| Errno::EFAULT)?;
         let mf = &self.mf;
-        self.walk(addr, len, Want::Copy { write: true, force }, |dst, _pos, n| {
-            mf.zero(dst.ok_or(Errno::EFAULT)?, n as u64)
-        })
+        self.walk(
+            addr,
+            len,
+            Want::Copy { write: true, force },
+            |dst, _pos, n| mf.zero(dst.ok_or(Errno::EFAULT)?, n as u64),
+        )
     }
 
     /// Reads a `T` at `addr`.
@@ -474,8 +488,24 @@ impl MemoryManager {
             }
             // Slow path: populate (or grow the stack), then go on.
             let at = addr.0 + pos as u64;
-            let hi = (page_of(end - 1) + 1).min(page_of(at) + COPY_POPULATE);
-            let (mut st, _) = self.prepare(at, page_of(at), hi, want)?;
+            // File pages: populate the fault-around window too (fewer file
+            // reads); anonymous pages: only what the copy touches (a later
+            // fault maps its window anyway).
+            let file_backed = self
+                .state
+                .read()
+                .vmas
+                .find(at)
+                .is_some_and(|v| matches!(v.backing, Backing::File { .. }));
+            let last = page_of(end - 1) + 1;
+            let (lo, hi) = if file_backed {
+                let lo = page_of(at) & !(FAULT_AROUND - 1);
+                (lo, last.max(lo + FAULT_AROUND))
+            } else {
+                (page_of(at), last)
+            };
+            let hi = hi.min(page_of(at) + COPY_POPULATE);
+            let (mut st, _) = self.prepare(at, lo, hi, want)?;
             if write {
                 let shared = st.vmas.find(at).map(|v| v.shared).unwrap_or(true);
                 self.unshare(&mut st, page_of(at), shared)?;
@@ -629,10 +659,11 @@ impl MemoryManager {
         }
         let mut dup: Vec<FileOffset> = Vec::new();
         for (page, off) in new {
-            if st.pt.contains_key(&page) {
-                dup.push(FileOffset(off));
-            } else {
-                st.pt.insert(page, Pte::new(off));
+            match st.pt.entry(page) {
+                alloc::collections::btree_map::Entry::Occupied(_) => dup.push(FileOffset(off)),
+                alloc::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(Pte::new(off));
+                }
             }
         }
         if !dup.is_empty() {
@@ -669,7 +700,10 @@ impl MemoryManager {
                 .find(page * PAGE_SIZE)
                 .map(|v| v.prot)
                 .unwrap_or(Prot::empty());
-            match self.space.map(UserAddr(page * PAGE_SIZE), PAGE_SIZE, new, prot) {
+            match self
+                .space
+                .map(UserAddr(page * PAGE_SIZE), PAGE_SIZE, new, prot)
+            {
                 Ok(()) => entry.mapped = Some(prot),
                 Err(_) => {
                     let _ = self.space.unmap(UserAddr(page * PAGE_SIZE), PAGE_SIZE);
@@ -712,7 +746,12 @@ impl MemoryManager {
         }
         for (s, off, n, prot) in runs {
             self.space
-                .map(UserAddr(s * PAGE_SIZE), n * PAGE_SIZE, FileOffset(off), prot)
+                .map(
+                    UserAddr(s * PAGE_SIZE),
+                    n * PAGE_SIZE,
+                    FileOffset(off),
+                    prot,
+                )
                 .map_err(Errno::from)?;
             for (_, pte) in st.pt.range_mut(s..s + n) {
                 pte.mapped = Some(prot);
@@ -791,7 +830,7 @@ impl MemoryManager {
         }
         let len = page_up(len).ok_or(Errno::ENOMEM)?;
         if let Some((_, off)) = &file {
-            if off % PAGE_SIZE != 0 {
+            if off & (PAGE_SIZE - 1) != 0 {
                 return Err(Errno::EINVAL);
             }
             if off.checked_add(len).is_none() {
@@ -951,28 +990,30 @@ impl MemoryManager {
         Ok((addr.0, end))
     }
 
-    /// mincore(2): one byte per page of `[addr, addr+len)`, 1 if the page
-    /// is populated. `EINVAL` unaligned, `ENOMEM` for holes or a range past
-    /// the user address space.
-    pub fn mincore(&self, addr: UserAddr, len: u64) -> Result<Vec<u8>, Errno> {
+    /// mincore(2) for `out.len()` pages from `addr`: each byte is set to
+    /// 1 if the page is populated, else 0. `EINVAL` unaligned, `ENOMEM`
+    /// for holes or a range past the user address space.
+    pub fn mincore(&self, addr: UserAddr, out: &mut [u8]) -> Result<(), Errno> {
         if !addr.is_page_aligned() {
             return Err(Errno::EINVAL);
         }
+        let len = (out.len() as u64)
+            .checked_mul(PAGE_SIZE)
+            .ok_or(Errno::ENOMEM)?;
         let end = addr.0.checked_add(len).ok_or(Errno::ENOMEM)?;
         if end > self.max_addr {
             return Err(Errno::ENOMEM);
         }
-        let end = page_up(end).ok_or(Errno::ENOMEM)?;
         let st = self.state.read();
         if !st.vmas.covers(addr.0, end) {
             return Err(Errno::ENOMEM);
         }
         let (lo, hi) = (page_of(addr.0), page_of(end));
-        let mut out = vec![0u8; (hi - lo) as usize];
+        out.fill(0);
         for (&p, _) in st.pt.range(lo..hi) {
             out[(p - lo) as usize] = 1;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Removes `[start, end)` (page-aligned): VMAs, page-table entries,
@@ -1136,9 +1177,7 @@ impl MemoryManager {
         if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
             return Err(Errno::EINVAL);
         }
-        if flags & MREMAP_DONTUNMAP != 0
-            && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len)
-        {
+        if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
             return Err(Errno::EINVAL);
         }
         if !old.is_page_aligned() {
@@ -1165,8 +1204,7 @@ impl MemoryManager {
                 if new_len > self.max_addr || new_addr > self.max_addr - new_len {
                     return Err(Errno::EINVAL);
                 }
-                if old.saturating_add(old_len) > new_addr
-                    && new_addr.saturating_add(new_len) > old
+                if old.saturating_add(old_len) > new_addr && new_addr.saturating_add(new_len) > old
                 {
                     return Err(Errno::EINVAL);
                 }
@@ -1368,7 +1406,10 @@ impl MemoryManager {
             return Err(Errno::EPERM);
         }
         let start = addr.0;
-        if matches!(advice, MADV_WILLNEED | MADV_POPULATE_READ | MADV_POPULATE_WRITE) {
+        if matches!(
+            advice,
+            MADV_WILLNEED | MADV_POPULATE_READ | MADV_POPULATE_WRITE
+        ) {
             let covered = self.state.read().vmas.covers(start, end);
             let r = self.populate_range_lenient(start, end);
             if advice != MADV_WILLNEED {
@@ -1633,9 +1674,21 @@ impl MemoryManager {
                 "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
                 info.start,
                 info.end,
-                if info.prot.contains(Prot::READ) { 'r' } else { '-' },
-                if info.prot.contains(Prot::WRITE) { 'w' } else { '-' },
-                if info.prot.contains(Prot::EXEC) { 'x' } else { '-' },
+                if info.prot.contains(Prot::READ) {
+                    'r'
+                } else {
+                    '-'
+                },
+                if info.prot.contains(Prot::WRITE) {
+                    'w'
+                } else {
+                    '-'
+                },
+                if info.prot.contains(Prot::EXEC) {
+                    'x'
+                } else {
+                    '-'
+                },
                 if info.shared { 's' } else { 'p' },
                 info.offset,
                 major,
@@ -1799,9 +1852,7 @@ fn vma_info(st: &MmState, v: &Vma) -> VmaInfo {
         Backing::Anon => {
             let name: &[u8] = if let Some(s) = v.special {
                 s.as_bytes()
-            } else if st.layout.brk_start != 0
-                && v.start <= st.brk
-                && v.end >= st.layout.brk_start
+            } else if st.layout.brk_start != 0 && v.start <= st.brk && v.end >= st.layout.brk_start
             {
                 b"[heap]"
             } else if st.layout.stack_start != 0

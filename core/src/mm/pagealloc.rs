@@ -164,7 +164,7 @@ impl PageAllocator {
         let mut g = self.inner.lock();
         let first = off.0 / PAGE_SIZE;
         let end = first.checked_add(n).ok_or(Errno::EINVAL)?;
-        if off.0 % PAGE_SIZE != 0 || end > g.next {
+        if off.0 & (PAGE_SIZE - 1) != 0 || end > g.next {
             return Err(Errno::EINVAL);
         }
         if (first..end).any(|p| g.refs[p as usize] == 0) {
@@ -181,7 +181,7 @@ impl PageAllocator {
     /// count reaches zero are decommitted and go back on the free list.
     /// Pages not allocated are skipped.
     pub fn decref(&self, off: FileOffset, n: u64) {
-        if off.0 % PAGE_SIZE != 0 {
+        if off.0 & (PAGE_SIZE - 1) != 0 {
             return;
         }
         let first = off.0 / PAGE_SIZE;
@@ -229,7 +229,10 @@ impl PageAllocator {
     /// The reference count of the page at `off` (0 if free or unknown).
     pub fn refcount(&self, off: FileOffset) -> u32 {
         let g = self.inner.lock();
-        g.refs.get((off.0 / PAGE_SIZE) as usize).copied().unwrap_or(0)
+        g.refs
+            .get((off.0 / PAGE_SIZE) as usize)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// True if the page at `off` has more than one reference (so a private

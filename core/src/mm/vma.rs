@@ -238,11 +238,7 @@ impl VmaSet {
             .next_back()
             .map(|(&k, _)| k)
             .unwrap_or(start);
-        let keys: Vec<u64> = self
-            .map
-            .range(from..=end)
-            .map(|(&k, _)| k)
-            .collect();
+        let keys: Vec<u64> = self.map.range(from..=end).map(|(&k, _)| k).collect();
         let mut cur: Option<u64> = None;
         for k in keys {
             if let Some(c) = cur {

@@ -25,6 +25,10 @@ use crate::vfs::open::{open_at, OpenHow};
 use crate::vfs::{FdTable, OpenFile};
 use crate::{SysResult, UserAddr};
 
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;
+
 /// The handler for `nr` if this family serves it.
 pub fn handler(nr: u64) -> Option<Handler> {
     Some(match nr {
@@ -90,7 +94,9 @@ fn sys_openat2(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if size > OPEN_HOW_SIZE_VER0 {
         // copy_struct_from_user: bytes past what we know must be zero.
         let mut rest = alloc::vec![0u8; (size - OPEN_HOW_SIZE_VER0) as usize];
-        let at = how_ptr.checked_add(OPEN_HOW_SIZE_VER0).ok_or(Errno::EFAULT)?;
+        let at = how_ptr
+            .checked_add(OPEN_HOW_SIZE_VER0)
+            .ok_or(Errno::EFAULT)?;
         t.mm.copy_in(UserAddr(at), &mut rest)?;
         if rest.iter().any(|&b| b != 0) {
             return Err(Errno::E2BIG);
@@ -176,12 +182,11 @@ pub(crate) fn fcntl(t: &mut Task, fd: i32, cmd: u32, argv: u64) -> SysResult {
     }
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
-            let min = argv as u32 as i32;
-            if min < 0 || min as u64 >= nofile(t) {
+            if argv >= nofile(t).min(i32::MAX as u64) {
                 return Err(Errno::EINVAL);
             }
             t.fds
-                .insert(min, file, cmd == F_DUPFD_CLOEXEC, nofile(t))
+                .insert(argv as i32, file, cmd == F_DUPFD_CLOEXEC, nofile(t))
                 .map(|fd| fd as u64)
         }
         F_GETFD => Ok(if entry.cloexec { FD_CLOEXEC as u64 } else { 0 }),

@@ -14,8 +14,12 @@
 //! does). Positional calls on a stream are `ESPIPE`, negative offsets
 //! `EINVAL`.
 //!
+//! fadvise64 and readahead check their arguments and do nothing (there is
+//! no page cache to advise); flock checks its operation and succeeds, as
+//! for a file nobody else locks.
+//!
 //! Left out: RWF_NOWAIT (`EOPNOTSUPP`), SIGPIPE / SIGXFSZ on writes (signal
-//! delivery is issue 3), file locks (F_GETLK answers "unlocked").
+//! delivery is issue 3), file locks (flock and F_GETLK answer "unlocked").
 
 use alloc::sync::Arc;
 use alloc::vec;
@@ -27,9 +31,9 @@ use veil_abi::{Errno, Iovec, PAGE_SIZE};
 use zerocopy::IntoBytes;
 
 use super::{arg, Handler};
+use crate::task::Task;
 use crate::vfs::dir::{pack_dirent, pack_dirent64, DentRecord, DirFile};
 use crate::vfs::{FileType, OpenFile};
-use crate::task::Task;
 use crate::{SysResult, UserAddr};
 
 /// The handler for `nr` if this family serves it.
@@ -57,6 +61,9 @@ pub fn handler(nr: u64) -> Option<Handler> {
         FTRUNCATE => sys_ftruncate,
         FALLOCATE => sys_fallocate,
         IOCTL => sys_ioctl,
+        FADVISE64 => sys_fadvise64,
+        READAHEAD => sys_readahead,
+        FLOCK => sys_flock,
         _ => return None,
     })
 }
@@ -83,7 +90,11 @@ pub(crate) fn copy_out_partial(task: &Task, addr: u64, data: &[u8]) -> usize {
     while done < data.len() {
         let a = addr.wrapping_add(done as u64);
         let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(data.len() - done);
-        if task.mm.copy_out(UserAddr(a), &data[done..done + n]).is_err() {
+        if task
+            .mm
+            .copy_out(UserAddr(a), &data[done..done + n])
+            .is_err()
+        {
             break;
         }
         done += n;
@@ -101,7 +112,11 @@ pub(crate) fn copy_in_partial(task: &Task, addr: u64, buf: &mut [u8]) -> usize {
     while done < buf.len() {
         let a = addr.wrapping_add(done as u64);
         let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
-        if task.mm.copy_in(UserAddr(a), &mut buf[done..done + n]).is_err() {
+        if task
+            .mm
+            .copy_in(UserAddr(a), &mut buf[done..done + n])
+            .is_err()
+        {
             break;
         }
         done += n;
@@ -197,7 +212,10 @@ fn read_segs(
     let mut done = 0usize;
     loop {
         let want = (total - done).min(buf.len());
-        let n = match file.ops.read(&mut buf[..want], pos.wrapping_add(done as u64)) {
+        let n = match file
+            .ops
+            .read(&mut buf[..want], pos.wrapping_add(done as u64))
+        {
             Ok(n) => n.min(want),
             Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
         };
@@ -207,7 +225,11 @@ fn read_segs(
         let (c, fault) = cur.copy_out(task, &buf[..n]);
         done += c;
         if fault {
-            return if done > 0 { Ok(done) } else { Err(Errno::EFAULT) };
+            return if done > 0 {
+                Ok(done)
+            } else {
+                Err(Errno::EFAULT)
+            };
         }
         if n < want || !seekable || done >= total {
             break;
@@ -234,7 +256,11 @@ fn write_segs(
         let want = (total - done).min(buf.len());
         let (c, fault) = cur.copy_in(task, &mut buf[..want]);
         if c == 0 {
-            return if done > 0 { Ok(done) } else { Err(Errno::EFAULT) };
+            return if done > 0 {
+                Ok(done)
+            } else {
+                Err(Errno::EFAULT)
+            };
         }
         let n = match file.ops.write(&buf[..c], pos.wrapping_add(done as u64)) {
             Ok(n) => n.min(c),
@@ -335,7 +361,7 @@ fn do_write_flags(
 /// below the top of user memory (`EFAULT`).
 fn access_ok(task: &Task, addr: u64, len: usize) -> Result<(), Errno> {
     match addr.checked_add(len as u64) {
-        Some(end) if end <= task.kernel.platform.max_user_address() => Ok(()),
+        Some(end) if end <= task.mm.max_address() => Ok(()),
         _ => Err(Errno::EFAULT),
     }
 }
@@ -624,7 +650,10 @@ fn splice_copy(
     let mut done = 0usize;
     while done < count {
         let want = (count - done).min(buf.len());
-        let n = match input.ops.read(&mut buf[..want], rpos.wrapping_add(done as u64)) {
+        let n = match input
+            .ops
+            .read(&mut buf[..want], rpos.wrapping_add(done as u64))
+        {
             Ok(n) => n.min(want),
             Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
         };
@@ -633,10 +662,10 @@ fn splice_copy(
         }
         let mut written = 0;
         while written < n {
-            match output.ops.write(
-                &buf[written..n],
-                wpos.wrapping_add((done + written) as u64),
-            ) {
+            match output
+                .ops
+                .write(&buf[written..n], wpos.wrapping_add((done + written) as u64))
+            {
                 Ok(0) => break,
                 Ok(w) => written += w.min(n - written),
                 Err(e) => {
@@ -699,9 +728,9 @@ fn sys_sendfile(t: &mut Task, a: &[u64; 6]) -> SysResult {
         output.set_pos(wpos + n as u64);
     }
     match explicit {
-        Some(_) => t
-            .mm
-            .write_obj(UserAddr(off_ptr), &((rpos + n as u64) as i64))?,
+        Some(_) => {
+            t.mm.write_obj(UserAddr(off_ptr), &((rpos + n as u64) as i64))?
+        }
         None if in_seek => input.set_pos(rpos + n as u64),
         None => {}
     }
@@ -717,8 +746,14 @@ fn file_type(file: &OpenFile) -> Option<FileType> {
 }
 
 fn sys_copy_file_range(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let (fd_in, off_in, fd_out, off_out, len, flags) =
-        (arg::fd(a[0]), a[1], arg::fd(a[2]), a[3], a[4], arg::uint(a[5]));
+    let (fd_in, off_in, fd_out, off_out, len, flags) = (
+        arg::fd(a[0]),
+        a[1],
+        arg::fd(a[2]),
+        a[3],
+        a[4],
+        arg::uint(a[5]),
+    );
     if flags != 0 {
         return Err(Errno::EINVAL);
     }
@@ -872,5 +907,44 @@ fn sys_ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             }
         }
         _ => file.ops.ioctl(t, cmd, argp),
+    }
+}
+
+fn sys_fadvise64(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let (fd, len, advice) = (arg::fd(a[0]), a[2] as i64, arg::uint(a[3]));
+    let file = io_file(t, fd)?;
+    if !file.ops.seekable() || file_type(&file) == Some(FileType::Fifo) {
+        return Err(Errno::ESPIPE);
+    }
+    // POSIX_FADV_NORMAL .. POSIX_FADV_NOREUSE.
+    if advice > 5 || len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+fn sys_readahead(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let file = io_file(t, arg::fd(a[0]))?;
+    if !file.readable() {
+        return Err(Errno::EBADF);
+    }
+    if file_type(&file) != Some(FileType::Regular) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+/// flock operations.
+const LOCK_SH: u32 = 1;
+const LOCK_EX: u32 = 2;
+const LOCK_NB: u32 = 4;
+const LOCK_UN: u32 = 8;
+
+fn sys_flock(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let (fd, op) = (arg::fd(a[0]), arg::uint(a[1]));
+    io_file(t, fd)?;
+    match op & !LOCK_NB {
+        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
+        _ => Err(Errno::EINVAL),
     }
 }

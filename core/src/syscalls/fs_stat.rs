@@ -73,7 +73,11 @@ pub fn to_stat(a: &InodeAttr) -> Stat {
         pad0: 0,
         st_rdev: a.rdev,
         st_size: a.size as i64,
-        st_blksize: if a.blksize == 0 { 4096 } else { a.blksize as i64 },
+        st_blksize: if a.blksize == 0 {
+            4096
+        } else {
+            a.blksize as i64
+        },
         st_blocks: a.blocks as i64,
         st_atime: a.atime.tv_sec,
         st_atime_nsec: a.atime.tv_nsec,

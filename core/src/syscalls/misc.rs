@@ -128,15 +128,13 @@ fn sys_exit_group(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Canonical addresses only: Linux rejects a non-canonical fs/gs base.
-fn canonical(v: u64) -> bool {
-    v < 0x0000_8000_0000_0000 || v >= 0xffff_8000_0000_0000
-}
+/// Linux's TASK_SIZE_MAX: an fs/gs base at or above it is refused (EPERM).
+const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
 
 fn sys_arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     match a[0] {
         ARCH_SET_FS | ARCH_SET_GS => {
-            if !canonical(a[1]) || a[1] >= 0xffff_8000_0000_0000 {
+            if a[1] >= TASK_SIZE_MAX {
                 return Err(Errno::EPERM);
             }
             if a[0] == ARCH_SET_FS {
@@ -530,17 +528,22 @@ fn sys_sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     let len = a[1] as usize;
     let cpus = t.kernel.identity.cpus.max(1) as usize;
-    // The mask size the kernel uses (nr_cpu_ids rounded to longs).
-    let need = cpus.div_ceil(64) * 8;
-    if len < need || len % 8 != 0 {
+    // Linux wants room for nr_cpu_ids bits, in whole longs, and copies
+    // out min(len, cpumask_size()).
+    if len * 8 < cpus || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
-    let mut mask = vec![0u8; need];
-    for c in 0..cpus {
+    let size = match t.kernel.options.cpumask_bytes as usize {
+        0 => cpus.div_ceil(64) * 8,
+        n => n,
+    };
+    let ret = len.min(size);
+    let mut mask = vec![0u8; ret];
+    for c in 0..cpus.min(ret * 8) {
         mask[c / 8] |= 1 << (c % 8);
     }
     t.mm.copy_out(UserAddr(a[2]), &mask)?;
-    Ok(need as u64)
+    Ok(ret as u64)
 }
 
 fn sys_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {

@@ -25,7 +25,9 @@ use veil_abi::Errno;
 
 use super::dir::DirFile;
 use super::perm;
-use super::walk::{Followed, Last, Parent, Walker, RESOLVE_ALL, RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT};
+use super::walk::{
+    Followed, Last, Parent, Walker, RESOLVE_ALL, RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT,
+};
 use super::{Dentry, FileOps, FileType, InodeAttr, Location, OpenFile, Owner, SetAttr};
 use crate::task::Task;
 
@@ -169,7 +171,12 @@ pub fn created(dir: &Location, name: &[u8], inode: super::InodeRef) -> Location 
 }
 
 /// Opens `path` relative to `dirfd`. `how` comes from [`OpenHow`].
-pub fn open_at(task: &Task, dirfd: i32, path: &[u8], how: &OpenHow) -> Result<Arc<OpenFile>, Errno> {
+pub fn open_at(
+    task: &Task,
+    dirfd: i32,
+    path: &[u8],
+    how: &OpenHow,
+) -> Result<Arc<OpenFile>, Errno> {
     let flags = how.flags;
     if flags & O_TMPFILE_BIT != 0 {
         // The directory must exist; the file itself is not supported yet.
@@ -297,9 +304,7 @@ pub fn open_location(
         _ => truncate = false,
     }
     if !created {
-        if want & W_OK != 0
-            && matches!(kind, Some(FileType::Regular) | Some(FileType::Directory))
-        {
+        if want & W_OK != 0 && matches!(kind, Some(FileType::Regular) | Some(FileType::Directory)) {
             loc.mount.check_writable()?;
         }
         perm::check(&task.creds, attr, want)?;

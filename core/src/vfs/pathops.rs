@@ -171,7 +171,11 @@ pub fn unlinkat(task: &Task, dirfd: i32, path: &[u8], removedir: bool) -> Result
     let attr = child.inode.attr()?;
     let is_dir = attr.file_type() == Some(FileType::Directory);
     if p.trailing {
-        return Err(if is_dir { Errno::EISDIR } else { Errno::ENOTDIR });
+        return Err(if is_dir {
+            Errno::EISDIR
+        } else {
+            Errno::ENOTDIR
+        });
     }
     let dir_attr = p.dir.inode().attr()?;
     perm::may_delete(&task.creds, &dir_attr, &attr)?;
@@ -338,13 +342,13 @@ pub fn renameat2(
         }
     }
     if is_mountpoint(task, &op.dir, &old)
-        || new.as_ref().is_some_and(|n| is_mountpoint(task, &np.dir, n))
+        || new
+            .as_ref()
+            .is_some_and(|n| is_mountpoint(task, &np.dir, n))
     {
         return Err(Errno::EBUSY);
     }
-    op.dir
-        .inode()
-        .rename(oname, np.dir.inode(), nname, flags)?;
+    op.dir.inode().rename(oname, np.dir.inode(), nname, flags)?;
     // Keep the dentry cache in step with the tree.
     op.dir.dentry.forget(oname);
     np.dir.dentry.forget(nname);

@@ -238,11 +238,8 @@ impl<'a> Walker<'a> {
             if absolute {
                 (root.clone(), root)
             } else {
-                let d = start_dir(task, dirfd)?;
-                if dirfd != AT_FDCWD && !is_dir(&d)? {
-                    return Err(Errno::ENOTDIR);
-                }
-                (root, d)
+                // Not a directory: the first lookup answers ENOTDIR.
+                (root, start_dir(task, dirfd)?)
             }
         };
         Ok(Walker {
@@ -479,7 +476,11 @@ impl<'a> Walker<'a> {
     /// Follows the symlink `link` (found in `dir`) once, charging the
     /// budget: a magic link gives its location, an ordinary one its text
     /// walked up to the last component.
-    pub(crate) fn follow_once(&mut self, dir: &Location, link: &Location) -> Result<Followed, Errno> {
+    pub(crate) fn follow_once(
+        &mut self,
+        dir: &Location,
+        link: &Location,
+    ) -> Result<Followed, Errno> {
         if self.resolve & RESOLVE_NO_SYMLINKS != 0 {
             return Err(Errno::ELOOP);
         }

@@ -36,9 +36,14 @@ pub struct ThreadBlocker {
 }
 
 impl ThreadBlocker {
-    /// A blocker whose deadlines are read on `clock`.
-    pub fn new(clock: HostClock) -> ThreadBlocker {
-        ThreadBlocker { clock, flags: Mutex::new(Flags::default()), cond: Condvar::new() }
+    /// A blocker whose deadlines are read on `clock` (a `HostClock`, a
+    /// reference to one or an `Arc` of one: copies share the epoch).
+    pub fn new(clock: impl AsRef<HostClock>) -> ThreadBlocker {
+        ThreadBlocker {
+            clock: *clock.as_ref(),
+            flags: Mutex::new(Flags::default()),
+            cond: Condvar::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Flags> {
@@ -78,7 +83,11 @@ impl Blocker for ThreadBlocker {
                         return WakeReason::TimedOut;
                     }
                     let wait = Duration::from_nanos(d - now);
-                    g = self.cond.wait_timeout(g, wait).unwrap_or_else(|p| p.into_inner()).0;
+                    g = self
+                        .cond
+                        .wait_timeout(g, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
                 }
             }
         }
@@ -103,6 +112,17 @@ mod tests {
 
     fn blocker() -> Arc<ThreadBlocker> {
         Arc::new(ThreadBlocker::new(HostClock::new()))
+    }
+
+    #[test]
+    fn shares_the_clock_it_is_given() {
+        let clock = Arc::new(HostClock::new());
+        std::thread::sleep(Duration::from_millis(20));
+        let b = ThreadBlocker::new(clock.clone());
+        let _ = ThreadBlocker::new(*clock);
+        // Deadlines are on the given clock's epoch, not a new one.
+        assert!(b.clock.monotonic_ns() >= 20_000_000);
+        assert_eq!(b.block(Some(clock.monotonic_ns())), WakeReason::TimedOut);
     }
 
     #[test]
@@ -149,7 +169,10 @@ mod tests {
         let b = blocker();
         for (reason, f) in [
             (WakeReason::Woken, ThreadBlocker::wake as fn(&ThreadBlocker)),
-            (WakeReason::Interrupted, ThreadBlocker::interrupt as fn(&ThreadBlocker)),
+            (
+                WakeReason::Interrupted,
+                ThreadBlocker::interrupt as fn(&ThreadBlocker),
+            ),
         ] {
             let b2 = b.clone();
             let t = std::thread::spawn(move || {

@@ -6,11 +6,17 @@ use veil_core::host::{Clock, Nanos};
 
 /// Reads a host clock.
 fn host_now(id: libc::clockid_t) -> Timespec {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer; the clock ids used here exist on
     // every Linux we run on, and clock_gettime cannot fail otherwise.
     unsafe { libc::clock_gettime(id, &mut ts) };
-    Timespec { tv_sec: ts.tv_sec, tv_nsec: ts.tv_nsec }
+    Timespec {
+        tv_sec: ts.tv_sec,
+        tv_nsec: ts.tv_nsec,
+    }
 }
 
 fn to_nanos(ts: Timespec) -> u64 {
@@ -20,7 +26,10 @@ fn to_nanos(ts: Timespec) -> u64 {
 }
 
 fn from_nanos(ns: u64) -> Timespec {
-    Timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+    Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
 }
 
 /// The host's clocks as the sandbox sees them.
@@ -38,7 +47,9 @@ pub struct HostClock {
 impl HostClock {
     /// A clock whose monotonic time starts now.
     pub fn new() -> HostClock {
-        HostClock { epoch: Self::host_monotonic_ns() }
+        HostClock {
+            epoch: Self::host_monotonic_ns(),
+        }
     }
 
     /// The host's own CLOCK_MONOTONIC, ns.
@@ -50,6 +61,12 @@ impl HostClock {
     /// deadlines.
     pub fn monotonic_ns(&self) -> Nanos {
         Self::host_monotonic_ns().saturating_sub(self.epoch)
+    }
+}
+
+impl AsRef<HostClock> for HostClock {
+    fn as_ref(&self) -> &HostClock {
+        self
     }
 }
 
@@ -96,7 +113,10 @@ mod tests {
     fn realtime_matches_system_time() {
         let c = HostClock::new();
         let ours = c.realtime().tv_sec;
-        let std = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        let std = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         assert!((ours - std).abs() <= 1);
     }
 

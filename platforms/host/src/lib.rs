@@ -14,18 +14,22 @@
 //!   never lost, interruption and monotonic deadlines
 //!   ([`veil_core::host::Blocker`]);
 //! - [`StderrLogger`]: one write(2) per line to the host's stderr
-//!   ([`veil_core::host::Logger`]).
+//!   ([`veil_core::host::Logger`]);
+//! - [`getuid`], [`getgid`], [`getgroups`], [`fd_access_mode`]: the host
+//!   identity and descriptors a sandbox starts from.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod blocker;
 mod clock;
+mod ident;
 mod logger;
 mod memfile;
 mod random;
 
 pub use blocker::ThreadBlocker;
 pub use clock::HostClock;
+pub use ident::{fd_access_mode, getgid, getgroups, getuid};
 pub use logger::StderrLogger;
 pub use memfile::{HostMemoryFile, DEFAULT_RESERVE};
 pub use random::HostRandom;

@@ -285,7 +285,7 @@ impl MemoryFile for HostMemoryFile {
     }
 
     fn decommit(&self, off: FileOffset, len: u64) -> Result<(), Errno> {
-        if off.0 % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if off.0 & (PAGE_SIZE - 1) != 0 || len & (PAGE_SIZE - 1) != 0 {
             return Err(Errno::EINVAL);
         }
         let addr = self.range(off, len)?;
@@ -416,7 +416,10 @@ mod tests {
         let before = mf.resident().unwrap();
         assert!(before >= len, "resident {before}");
         assert_eq!(mf.decommit(FileOffset(1), PAGE_SIZE), Err(Errno::EINVAL));
-        assert_eq!(mf.decommit(FileOffset(0), len + PAGE_SIZE), Err(Errno::EFAULT));
+        assert_eq!(
+            mf.decommit(FileOffset(0), len + PAGE_SIZE),
+            Err(Errno::EFAULT)
+        );
         mf.decommit(FileOffset(0), len).unwrap();
         assert!(mf.resident().unwrap() < before);
         let mut b = vec![1u8; PAGE_SIZE as usize];
@@ -483,7 +486,11 @@ mod tests {
             // SAFETY: msync only inspects the mapping; it fails with ENOMEM
             // if the range is unmapped, as it must be in the child.
             unsafe {
-                let r = libc::msync(base as *mut libc::c_void, PAGE_SIZE as usize, libc::MS_ASYNC);
+                let r = libc::msync(
+                    base as *mut libc::c_void,
+                    PAGE_SIZE as usize,
+                    libc::MS_ASYNC,
+                );
                 libc::_exit(if r == -1 { 0 } else { 1 });
             }
         }

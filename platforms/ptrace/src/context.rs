@@ -100,17 +100,15 @@ pub struct PtraceContext {
     /// The address space last switched into.
     last: Option<Weak<SpaceInner>>,
     fp: FpPending,
-    pin: bool,
 }
 
 impl PtraceContext {
-    pub(crate) fn new(registry: Arc<Registry>, pin: bool) -> PtraceContext {
+    pub(crate) fn new(registry: Arc<Registry>) -> PtraceContext {
         PtraceContext {
             registry,
             irq: Arc::new(ContextInterrupter::default()),
             last: None,
             fp: FpPending::None,
-            pin,
         }
     }
 
@@ -132,8 +130,7 @@ impl PtraceContext {
                 }
             }
         }
-        *self.irq.target.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(inner.stub.pidfd.clone());
+        *self.irq.target.lock().unwrap_or_else(|p| p.into_inner()) = Some(inner.stub.pidfd.clone());
         self.last = Some(Arc::downgrade(inner));
     }
 
@@ -157,7 +154,12 @@ impl PtraceContext {
         let synchronous = code > 0
             && matches!(
                 sig,
-                libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS
+                libc::SIGSEGV
+                    | libc::SIGBUS
+                    | libc::SIGILL
+                    | libc::SIGFPE
+                    | libc::SIGTRAP
+                    | libc::SIGSYS
             );
         if !synchronous {
             // Sent by someone (si_code <= 0: kill, tgkill, sigqueue), or
@@ -169,15 +171,22 @@ impl PtraceContext {
         // member of the union (si_call_addr for SIGSYS, same offset).
         let addr = unsafe { si.si_addr() } as u64;
         if sig == libc::SIGSEGV && (code == SEGV_MAPERR || code == SEGV_ACCERR) {
-            return Ok(Trap::PageFault { addr, access: fault_access(code, addr, regs.rip) });
+            return Ok(Trap::PageFault {
+                addr,
+                access: fault_access(code, addr, regs.rip),
+            });
         }
-        Ok(Trap::Exception { signo: sig, code, addr })
+        Ok(Trap::Exception {
+            signo: sig,
+            code,
+            addr,
+        })
     }
 }
 
 /// Infers the access kind of a page fault (see the module docs).
 fn fault_access(code: i32, addr: u64, rip: u64) -> Access {
-    let straddle = addr % PAGE == 0 && addr > rip && addr - rip < 16;
+    let straddle = addr & (PAGE - 1) == 0 && addr > rip && addr - rip < 16;
     if addr == rip || (code == SEGV_ACCERR && straddle) {
         Access::Exec
     } else if code == SEGV_ACCERR {
@@ -210,7 +219,9 @@ fn sanitize_regs(regs: &mut PtRegs) {
 
 impl std::fmt::Debug for PtraceContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PtraceContext").field("fp", &self.fp).finish()
+        f.debug_struct("PtraceContext")
+            .field("fp", &self.fp)
+            .finish()
     }
 }
 
@@ -226,7 +237,10 @@ impl Context for PtraceContext {
         if stub.tracer != sys::gettid() || stub.is_gone() {
             return Err(PlatformError::Lost);
         }
-        let same = self.last.as_ref().is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&inner)));
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&inner)));
         if !same {
             self.enter(&inner);
         }
@@ -237,14 +251,12 @@ impl Context for PtraceContext {
         self.load_fp(pid)?;
         let mut regs = cpu.regs;
         sanitize_regs(&mut regs);
+        // Resuming is never "inside a system call": without this, a
+        // signal stop on the way back to the application would let the
+        // host's restart logic rewind rip when rax holds -ERESTART*.
+        regs.orig_rax = u64::MAX;
         sys::set_regs(pid, &regs).map_err(lost)?;
-        if self.pin {
-            // SAFETY: sched_getcpu has no preconditions (vDSO).
-            let now = unsafe { libc::sched_getcpu() };
-            if now != stub.cpu.load(Ordering::Relaxed) {
-                stub.pin(now);
-            }
-        }
+        stub.follow_tracer();
         loop {
             sys::resume(sys::PTRACE_SYSEMU, pid).map_err(lost)?;
             match stub.wait().map_err(lost)? {
@@ -255,7 +267,11 @@ impl Context for PtraceContext {
                     if r.rcx != r.rip {
                         // Not `syscall` (which sets rcx = rip): int 0x80.
                         r.rip = r.rip.wrapping_sub(2);
-                        return Ok(Trap::Exception { signo: libc::SIGSEGV, code: SI_KERNEL, addr: 0 });
+                        return Ok(Trap::Exception {
+                            signo: libc::SIGSEGV,
+                            code: SI_KERNEL,
+                            addr: 0,
+                        });
                     }
                     r.rax = r.orig_rax;
                     return Ok(Trap::Syscall);
@@ -320,7 +336,12 @@ mod tests {
 
     #[test]
     fn sanitize_keeps_good_and_fixes_bad() {
-        let mut r = PtRegs { cs: 0x33, ss: 0x2b, fs_base: 0x1000, ..Default::default() };
+        let mut r = PtRegs {
+            cs: 0x33,
+            ss: 0x2b,
+            fs_base: 0x1000,
+            ..Default::default()
+        };
         let good = r;
         sanitize_regs(&mut r);
         assert_eq!(r, good);
@@ -333,9 +354,16 @@ mod tests {
             ..Default::default()
         };
         sanitize_regs(&mut r);
-        assert_eq!((r.cs, r.ss, r.ds, r.fs_base, r.gs_base), (0x33, 0x2b, 0, 0, 0));
+        assert_eq!(
+            (r.cs, r.ss, r.ds, r.fs_base, r.gs_base),
+            (0x33, 0x2b, 0, 0, 0)
+        );
         // A 32-bit code selector set by the application stays.
-        let mut r = PtRegs { cs: 0x23, ss: 0x2b, ..Default::default() };
+        let mut r = PtRegs {
+            cs: 0x23,
+            ss: 0x2b,
+            ..Default::default()
+        };
         sanitize_regs(&mut r);
         assert_eq!(r.cs, 0x23);
     }

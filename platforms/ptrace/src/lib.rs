@@ -31,6 +31,10 @@
 //!   dropped (it is then killed and reaped, from any thread). There are no
 //!   zombies and no leaked stubs.
 //!
+//! Core must pass `switch` the `Arc` that `new_address_space` returned (or
+//! a clone of it): the context finds its stub by that allocation's
+//! address; any other `AddressSpace` gives `PlatformError::Lost`.
+//!
 //! This is enough for issue 2, where a process has one thread. For
 //! multi-threaded processes each (address space, host thread) pair will
 //! get its own stub thread, cloned into the stub and traced by that host
@@ -43,6 +47,15 @@
 //! ptrace of one's own children (not Yama `ptrace_scope` 3), seccomp. The
 //! Sentry must never `waitpid(-1, ...)` for any child (it could take a
 //! stub's stop); a SIGCHLD handler in the Sentry runs on every stub stop.
+//! Stubs inherit the Sentry's own seccomp filter (if it installs one
+//! before making address spaces), so that filter must allow the calls
+//! injected into stubs: `close_range`, `rseq`, `munmap`, `prctl`,
+//! `seccomp`, `rt_sigprocmask`, `mmap`, `mprotect`, besides what the
+//! Sentry itself uses here (`clone`, `ptrace`, `wait4`, `pidfd_open`,
+//! `pidfd_send_signal`, `sched_setaffinity`).
+//!
+//! Interrupts are SIGURG sent to the stub through a pidfd; the stub is
+//! always resumed with no signal, so it never sees one.
 //!
 //! # Address layout
 //!
@@ -76,10 +89,12 @@ use stub::Stub;
 /// Tuning for the ptrace platform.
 #[derive(Clone, Copy, Debug)]
 pub struct PtraceOptions {
-    /// Pin each stub to the CPU its tracer thread last ran on (re-pinned
-    /// when the tracer moves). The hand-off between tracer and stub is a
-    /// sleep/wake; across CPUs it costs the wake-up of an idle CPU, which
-    /// dominates a round trip. On by default.
+    /// Pin each stub to the CPU its tracer thread is running on (re-pinned
+    /// when the tracer moves, checked with the vDSO's getcpu before every
+    /// resume). Tracer and stub hand off by sleeping and waking; when the
+    /// scheduler splits them across CPUs each hand-off wakes an idle CPU
+    /// and a getpid round trip goes from ~6 µs to 60-100 µs on the 2-vCPU
+    /// test machine. On by default.
     pub pin_stubs: bool,
 }
 
@@ -98,16 +113,26 @@ pub struct PtracePlatform {
 }
 
 impl PtracePlatform {
-    /// A platform over memory file `mf`, with default options.
-    pub fn new(mf: Arc<HostMemoryFile>) -> io::Result<PtracePlatform> {
-        PtracePlatform::with_options(mf, PtraceOptions::default())
+    /// A platform with its own memory file ([`HostMemoryFile::new`], which
+    /// can grow to [`veil_host::DEFAULT_RESERVE`]) and default options.
+    pub fn new() -> io::Result<PtracePlatform> {
+        let mf = Arc::new(HostMemoryFile::new()?);
+        PtracePlatform::with_memory_file(mf, PtraceOptions::default())
     }
 
     /// A platform over memory file `mf`. Maps the stub page in the Sentry
     /// (once per process); no stub is made yet.
-    pub fn with_options(mf: Arc<HostMemoryFile>, opts: PtraceOptions) -> io::Result<PtracePlatform> {
+    pub fn with_memory_file(
+        mf: Arc<HostMemoryFile>,
+        opts: PtraceOptions,
+    ) -> io::Result<PtracePlatform> {
         let page = stub::stub_page()?;
-        Ok(PtracePlatform { mf, page, registry: Arc::default(), opts })
+        Ok(PtracePlatform {
+            mf,
+            page,
+            registry: Arc::default(),
+            opts,
+        })
     }
 
     /// Checks that this host lets us make and control stubs: makes one and
@@ -117,7 +142,7 @@ impl PtracePlatform {
     }
 
     fn spawn(&self) -> io::Result<SpaceInner> {
-        let stub = Stub::spawn(self.mf.fd(), self.page)?;
+        let stub = Stub::spawn(self.mf.fd(), self.page, self.opts.pin_stubs)?;
         // The fork copied the Sentry thread's FP registers: replace them.
         let l = fpu::layout(stub.pid)?;
         fpu::write(stub.pid, l, &fpu::init_image(l))?;
@@ -133,7 +158,7 @@ impl PtracePlatform {
 
     /// [`Platform::new_context`] with its concrete type.
     pub fn new_ptrace_context(&self) -> PtraceContext {
-        PtraceContext::new(self.registry.clone(), self.opts.pin_stubs)
+        PtraceContext::new(self.registry.clone())
     }
 
     /// Where the stub page is, in the Sentry and in every stub.

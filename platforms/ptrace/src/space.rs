@@ -8,11 +8,14 @@
 //! `unmap` and `protect` called on that thread take effect before they
 //! return (one injected call each). Called on any other thread they are
 //! queued, in order, and applied by the tracer before it next runs the
-//! application (at the start of `Context::switch`); since the
-//! application only observes its mappings while it runs, that is
-//! equivalent as long as the application is not running at the time,
-//! which holds while each process has one thread served by its tracer
-//! (issue 2). Multi-threaded processes (issue 3) will give each
+//! application (at the start of `Context::switch`); if the application
+//! is running at that moment, the stub is also signalled, so the running
+//! switch returns `Trap::Interrupted` and the next one applies the queue.
+//! Since the application only observes its mappings while it runs, that
+//! is equivalent to applying them at once as long as the application is
+//! not running at the time, which holds while each process has one
+//! thread served by its tracer (issue 2): the queue is a safety net, not
+//! a mechanism for concurrent use. Multi-threaded processes (issue 3) will give each
 //! (address space, host thread) pair its own stub thread, traced by that
 //! host thread, so that every thread can inject directly.
 
@@ -54,9 +57,21 @@ impl Registry {
 /// One change to the stub's mappings.
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Map { addr: u64, len: u64, off: u64, prot: Prot },
-    Unmap { addr: u64, len: u64 },
-    Protect { addr: u64, len: u64, prot: Prot },
+    Map {
+        addr: u64,
+        len: u64,
+        off: u64,
+        prot: Prot,
+    },
+    Unmap {
+        addr: u64,
+        len: u64,
+    },
+    Protect {
+        addr: u64,
+        len: u64,
+        prot: Prot,
+    },
 }
 
 /// Page-aligned, disjoint, coalesced ranges `[start, end)`.
@@ -149,7 +164,10 @@ impl SpaceInner {
             stub,
             max,
             memfd,
-            state: Mutex::new(SpaceState { pending: Vec::new(), mapped: RangeSet::default() }),
+            state: Mutex::new(SpaceState {
+                pending: Vec::new(),
+                mapped: RangeSet::default(),
+            }),
         }
     }
 
@@ -163,7 +181,7 @@ impl SpaceInner {
             return Ok(None);
         }
         let (a, l) = (addr.0, len);
-        if a % PAGE != 0 || l % PAGE != 0 {
+        if a & (PAGE - 1) != 0 || l & (PAGE - 1) != 0 {
             return Err(PlatformError::NoMemory);
         }
         match a.checked_add(l) {
@@ -176,6 +194,11 @@ impl SpaceInner {
         let mut st = self.lock();
         if sys::gettid() != self.stub.tracer {
             st.pending.push(op);
+            drop(st);
+            // If the application is running, stop it so the tracer applies
+            // the change now rather than at its next trap. (Otherwise the
+            // signal ends the next switch early, which is harmless.)
+            let _ = sys::pidfd_send_signal(&self.stub.pidfd, libc::SIGURG);
             return Ok(());
         }
         self.drain(&mut st)?;
@@ -201,7 +224,12 @@ impl SpaceInner {
 
     fn apply(&self, st: &mut SpaceState, op: Op) -> Result<(), PlatformError> {
         match op {
-            Op::Map { addr, len, off, prot } => {
+            Op::Map {
+                addr,
+                len,
+                off,
+                prot,
+            } => {
                 let r = self.stub.inject(
                     libc::SYS_mmap,
                     &[
@@ -227,7 +255,10 @@ impl SpaceInner {
                 }
             }
             Op::Unmap { addr, len } => {
-                let r = self.stub.inject(libc::SYS_munmap, &[addr, len]).map_err(lost)?;
+                let r = self
+                    .stub
+                    .inject(libc::SYS_munmap, &[addr, len])
+                    .map_err(lost)?;
                 if r != 0 {
                     return Err(PlatformError::NoMemory);
                 }
@@ -293,19 +324,32 @@ impl Drop for PtraceAddressSpace {
 
 impl std::fmt::Debug for PtraceAddressSpace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PtraceAddressSpace").field("stub", &self.inner.stub).finish()
+        f.debug_struct("PtraceAddressSpace")
+            .field("stub", &self.inner.stub)
+            .finish()
     }
 }
 
 impl AddressSpace for PtraceAddressSpace {
-    fn map(&self, addr: UserAddr, len: u64, off: FileOffset, prot: Prot) -> Result<(), PlatformError> {
+    fn map(
+        &self,
+        addr: UserAddr,
+        len: u64,
+        off: FileOffset,
+        prot: Prot,
+    ) -> Result<(), PlatformError> {
         let Some((addr, len)) = self.inner.check(addr, len)? else {
             return Ok(());
         };
-        if off.0 % PAGE != 0 || off.0.checked_add(len).is_none() {
+        if off.0 & (PAGE - 1) != 0 || off.0.checked_add(len).is_none() {
             return Err(PlatformError::NoMemory);
         }
-        self.inner.submit(Op::Map { addr, len, off: off.0, prot })
+        self.inner.submit(Op::Map {
+            addr,
+            len,
+            off: off.0,
+            prot,
+        })
     }
 
     fn unmap(&self, addr: UserAddr, len: u64) -> Result<(), PlatformError> {

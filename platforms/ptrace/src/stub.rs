@@ -173,7 +173,11 @@ fn fill_stub_page(base: u64) {
     unsafe {
         ptr::copy_nonoverlapping(CODE.as_ptr(), (base + OFF_SYSCALL) as *mut u8, CODE.len());
         ptr::write_unaligned((base + OFF_FPROG) as *mut libc::sock_fprog, prog);
-        ptr::copy_nonoverlapping(filter.as_ptr(), (base + OFF_FILTER) as *mut libc::sock_filter, filter.len());
+        ptr::copy_nonoverlapping(
+            filter.as_ptr(),
+            (base + OFF_FILTER) as *mut libc::sock_filter,
+            filter.len(),
+        );
     }
     const _: () = assert!(OFF_EMPTY_SIGSET + 8 <= OFF_FPROG && OFF_FILTER + 8 * 8 <= PAGE);
 }
@@ -200,14 +204,16 @@ pub(crate) struct Stub {
     /// Already reaped (by a wait that saw it exit): never wait again, its
     /// pid may belong to someone else now.
     reaped: AtomicBool,
+    /// Keep the stub on its tracer's CPU.
+    pin: bool,
     /// The CPU the stub is pinned to, or -1.
-    pub cpu: AtomicI32,
+    cpu: AtomicI32,
 }
 
 impl Stub {
     /// Forks a stub from the calling thread, which becomes its tracer, and
     /// strips it down to the stub page. `memfd` stays open in it.
-    pub fn spawn(memfd: RawFd, page: u64) -> io::Result<Stub> {
+    pub fn spawn(memfd: RawFd, page: u64, pin: bool) -> io::Result<Stub> {
         let pid = fork_stub()?;
         let pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => fd,
@@ -225,6 +231,7 @@ impl Stub {
             page,
             base_regs: PtRegs::default(),
             reaped: AtomicBool::new(false),
+            pin,
             cpu: AtomicI32::new(-1),
         };
         // On any error from here on, dropping `stub` kills and reaps it.
@@ -235,7 +242,9 @@ impl Stub {
     fn setup(&mut self, memfd: RawFd) -> io::Result<()> {
         loop {
             match self.wait()? {
-                Wait::Stopped { sig: libc::SIGSTOP, .. } => break,
+                Wait::Stopped {
+                    sig: libc::SIGSTOP, ..
+                } => break,
                 // Nothing else can arrive (all signals are blocked in the
                 // child), but never deliver anything to it.
                 Wait::Stopped { .. } => sys::resume(libc::PTRACE_CONT, self.pid)?,
@@ -261,7 +270,12 @@ impl Stub {
         let size = size_of::<sys::RseqConfiguration>();
         // SAFETY: `rseq` is a valid buffer of `size` bytes.
         let got = unsafe {
-            sys::ptrace(sys::PTRACE_GET_RSEQ_CONFIGURATION, self.pid, size, &mut rseq as *mut _ as usize)
+            sys::ptrace(
+                sys::PTRACE_GET_RSEQ_CONFIGURATION,
+                self.pid,
+                size,
+                &mut rseq as *mut _ as usize,
+            )
         };
         if got.is_ok() && rseq.rseq_abi_pointer != 0 {
             self.inject_ok(
@@ -283,8 +297,14 @@ impl Stub {
         }
 
         // 4. Seccomp: system calls only from the stub page.
-        self.inject_ok(libc::SYS_prctl, &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])?;
-        self.inject_ok(libc::SYS_seccomp, &[SECCOMP_SET_MODE_FILTER, 0, self.page + OFF_FPROG])?;
+        self.inject_ok(
+            libc::SYS_prctl,
+            &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0],
+        )?;
+        self.inject_ok(
+            libc::SYS_seccomp,
+            &[SECCOMP_SET_MODE_FILTER, 0, self.page + OFF_FPROG],
+        )?;
 
         // 5. Unblock signals (the fork inherited "all blocked").
         self.inject_ok(
@@ -330,10 +350,13 @@ impl Stub {
         regs.r8 = a[4];
         regs.r9 = a[5];
         sys::set_regs(self.pid, &regs)?;
+        self.follow_tracer();
         loop {
             sys::resume(libc::PTRACE_CONT, self.pid)?;
             match self.wait()? {
-                Wait::Stopped { sig: libc::SIGTRAP, .. } => {
+                Wait::Stopped {
+                    sig: libc::SIGTRAP, ..
+                } => {
                     sys::get_regs(self.pid, &mut regs)?;
                     if regs.rip == self.page + AFTER_INT3 {
                         return Ok(regs.rax as i64);
@@ -356,10 +379,20 @@ impl Stub {
         Ok(r as u64)
     }
 
-    /// Pins the stub to `cpu` (best effort: a CPU outside our cpuset is
-    /// simply not used).
-    pub fn pin(&self, cpu: i32) {
-        if cpu < 0 || cpu as usize >= libc::CPU_SETSIZE as usize {
+    /// With pinning on, moves the stub to the CPU the tracer runs on now
+    /// (if it is not there already), so that the tracer/stub hand-off
+    /// never has to wake another, idle CPU. Best effort: a CPU outside our
+    /// cpuset is simply not used.
+    pub fn follow_tracer(&self) {
+        if !self.pin {
+            return;
+        }
+        // SAFETY: sched_getcpu has no preconditions (vDSO).
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu == self.cpu.load(Ordering::Relaxed)
+            || cpu < 0
+            || cpu as usize >= libc::CPU_SETSIZE as usize
+        {
             return;
         }
         // SAFETY: cpu_set_t is plain data; CPU_SET stays in bounds (checked
@@ -410,13 +443,15 @@ fn fork_stub() -> io::Result<i32> {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: a raw fork (clone with only SIGCHLD, no new stack): the
     // child runs `stub_child`, which makes only raw system calls and never
     // returns, so the (copied) state of other threads' locks is never
     // touched; the parent continues normally.
     let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
     if pid == 0 {
-        stub_child();
+        stub_child(parent);
     }
     let err = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
@@ -429,12 +464,22 @@ fn fork_stub() -> io::Result<i32> {
 
 /// The forked child, before its tracer takes over. Only raw,
 /// async-signal-safe system calls; every signal is blocked.
-fn stub_child() -> ! {
+fn stub_child(parent: libc::pid_t) -> ! {
     // SAFETY: raw system calls with integer arguments only.
     unsafe {
         libc::syscall(libc::SYS_setsid);
-        libc::syscall(libc::SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0) == 0 {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL,
+            0,
+            0,
+            0,
+        );
+        // If the Sentry died before PDEATHSIG was set, nobody will trace us.
+        if libc::syscall(libc::SYS_getppid) == parent as libc::c_long
+            && libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0) == 0
+        {
             let me = libc::syscall(libc::SYS_getpid);
             libc::syscall(libc::SYS_kill, me, libc::SIGSTOP);
         }
@@ -442,5 +487,46 @@ fn stub_child() -> ! {
         loop {
             libc::syscall(libc::SYS_exit_group, 127);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rseq_is_unregistered_and_injection_works() {
+        let page = stub_page().unwrap();
+        // Any descriptor number works for the memory file here.
+        let stub = Stub::spawn(0, page, false).unwrap();
+        let mut rseq = sys::RseqConfiguration::default();
+        // SAFETY: `rseq` is a valid buffer of the size passed.
+        let r = unsafe {
+            sys::ptrace(
+                sys::PTRACE_GET_RSEQ_CONFIGURATION,
+                stub.pid,
+                size_of::<sys::RseqConfiguration>(),
+                &mut rseq as *mut _ as usize,
+            )
+        };
+        if r.is_ok() {
+            assert_eq!(
+                rseq.rseq_abi_pointer, 0,
+                "the stub still has glibc's rseq area"
+            );
+        }
+        // getpid, injected: the stub's own pid.
+        assert_eq!(
+            stub.inject_ok(libc::SYS_getpid, &[]).unwrap(),
+            stub.pid as u64
+        );
+        // A failing call reports -errno.
+        assert_eq!(
+            stub.inject(libc::SYS_close, &[1000]).unwrap(),
+            -(libc::EBADF as i64)
+        );
+        let pid = stub.pid;
+        drop(stub);
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
 }

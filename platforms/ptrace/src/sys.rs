@@ -42,9 +42,21 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
 /// # Safety
 /// `addr` and `data` must be what `req` expects: for requests that read or
 /// write through them, valid pointers to buffers of the right size.
-pub(crate) unsafe fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+pub(crate) unsafe fn ptrace(
+    req: libc::c_uint,
+    pid: i32,
+    addr: usize,
+    data: usize,
+) -> io::Result<libc::c_long> {
     // SAFETY: the caller vouches for `addr` and `data`.
-    check(unsafe { libc::ptrace(req, pid, addr as *mut libc::c_void, data as *mut libc::c_void) })
+    check(unsafe {
+        libc::ptrace(
+            req,
+            pid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    })
 }
 
 /// Resumes a stopped tracee with `req` (PTRACE_CONT, PTRACE_SYSEMU),
@@ -79,7 +91,10 @@ pub(crate) fn get_siginfo(pid: i32) -> io::Result<libc::siginfo_t> {
 /// PTRACE_GETREGSET of note type `nt` into `buf`; returns the bytes the
 /// kernel filled.
 pub(crate) fn get_regset(pid: i32, nt: usize, buf: &mut [u8]) -> io::Result<usize> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // SAFETY: `iov` describes `buf`, which the kernel fills up to its length.
     unsafe { ptrace(PTRACE_GETREGSET, pid, nt, &mut iov as *mut _ as usize) }?;
     Ok(iov.iov_len)
@@ -87,7 +102,10 @@ pub(crate) fn get_regset(pid: i32, nt: usize, buf: &mut [u8]) -> io::Result<usiz
 
 /// PTRACE_SETREGSET of note type `nt` from `buf`.
 pub(crate) fn set_regset(pid: i32, nt: usize, buf: &[u8]) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut _, iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut _,
+        iov_len: buf.len(),
+    };
     // SAFETY: `iov` describes `buf`; the kernel only reads it.
     unsafe { ptrace(PTRACE_SETREGSET, pid, nt, &mut iov as *mut _ as usize) }.map(drop)
 }
@@ -116,7 +134,10 @@ pub(crate) fn wait(pid: i32) -> io::Result<Wait> {
             return Err(e);
         }
         if libc::WIFSTOPPED(status) {
-            return Ok(Wait::Stopped { sig: libc::WSTOPSIG(status), event: status >> 16 });
+            return Ok(Wait::Stopped {
+                sig: libc::WSTOPSIG(status),
+                event: status >> 16,
+            });
         }
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
             return Ok(Wait::Gone);
@@ -138,7 +159,13 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
     // SAFETY: a NULL siginfo means "as kill(2)"; no other pointers.
     check(unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
     })
     .map(drop)
 }

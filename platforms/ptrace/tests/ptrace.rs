@@ -43,7 +43,10 @@ fn syscall_arguments_and_registers_survive() {
     let r = vm.cpu.regs;
     assert_eq!(r.orig_rax, 0x1_0000);
     assert_eq!((r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9), (1, 2, 3, 4, 5, 6));
-    assert_eq!((r.rbx, r.rbp, r.r12, r.r13, r.r14, r.r15), (7, 8, 9, 10, 11, 12));
+    assert_eq!(
+        (r.rbx, r.rbp, r.r12, r.r13, r.r14, r.r15),
+        (7, 8, 9, 10, 11, 12)
+    );
     assert_eq!((r.cs, r.ss), (0x33, 0x2b));
     // The host did not run it: a host syscall 0x10000 would be -ENOSYS in
     // rax, but SYSEMU leaves what we set.
@@ -70,10 +73,22 @@ fn host_syscalls_never_run() {
 fn read_fault_then_map_and_resume() {
     let mut vm = Vm::new();
     // mov rax, [0x10000000]; mov rdi, rax; mov eax, 60; syscall
-    let code = concat(&[&[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10], &exit_with_rax()]);
+    let code = concat(&[
+        &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10],
+        &exit_with_rax(),
+    ]);
     vm.load(&code);
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0x1000_0000, access: Access::Read });
-    assert_eq!(vm.cpu.regs.rip, CODE, "a fault leaves rip at the instruction");
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0x1000_0000,
+            access: Access::Read
+        }
+    );
+    assert_eq!(
+        vm.cpu.regs.rip, CODE,
+        "a fault leaves rip at the instruction"
+    );
     vm.map_bytes(0x1000_0000, &0xdead_beef_u64.to_le_bytes(), Prot::READ);
     assert_eq!(vm.run(), Trap::Syscall);
     assert_eq!(vm.cpu.regs.rdi, 0xdead_beef);
@@ -84,20 +99,40 @@ fn write_fault_on_read_only_page_is_write() {
     let mut vm = Vm::new();
     // mov dword [0x20000000], 0x11223344; mov eax, 60; syscall
     let code = concat(&[
-        &[0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x20, 0x44, 0x33, 0x22, 0x11],
+        &[
+            0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x20, 0x44, 0x33, 0x22, 0x11,
+        ],
         &mov_eax(60),
         &SYSCALL,
     ]);
     vm.load(&code);
     // Unmapped: the kind is unknown, reported as a read.
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0x2000_0000, access: Access::Read });
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0x2000_0000,
+            access: Access::Read
+        }
+    );
     let off = vm.map_bytes(0x2000_0000, &[0; 8], Prot::READ);
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0x2000_0000, access: Access::Write });
-    vm.space.protect(UserAddr(0x2000_0000), PAGE, Prot::READ | Prot::WRITE).unwrap();
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0x2000_0000,
+            access: Access::Write
+        }
+    );
+    vm.space
+        .protect(UserAddr(0x2000_0000), PAGE, Prot::READ | Prot::WRITE)
+        .unwrap();
     assert_eq!(vm.run(), Trap::Syscall);
     let mut b = [0u8; 4];
     vm.mf.read(off, &mut b).unwrap();
-    assert_eq!(u32::from_le_bytes(b), 0x1122_3344, "the stub wrote the memory file");
+    assert_eq!(
+        u32::from_le_bytes(b),
+        0x1122_3344,
+        "the stub wrote the memory file"
+    );
 }
 
 #[test]
@@ -105,12 +140,26 @@ fn exec_fault() {
     let mut vm = Vm::new();
     // mov eax, 0x30000000; jmp rax
     vm.load(&concat(&[&mov_eax(0x3000_0000), &[0xff, 0xe0]]));
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0x3000_0000, access: Access::Exec });
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0x3000_0000,
+            access: Access::Exec
+        }
+    );
     // Mapped without EXEC: still an exec fault.
     let code = concat(&[&mov_eax(60), &SYSCALL]);
     vm.map_bytes(0x3000_0000, &code, Prot::READ);
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0x3000_0000, access: Access::Exec });
-    vm.space.protect(UserAddr(0x3000_0000), PAGE, Prot::READ | Prot::EXEC).unwrap();
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0x3000_0000,
+            access: Access::Exec
+        }
+    );
+    vm.space
+        .protect(UserAddr(0x3000_0000), PAGE, Prot::READ | Prot::EXEC)
+        .unwrap();
     assert_eq!(vm.run(), Trap::Syscall);
     assert_eq!(vm.cpu.regs.orig_rax, 60);
 }
@@ -120,20 +169,48 @@ fn exceptions() {
     // ud2
     let mut vm = Vm::new();
     vm.load(&[0x0f, 0x0b]);
-    assert_eq!(vm.run(), Trap::Exception { signo: libc::SIGILL, code: 2, addr: CODE });
+    assert_eq!(
+        vm.run(),
+        Trap::Exception {
+            signo: libc::SIGILL,
+            code: 2,
+            addr: CODE
+        }
+    );
     // int3: SI_KERNEL, rip past it.
     let mut vm = Vm::new();
     vm.load(&[0xcc]);
-    assert_eq!(vm.run(), Trap::Exception { signo: libc::SIGTRAP, code: 0x80, addr: 0 });
+    assert_eq!(
+        vm.run(),
+        Trap::Exception {
+            signo: libc::SIGTRAP,
+            code: 0x80,
+            addr: 0
+        }
+    );
     assert_eq!(vm.cpu.regs.rip, CODE + 1);
     // xor ecx, ecx; div ecx: FPE_INTDIV.
     let mut vm = Vm::new();
     vm.load(&[0x31, 0xc9, 0xf7, 0xf1]);
-    assert_eq!(vm.run(), Trap::Exception { signo: libc::SIGFPE, code: 1, addr: CODE + 2 });
+    assert_eq!(
+        vm.run(),
+        Trap::Exception {
+            signo: libc::SIGFPE,
+            code: 1,
+            addr: CODE + 2
+        }
+    );
     // hlt: privileged, a general-protection SIGSEGV.
     let mut vm = Vm::new();
     vm.load(&[0xf4]);
-    assert_eq!(vm.run(), Trap::Exception { signo: libc::SIGSEGV, code: 0x80, addr: 0 });
+    assert_eq!(
+        vm.run(),
+        Trap::Exception {
+            signo: libc::SIGSEGV,
+            code: 0x80,
+            addr: 0
+        }
+    );
 }
 
 #[test]
@@ -141,7 +218,14 @@ fn int80_is_not_a_syscall() {
     let mut vm = Vm::new();
     // mov eax, 20 (getpid in the 32-bit ABI); int 0x80
     vm.load(&concat(&[&mov_eax(20), &[0xcd, 0x80]]));
-    assert_eq!(vm.run(), Trap::Exception { signo: libc::SIGSEGV, code: 0x80, addr: 0 });
+    assert_eq!(
+        vm.run(),
+        Trap::Exception {
+            signo: libc::SIGSEGV,
+            code: 0x80,
+            addr: 0
+        }
+    );
     assert_eq!(vm.cpu.regs.rip, CODE + 5, "rip at the int 0x80");
 }
 
@@ -155,11 +239,20 @@ fn vsyscall_raises_sigsys() {
     let mut vm = Vm::new();
     vm.stack();
     // mov rax, 0xffffffffff600400 (time); call rax; mov eax, 60; syscall
-    vm.load(&concat(&[&mov_rax(0xffff_ffff_ff60_0400), &[0xff, 0xd0], &mov_eax(60), &SYSCALL]));
+    vm.load(&concat(&[
+        &mov_rax(0xffff_ffff_ff60_0400),
+        &[0xff, 0xd0],
+        &mov_eax(60),
+        &SYSCALL,
+    ]));
     vm.cpu.regs.rdi = 0;
     assert_eq!(
         vm.run(),
-        Trap::Exception { signo: libc::SIGSYS, code: 1, addr: 0xffff_ffff_ff60_0400 }
+        Trap::Exception {
+            signo: libc::SIGSYS,
+            code: 1,
+            addr: 0xffff_ffff_ff60_0400
+        }
     );
     // Returned to the caller, rax rolled back to the call's number (201,
     // time), as for any seccomp trap; the host computed nothing.
@@ -172,7 +265,7 @@ fn vsyscall_raises_sigsys() {
 fn the_sentry_is_invisible() {
     static SECRET: u64 = 0x5ec7e7;
     let heap = Box::new(0x5ec7e7u64);
-    let mut vm = Vm::new();
+    let vm = Vm::new();
     vm.mf.grow(PAGE).unwrap();
     for addr in [
         &SECRET as *const u64 as u64,
@@ -201,18 +294,29 @@ fn stub_maps_hold_only_the_stub_page() {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     let lines: Vec<&str> = maps.lines().collect();
     assert_eq!(lines.len(), 2, "{maps}");
-    assert!(lines[0].starts_with(&stub) && lines[0].contains("r-xp"), "{maps}");
+    assert!(
+        lines[0].starts_with(&stub) && lines[0].contains("r-xp"),
+        "{maps}"
+    );
     assert!(lines[1].contains("[vsyscall]"), "{maps}");
     // Application mappings are the memory file and nothing else.
     vm.load(&[0xcc]);
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     assert_eq!(maps.lines().count(), 3, "{maps}");
-    assert!(maps.lines().next().unwrap().contains("veil-memory"), "{maps}");
+    assert!(
+        maps.lines().next().unwrap().contains("veil-memory"),
+        "{maps}"
+    );
     // Only the memory file is open.
-    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().collect();
+    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .collect();
     assert_eq!(fds.len(), 1);
     let target = std::fs::read_link(fds[0].as_ref().unwrap().path()).unwrap();
-    assert!(target.to_string_lossy().contains("veil-memory"), "{target:?}");
+    assert!(
+        target.to_string_lossy().contains("veil-memory"),
+        "{target:?}"
+    );
     // No signal is blocked, none has a handler that could run.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("SigBlk:\t0000000000000000"), "{status}");
@@ -223,15 +327,27 @@ fn stub_maps_hold_only_the_stub_page() {
 #[test]
 fn max_user_address_is_below_the_stub() {
     let mf = Arc::new(HostMemoryFile::with_reserve(1 << 20).unwrap());
-    let p = PtracePlatform::new(mf).unwrap();
+    let p = PtracePlatform::with_memory_file(mf, Default::default()).unwrap();
     assert_eq!(p.max_user_address(), p.stub_address());
     assert!(p.stub_address() >= 0x7f00_0000_0000);
     let space = p.new_ptrace_address_space().unwrap();
     let top = p.max_user_address();
-    assert_eq!(space.map(UserAddr(top), PAGE, FileOffset(0), Prot::READ), Err(PlatformError::NoMemory));
-    assert_eq!(space.unmap(UserAddr(top - PAGE), 2 * PAGE), Err(PlatformError::NoMemory));
-    assert_eq!(space.protect(UserAddr(u64::MAX - PAGE + 1), PAGE, Prot::READ), Err(PlatformError::NoMemory));
-    assert_eq!(space.map(UserAddr(1), PAGE, FileOffset(0), Prot::READ), Err(PlatformError::NoMemory));
+    assert_eq!(
+        space.map(UserAddr(top), PAGE, FileOffset(0), Prot::READ),
+        Err(PlatformError::NoMemory)
+    );
+    assert_eq!(
+        space.unmap(UserAddr(top - PAGE), 2 * PAGE),
+        Err(PlatformError::NoMemory)
+    );
+    assert_eq!(
+        space.protect(UserAddr(u64::MAX - PAGE + 1), PAGE, Prot::READ),
+        Err(PlatformError::NoMemory)
+    );
+    assert_eq!(
+        space.map(UserAddr(1), PAGE, FileOffset(0), Prot::READ),
+        Err(PlatformError::NoMemory)
+    );
     assert_eq!(space.map(UserAddr(0), 0, FileOffset(0), Prot::READ), Ok(()));
 }
 
@@ -241,11 +357,20 @@ fn dropping_the_space_kills_the_stub() {
     let pid = vm.stub_pid();
     assert!(process_exists(pid));
     assert_eq!(vm.platform.live_address_spaces(), 1);
-    let Vm { platform, space, dynspace, ctx, .. } = vm;
+    let Vm {
+        platform,
+        space,
+        dynspace,
+        ctx,
+        ..
+    } = vm;
     drop(space);
     assert!(process_exists(pid), "core's Arc still holds it");
     drop(dynspace);
-    assert!(!process_exists(pid), "stub {pid} survived its address space");
+    assert!(
+        !process_exists(pid),
+        "stub {pid} survived its address space"
+    );
     assert_eq!(platform.live_address_spaces(), 0);
     // No zombie either: nothing is left to wait for.
     // SAFETY: waitpid with a valid out-pointer.
@@ -257,7 +382,7 @@ fn dropping_the_space_kills_the_stub() {
 #[test]
 fn stub_dies_with_its_tracer_thread() {
     let mf = Arc::new(HostMemoryFile::with_reserve(1 << 20).unwrap());
-    let p = Arc::new(PtracePlatform::new(mf).unwrap());
+    let p = Arc::new(PtracePlatform::with_memory_file(mf, Default::default()).unwrap());
     let p2 = p.clone();
     let space = std::thread::spawn(move || p2.new_ptrace_address_space().unwrap())
         .join()
@@ -271,13 +396,19 @@ fn stub_dies_with_its_tracer_thread() {
         if stat.is_empty() || stat.contains(") Z") {
             break;
         }
-        assert!(Instant::now() < deadline, "stub {pid} outlived its tracer: {stat}");
+        assert!(
+            Instant::now() < deadline,
+            "stub {pid} outlived its tracer: {stat}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     // Using it from here is an error, not a hang or a panic.
     let mut ctx = p.new_ptrace_context();
     let dynspace: Arc<dyn AddressSpace> = space.clone();
-    assert_eq!(ctx.switch(&dynspace, &mut CpuState::default()), Err(PlatformError::Lost));
+    assert_eq!(
+        ctx.switch(&dynspace, &mut CpuState::default()),
+        Err(PlatformError::Lost)
+    );
     drop(space);
     drop(dynspace);
     assert!(!process_exists(pid));
@@ -287,16 +418,24 @@ fn stub_dies_with_its_tracer_thread() {
 fn switch_from_another_thread_is_lost_and_map_is_queued() {
     let mut vm = Vm::new();
     // mov rax, [0x10000000]; exit(rax)
-    vm.load(&concat(&[&[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10], &exit_with_rax()]));
+    vm.load(&concat(&[
+        &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10],
+        &exit_with_rax(),
+    ]));
     let off = vm.alloc(&42u64.to_le_bytes(), 1);
     let space = vm.space.clone();
     let dynspace = vm.dynspace.clone();
     let platform_ctx = vm.platform.new_ptrace_context();
     std::thread::spawn(move || {
         // Not the tracer: queued, applied by the tracer's next switch.
-        space.map(UserAddr(0x1000_0000), PAGE, off, Prot::READ).unwrap();
+        space
+            .map(UserAddr(0x1000_0000), PAGE, off, Prot::READ)
+            .unwrap();
         let mut ctx = platform_ctx;
-        assert_eq!(ctx.switch(&dynspace, &mut CpuState::default()), Err(PlatformError::Lost));
+        assert_eq!(
+            ctx.switch(&dynspace, &mut CpuState::default()),
+            Err(PlatformError::Lost)
+        );
     })
     .join()
     .unwrap();
@@ -329,7 +468,9 @@ fn unmap_and_protect_across_holes() {
     // Two pages with a hole between; protect the whole span read-only.
     vm.map_bytes(0x1000_0000, &[1; 8], Prot::READ | Prot::WRITE);
     vm.map_bytes(0x1000_2000, &[2; 8], Prot::READ | Prot::WRITE);
-    vm.space.protect(UserAddr(0x1000_0000), 3 * PAGE, Prot::READ).unwrap();
+    vm.space
+        .protect(UserAddr(0x1000_0000), 3 * PAGE, Prot::READ)
+        .unwrap();
     for addr in [0x1000_0000u32, 0x1000_2000] {
         // mov byte [addr], 1
         let mut code = vec![0xc6, 0x04, 0x25];
@@ -338,14 +479,26 @@ fn unmap_and_protect_across_holes() {
         vm.load(&code);
         assert_eq!(
             vm.run(),
-            Trap::PageFault { addr: addr as u64, access: Access::Write },
+            Trap::PageFault {
+                addr: addr as u64,
+                access: Access::Write
+            },
             "page {addr:#x} must be read-only"
         );
     }
     // Unmap the first: a read now faults as unmapped.
     vm.space.unmap(UserAddr(0x1000_0000), PAGE).unwrap();
-    vm.load(&concat(&[&[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10], &exit_with_rax()]));
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0x1000_0000, access: Access::Read });
+    vm.load(&concat(&[
+        &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10],
+        &exit_with_rax(),
+    ]));
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0x1000_0000,
+            access: Access::Read
+        }
+    );
 }
 
 #[test]
@@ -380,7 +533,10 @@ fn fs_base_is_loaded() {
     let mut vm = Vm::new();
     vm.map_bytes(0x1000_0000, &0x1234_5678_9abc_u64.to_le_bytes(), Prot::READ);
     // mov rax, fs:[0]; exit(rax)
-    vm.load(&concat(&[&[0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0], &exit_with_rax()]));
+    vm.load(&concat(&[
+        &[0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0],
+        &exit_with_rax(),
+    ]));
     vm.cpu.regs.fs_base = 0x1000_0000;
     assert_eq!(vm.run(), Trap::Syscall);
     assert_eq!(vm.cpu.regs.rdi, 0x1234_5678_9abc);
@@ -389,21 +545,32 @@ fn fs_base_is_loaded() {
     vm.cpu.regs.fs_base = u64::MAX;
     vm.cpu.regs.cs = 0;
     vm.cpu.regs.rip = CODE;
-    assert_eq!(vm.run(), Trap::PageFault { addr: 0, access: Access::Read });
+    assert_eq!(
+        vm.run(),
+        Trap::PageFault {
+            addr: 0,
+            access: Access::Read
+        }
+    );
 }
 
 #[test]
 fn fp_state_in_and_out() {
     let mut vm = Vm::new();
     // movq rax, xmm0; movq xmm1, rdi; syscall
-    vm.load(&[0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x66, 0x48, 0x0f, 0x6e, 0xcf, 0x0f, 0x05]);
+    vm.load(&[
+        0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x66, 0x48, 0x0f, 0x6e, 0xcf, 0x0f, 0x05,
+    ]);
     let mut st = Vec::new();
     vm.ctx.fp_state(&mut st).unwrap();
     assert!(st.len() >= 512);
     // Fresh stubs start from the initial state, not the Sentry's.
     assert_eq!(u16::from_le_bytes([st[0], st[1]]), 0x37f);
     assert_eq!(u32::from_le_bytes(st[24..28].try_into().unwrap()), 0x1f80);
-    assert!(st[160..416].iter().all(|&b| b == 0), "xmm registers start zero");
+    assert!(
+        st[160..416].iter().all(|&b| b == 0),
+        "xmm registers start zero"
+    );
     st[160..168].copy_from_slice(&0xfeed_f00d_u64.to_le_bytes()); // xmm0
     vm.ctx.set_fp_state(&st).unwrap();
     vm.cpu.regs.rdi = 0xabcd;
@@ -434,7 +601,9 @@ fn fp_state_follows_the_thread_to_a_new_space() {
     let space2: Arc<dyn AddressSpace> = vm.platform.new_ptrace_address_space().unwrap();
     let code = [0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05];
     let off = vm.alloc(&code, 1);
-    space2.map(UserAddr(CODE), PAGE, off, Prot::READ | Prot::EXEC).unwrap();
+    space2
+        .map(UserAddr(CODE), PAGE, off, Prot::READ | Prot::EXEC)
+        .unwrap();
     vm.cpu.regs.rip = CODE;
     assert_eq!(vm.ctx.switch(&space2, &mut vm.cpu), Ok(Trap::Syscall));
     assert_eq!(vm.cpu.regs.rax, 0x77);
@@ -487,15 +656,18 @@ fn interrupts() {
 
 #[test]
 fn the_platform_trait_objects_work() {
-    let mf = Arc::new(HostMemoryFile::with_reserve(1 << 20).unwrap());
-    let p: Arc<dyn Platform> = Arc::new(PtracePlatform::new(mf).unwrap());
+    // As the runtime makes it: its own 64 GiB memory file.
+    let p: Arc<dyn Platform> = Arc::new(PtracePlatform::new().unwrap());
     assert_eq!(p.name(), "ptrace");
     let space = p.new_address_space().unwrap();
     let mut ctx = p.new_context().unwrap();
     let mf = p.memory_file();
     mf.grow(PAGE).unwrap();
-    mf.write(FileOffset(0), &concat(&[&mov_eax(39), &SYSCALL])).unwrap();
-    space.map(UserAddr(CODE), PAGE, FileOffset(0), Prot::READ | Prot::EXEC).unwrap();
+    mf.write(FileOffset(0), &concat(&[&mov_eax(39), &SYSCALL]))
+        .unwrap();
+    space
+        .map(UserAddr(CODE), PAGE, FileOffset(0), Prot::READ | Prot::EXEC)
+        .unwrap();
     let mut cpu = CpuState::default();
     cpu.regs.rip = CODE;
     assert_eq!(ctx.switch(&space, &mut cpu), Ok(Trap::Syscall));
@@ -505,7 +677,7 @@ fn the_platform_trait_objects_work() {
 #[test]
 fn many_spaces_and_no_leaks() {
     let mf = Arc::new(HostMemoryFile::with_reserve(1 << 20).unwrap());
-    let p = PtracePlatform::new(mf).unwrap();
+    let p = PtracePlatform::with_memory_file(mf, Default::default()).unwrap();
     p.probe().unwrap();
     let mut pids = Vec::new();
     for _ in 0..20 {
@@ -537,4 +709,31 @@ fn getpid_round_trip_cost() {
         println!("ptrace getpid round trip (pin_stubs={pin}): {ns} ns");
         assert_eq!(vm.cpu.regs.orig_rax, 39);
     }
+}
+
+#[test]
+fn queued_map_interrupts_a_running_application() {
+    let mut vm = Vm::new();
+    // Page 0: jmp $. Page 1: mov rax, [0x10000000]; exit(rax).
+    let mut code = vec![0u8; 2 * PAGE as usize];
+    code[..2].copy_from_slice(&JMP_SELF);
+    let read = concat(&[
+        &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10],
+        &exit_with_rax(),
+    ]);
+    code[PAGE as usize..PAGE as usize + read.len()].copy_from_slice(&read);
+    vm.load(&code);
+    let off = vm.alloc(&99u64.to_le_bytes(), 1);
+    let space = vm.space.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        space
+            .map(UserAddr(0x1000_0000), PAGE, off, Prot::READ)
+            .unwrap();
+    });
+    assert_eq!(vm.run(), Trap::Interrupted);
+    t.join().unwrap();
+    vm.cpu.regs.rip = CODE + PAGE;
+    assert_eq!(vm.run(), Trap::Syscall);
+    assert_eq!(vm.cpu.regs.rdi, 99);
 }

@@ -30,11 +30,19 @@ impl Vm {
 
     pub fn with_options(opts: PtraceOptions) -> Vm {
         let mf = Arc::new(HostMemoryFile::with_reserve(1 << 30).unwrap());
-        let platform = PtracePlatform::with_options(mf.clone(), opts).unwrap();
+        let platform = PtracePlatform::with_memory_file(mf.clone(), opts).unwrap();
         let space = platform.new_ptrace_address_space().unwrap();
         let dynspace: Arc<dyn AddressSpace> = space.clone();
         let ctx = platform.new_ptrace_context();
-        Vm { platform, mf, space, dynspace, ctx, cpu: CpuState::default(), next_off: 0 }
+        Vm {
+            platform,
+            mf,
+            space,
+            dynspace,
+            ctx,
+            cpu: CpuState::default(),
+            next_off: 0,
+        }
     }
 
     /// Allocates `pages` pages of the memory file holding `bytes`.
@@ -50,7 +58,9 @@ impl Vm {
     pub fn map_bytes(&mut self, addr: u64, bytes: &[u8], prot: Prot) -> FileOffset {
         let pages = (bytes.len() as u64).div_ceil(PAGE).max(1);
         let off = self.alloc(bytes, pages);
-        self.space.map(UserAddr(addr), pages * PAGE, off, prot).unwrap();
+        self.space
+            .map(UserAddr(addr), pages * PAGE, off, prot)
+            .unwrap();
         off
     }
 
@@ -62,7 +72,11 @@ impl Vm {
 
     /// Maps a 4-page stack below STACK_TOP and points rsp at its top.
     pub fn stack(&mut self) {
-        self.map_bytes(STACK_TOP - 4 * PAGE, &[0; 4 * PAGE as usize], Prot::READ | Prot::WRITE);
+        self.map_bytes(
+            STACK_TOP - 4 * PAGE,
+            &[0; 4 * PAGE as usize],
+            Prot::READ | Prot::WRITE,
+        );
         self.cpu.regs.rsp = STACK_TOP;
     }
 
