@@ -67,3 +67,14 @@ pub struct Identity {
     /// CPUs reported.
     pub cpus: u32,
 }
+
+/// Starts host threads for new tasks. Core cannot make threads itself; a
+/// fork hands the embedder a closure that runs the child's task loop, and
+/// the embedder runs it on a new host thread (ptrace needs the thread that
+/// creates an address space to be the one that switches into it).
+pub trait Spawner: Send + Sync {
+    /// Runs `f` on a new host thread. `Err` if no thread could be made.
+    fn spawn(&self, f: alloc::boxed::Box<dyn FnOnce() + Send>) -> Result<(), veil_abi::Errno>;
+    /// A blocker for a new task.
+    fn new_blocker(&self) -> alloc::sync::Arc<dyn Blocker>;
+}

@@ -1,6 +1,8 @@
 //! The kernel: global state of one sandbox, and the loop that runs a task.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::Weak;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -9,11 +11,11 @@ use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use spin::Mutex;
 use veil_abi::{sysno, Errno};
 
-use crate::host::{Clock, Identity, Logger, Random};
+use crate::host::{Clock, Identity, Logger, Random, Spawner};
 use crate::mm::PageAllocator;
 use crate::platform::{Context, MemoryFile, Platform, Trap};
 use crate::syscalls::{self, Handler};
-use crate::task::{ExitStatus, Pid, Task};
+use crate::task::{ExitStatus, Pid, Task, ThreadGroup};
 use crate::vfs::MountNamespace;
 
 /// Options chosen by the embedder.
@@ -50,6 +52,10 @@ pub struct Kernel {
     /// Syscall numbers already reported as unimplemented (bitmap).
     unknown_logged: Mutex<Vec<u64>>,
     next_pid: AtomicI32,
+    /// Every live thread group by pid (zombies included until reaped).
+    pub thread_groups: Mutex<BTreeMap<Pid, Weak<ThreadGroup>>>,
+    spawner: spin::Once<Arc<dyn Spawner>>,
+    unsupported_logged: Mutex<Vec<&'static str>>,
     /// Boot time in monotonic nanoseconds.
     pub boot_ns: AtomicU64,
 }
@@ -90,6 +96,9 @@ impl Kernel {
             table: syscalls::build_table(),
             unknown_logged: Mutex::new(alloc::vec![0; sysno::COUNT.div_ceil(64) + 1]),
             next_pid: AtomicI32::new(1),
+            thread_groups: Mutex::new(BTreeMap::new()),
+            spawner: spin::Once::new(),
+            unsupported_logged: Mutex::new(Vec::new()),
             boot_ns: AtomicU64::new(0),
         })
     }
@@ -97,6 +106,48 @@ impl Kernel {
     /// A fresh pid.
     pub fn alloc_pid(&self) -> Pid {
         self.next_pid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sets how new tasks get host threads (once; later calls are ignored).
+    pub fn set_spawner(&self, s: Arc<dyn Spawner>) {
+        self.spawner.call_once(|| s);
+    }
+
+    /// The spawner, if the embedder gave one (without it fork is ENOSYS).
+    pub fn spawner(&self) -> Option<&Arc<dyn Spawner>> {
+        self.spawner.get()
+    }
+
+    /// A blocker for a new task, from the spawner.
+    ///
+    /// Only called on paths that already checked a spawner exists.
+    pub fn new_blocker(&self) -> Arc<dyn crate::host::Blocker> {
+        match self.spawner.get() {
+            Some(s) => s.new_blocker(),
+            None => Arc::new(NoBlocker),
+        }
+    }
+
+    /// Logs, once per message, that a program asked for something veil
+    /// does not do yet.
+    pub fn note_unsupported(&self, msg: &'static str) {
+        let mut seen = self.unsupported_logged.lock();
+        if seen.iter().any(|m| core::ptr::eq(*m, msg)) {
+            return;
+        }
+        seen.push(msg);
+        drop(seen);
+        self.logger.line(&format!("veil: unsupported: {msg}"));
+    }
+
+    /// Records a new thread group so it can be found by pid.
+    pub fn register(&self, tg: &Arc<ThreadGroup>) {
+        self.thread_groups.lock().insert(tg.pid, Arc::downgrade(tg));
+    }
+
+    /// The thread group `pid`, if it exists.
+    pub fn thread_group(&self, pid: Pid) -> Option<Arc<ThreadGroup>> {
+        self.thread_groups.lock().get(&pid).and_then(|w| w.upgrade())
     }
 
     /// The handler for `nr`, if served.
@@ -136,6 +187,9 @@ impl Kernel {
                 Err(Errno::ENOSYS)
             }
         };
+        if (nr == sysno::EXECVE || nr == sysno::EXECVEAT) && result.is_ok() {
+            task.tg.release_vfork_parent();
+        }
         if let Some(line) = entry {
             crate::syscalls::strace::exit(task, nr, &args, line, &result);
         }
@@ -198,4 +252,15 @@ impl Kernel {
         }
         task.exit_group(ExitStatus::Signaled(signo));
     }
+}
+
+/// A blocker that never sleeps, for kernels without a spawner.
+struct NoBlocker;
+
+impl crate::host::Blocker for NoBlocker {
+    fn block(&self, _deadline: Option<crate::host::Nanos>) -> crate::host::WakeReason {
+        crate::host::WakeReason::Interrupted
+    }
+    fn wake(&self) {}
+    fn interrupt(&self) {}
 }

@@ -19,8 +19,9 @@
 //!   a directly run `ld.so` loads). PT_INTERP names an ELF interpreter
 //!   loaded top-down; execution starts at its entry with `AT_BASE` set.
 //!   Segments are mapped privately from the file (pages are read on first
-//!   touch), `.bss` past the file part is anonymous, and the tail of the
-//!   last file page of a segment with `p_memsz > p_filesz` is zeroed.
+//!   touch), `.bss` past the file part is anonymous, and the rest of the
+//!   last file page of a segment with `p_memsz > p_filesz` is zeroed to
+//!   the end of the page (ld.so's early allocator relies on that).
 //! - Validation never trusts the headers: bad magic, class, byte order,
 //!   version, machine, type or program-header size is `ENOEXEC` (`ELIBBAD`
 //!   for the interpreter); the program-header table is at most 64 KiB
@@ -42,7 +43,7 @@
 //!   the heap starts after the highest segment plus up to 32 MiB.
 //! - Argument limits: the strings and pointers together may use a quarter
 //!   of RLIMIT_STACK (at most 6 MiB, at least 128 KiB), each string at
-//!   most 128 KiB: `E2BIG` otherwise. An empty argv gets `""` as argv[0],
+//!   most 128 KiB: `E2BIG` otherwise. An empty argv gets `""` as `argv[0]`,
 //!   as Linux does since 5.18.
 //! - On success ([`exec`]): the task gets the new address space and
 //!   registers (rip at the entry, rsp at argc, rdx = 0, cs/ss user
@@ -512,9 +513,11 @@ fn map_elf(
                 Some((file.clone(), file_off)),
             )?;
             if p.p_memsz > p.p_filesz {
-                // Zero the rest of the last file page (Linux's padzero).
+                // Zero the rest of the last file page, to the page's end
+                // (Linux's padzero): glibc's ld.so allocates its first
+                // objects there and relies on them reading as zero.
                 let z = vaddr + p.p_filesz;
-                let zlen = file_end.min(vend) - z;
+                let zlen = file_end - z;
                 if zlen > 0
                     && mm.zero_force(UserAddr(z), zlen).is_err()
                     && prot.contains(Prot::WRITE)
@@ -1010,6 +1013,11 @@ mod tests {
         assert_eq!(t.mm.read_obj::<u8>(UserAddr(0x40_3010)).unwrap(), 0x11);
         assert_eq!(t.mm.read_obj::<u8>(UserAddr(0x40_3010 + 99)).unwrap(), 0x11);
         assert_eq!(t.mm.read_obj::<u8>(UserAddr(0x40_3010 + 100)).unwrap(), 0);
+        assert_eq!(
+            t.mm.read_obj::<u8>(UserAddr(0x40_3010 + 150)).unwrap(),
+            0,
+            "to page end"
+        );
         assert_eq!(t.mm.read_obj::<u8>(UserAddr(0x40_4fff)).unwrap(), 0);
         assert_eq!(t.mm.read_obj::<u8>(UserAddr(0x40_5fff)), Ok(0));
         assert_eq!(t.mm.read_obj::<u8>(UserAddr(0x40_6000)), Err(Errno::EFAULT));

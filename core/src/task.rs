@@ -86,6 +86,10 @@ impl ExitStatus {
     }
 }
 
+/// A vfork parent waiting for its child: the parent's blocker and the flag
+/// it watches.
+pub type VforkWaiter = (Arc<dyn Blocker>, Arc<core::sync::atomic::AtomicBool>);
+
 /// State shared by the threads of one process.
 pub struct ThreadGroup {
     /// The process id (the leader's tid).
@@ -105,6 +109,20 @@ pub struct ThreadGroup {
     pub args_range: Mutex<(u64, u64, u64, u64)>,
     /// Set once the group is exiting.
     pub exit_status: Mutex<Option<ExitStatus>>,
+    /// Child processes not yet reaped by wait.
+    pub children: Mutex<Vec<Arc<ThreadGroup>>>,
+    /// Blockers of this group's threads sleeping in wait4/waitid (woken
+    /// when a child changes state).
+    pub child_waiters: Mutex<Vec<Arc<dyn Blocker>>>,
+    /// Set while a vfork parent waits for this (child) process to exec or
+    /// exit: the parent's blocker and the flag it watches.
+    pub vfork_parent: Mutex<Option<VforkWaiter>>,
+    /// True once the group's last thread has finished (a zombie until reaped).
+    pub dead: core::sync::atomic::AtomicBool,
+    /// Process group id.
+    pub pgid: Mutex<Pid>,
+    /// Session id.
+    pub sid: Mutex<Pid>,
 }
 
 impl ThreadGroup {
@@ -119,12 +137,33 @@ impl ThreadGroup {
             comm: Mutex::new(String::new()),
             args_range: Mutex::new((0, 0, 0, 0)),
             exit_status: Mutex::new(None),
+            children: Mutex::new(Vec::new()),
+            child_waiters: Mutex::new(Vec::new()),
+            vfork_parent: Mutex::new(None),
+            dead: core::sync::atomic::AtomicBool::new(false),
+            pgid: Mutex::new(pid),
+            sid: Mutex::new(pid),
         }
     }
 
     /// The soft limit of `resource`.
     pub fn rlimit(&self, resource: u32) -> u64 {
         self.rlimits.lock()[resource as usize & 15].cur
+    }
+
+    /// Lets a vfork parent go on (the child exec'd or exited).
+    pub fn release_vfork_parent(&self) {
+        if let Some((blocker, flag)) = self.vfork_parent.lock().take() {
+            flag.store(true, core::sync::atomic::Ordering::Release);
+            blocker.wake();
+        }
+    }
+
+    /// Wakes threads of this group waiting for a child.
+    pub fn wake_child_waiters(&self) {
+        for b in self.child_waiters.lock().iter() {
+            b.wake();
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! veil-fs: filesystems plugged into veil-core's VFS.
 
-pub mod sys;
+pub mod hostfs;
+pub mod overlay;
+mod sys;
 pub mod tmpfs;
 pub mod util;
 

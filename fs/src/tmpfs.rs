@@ -153,7 +153,7 @@ impl TmpFs {
             opts.root_mode,
             0,
             opts.root_owner,
-            Body::Dir(Lock::new(DirData::new(Weak::new()))),
+            Body::Dir(Lock::new(DirData::new())),
         );
         TmpFs { shared, root }
     }
@@ -267,18 +267,16 @@ struct DirData {
     entries: BTreeMap<Vec<u8>, (u64, Arc<TmpInode>)>,
     order: BTreeMap<u64, Vec<u8>>,
     next_cookie: u64,
-    parent: Weak<TmpInode>,
     /// Removed by rmdir: nothing may be created in it any more.
     dead: bool,
 }
 
 impl DirData {
-    fn new(parent: Weak<TmpInode>) -> DirData {
+    fn new() -> DirData {
         DirData {
             entries: BTreeMap::new(),
             order: BTreeMap::new(),
             next_cookie: 1,
-            parent,
             dead: false,
         }
     }
@@ -314,6 +312,8 @@ pub struct TmpInode {
     this: Weak<TmpInode>,
     ino: u64,
     kind: FileType,
+    /// The parent, for directories (a leaf lock: held alone).
+    parent: Lock<Weak<TmpInode>>,
     meta: Lock<Meta>,
     body: Body,
 }
@@ -345,6 +345,7 @@ impl TmpInode {
             this: this.clone(),
             ino,
             kind,
+            parent: Lock::new(Weak::new()),
             meta: Lock::new(Meta {
                 mode: mode & 0o7777,
                 uid: owner.uid,
@@ -431,8 +432,8 @@ impl TmpInode {
             return Err(Errno::EEXIST);
         }
         let is_dir = node.kind == FileType::Directory;
-        if let Body::Dir(nd) = &node.body {
-            nd.lock().parent = self.this.clone();
+        if node.kind == FileType::Directory {
+            *node.parent.lock() = self.this.clone();
         }
         d.insert(name, node.clone());
         drop(d);
@@ -477,7 +478,7 @@ impl TmpInode {
             mode,
             0,
             owner,
-            Body::Dir(Lock::new(DirData::new(Weak::new()))),
+            Body::Dir(Lock::new(DirData::new())),
         );
         self.add(name, node)
     }
@@ -625,10 +626,8 @@ impl TmpInode {
             if guard > 1 << 20 {
                 return false;
             }
-            cur = match &c.body {
-                Body::Dir(d) => d.lock().parent.upgrade(),
-                _ => None,
-            };
+            let next = c.parent.lock().upgrade();
+            cur = next;
         }
         false
     }
@@ -691,11 +690,11 @@ impl TmpInode {
             drop(sd);
             drop(dd);
             if !same_dir {
-                if let Body::Dir(d) = &src.body {
-                    d.lock().parent = Arc::downgrade(nd);
+                if src_dir {
+                    *src.parent.lock() = Arc::downgrade(nd);
                 }
-                if let Body::Dir(d) = &t.body {
-                    d.lock().parent = Arc::downgrade(me);
+                if tgt_dir {
+                    *t.parent.lock() = Arc::downgrade(me);
                 }
                 let delta = src_dir as i64 - tgt_dir as i64;
                 self.touch_dir(-delta);
@@ -751,9 +750,7 @@ impl TmpInode {
         drop(sd);
         drop(dd);
         if src_dir && !same_dir {
-            if let Body::Dir(d) = &src.body {
-                d.lock().parent = Arc::downgrade(nd);
-            }
+            *src.parent.lock() = Arc::downgrade(nd);
             self.touch_dir(-1);
             dst_delta += 1;
         } else if !same_dir {

@@ -67,6 +67,27 @@ fn host_identity() -> Identity {
     }
 }
 
+/// Starts a host thread per forked task; each task sleeps on its own
+/// thread blocker.
+struct ThreadSpawner {
+    clock: veil_host::HostClock,
+}
+
+impl veil_core::host::Spawner for ThreadSpawner {
+    fn spawn(&self, f: Box<dyn FnOnce() + Send>) -> Result<(), veil_abi::Errno> {
+        std::thread::Builder::new()
+            .name("veil-task".into())
+            .stack_size(1 << 20)
+            .spawn(f)
+            .map(|_| ())
+            .map_err(|_| veil_abi::Errno::EAGAIN)
+    }
+
+    fn new_blocker(&self) -> Arc<dyn Blocker> {
+        Arc::new(veil_host::ThreadBlocker::new(self.clock))
+    }
+}
+
 /// Runs `args` in a new sandbox on the calling thread; returns how the
 /// sandbox's first process ended.
 pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
@@ -97,6 +118,8 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         },
     });
 
+    kernel.set_spawner(Arc::new(ThreadSpawner { clock: *clock }));
+
     let space = platform
         .new_address_space()
         .map_err(|e| BootError::new(125, format!("veil: cannot create an address space: {e:?}")))?;
@@ -114,11 +137,13 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         cwd: root_loc.clone(),
         umask: 0o022,
     }));
+    let init_tg = Arc::new(ThreadGroup::new(pid, 0));
+    kernel.register(&init_tg);
     let blocker: Arc<dyn Blocker> = Arc::new(veil_host::ThreadBlocker::new(clock.clone()));
     let mut task = Task {
         kernel: kernel.clone(),
         tid: pid,
-        tg: Arc::new(ThreadGroup::new(pid, 0)),
+        tg: init_tg,
         mm,
         fds: Arc::new(FdTable::new()),
         fs: fs.clone(),
@@ -170,7 +195,9 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
             e => BootError::new(126, format!("veil: {shown}: cannot execute: {}", e.name())),
         }
     })?;
-    Ok(kernel.run(&mut task, ctx.as_mut()))
+    let status = kernel.run(&mut task, ctx.as_mut());
+    kernel.exit_task(&mut task);
+    Ok(status)
 }
 
 fn mount_at(task: &Task, path: &str, root: veil_core::vfs::InodeRef, fs_type: &str, source: &str) -> Result<(), BootError> {

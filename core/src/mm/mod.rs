@@ -97,10 +97,12 @@ const COPY_POPULATE: u64 = 64;
 /// Pages populated at most per round of MAP_POPULATE / mlock (bounds the
 /// file-read buffer to 1 MiB).
 const POPULATE_CHUNK: u64 = 256;
-/// Read faults on a page that is already mapped readable before the
-/// access is judged a protection violation (the platform reported a write
-/// or execute as a read and it cannot succeed).
-const MAX_REFAULTS: u8 = 3;
+/// Read faults on a page that is already mapped with the VMA's full
+/// protection before the access is judged a protection violation (a
+/// platform that reports every access as a read, retrying a write or
+/// execute that cannot succeed). Generous, because threads that fault on
+/// the same page at once also look like refaults to the later ones.
+const MAX_REFAULTS: u8 = 64;
 /// `MADV_POPULATE_READ` / `MADV_POPULATE_WRITE` (Linux 5.14).
 const MADV_POPULATE_READ: u32 = 22;
 const MADV_POPULATE_WRITE: u32 = 23;
@@ -180,6 +182,11 @@ struct Pte {
     mapped: Option<Prot>,
     /// Read faults seen while the page was already mapped readable.
     refaults: u8,
+    /// Copy-on-write: the page was shared by fork. The first write copies
+    /// it if another address space still holds it (its reference count
+    /// says so), or just clears this flag if not. Kept here so that the
+    /// copy-out fast path never takes the allocator's lock.
+    cow: bool,
 }
 
 impl Pte {
@@ -188,6 +195,7 @@ impl Pte {
             off,
             mapped: None,
             refaults: 0,
+            cow: false,
         }
     }
 }
@@ -517,10 +525,10 @@ impl MemoryManager {
     // ---------------------------------------------------------------
     // populating pages
 
-    /// True if writing through `pte` in `v` must first copy the page
-    /// (private mapping of a page another address space also holds).
+    /// True if writing through `pte` in `v` must first go through
+    /// [`unshare`](Self::unshare) (a private page marked copy-on-write).
     fn needs_unshare(&self, v: &Vma, pte: &Pte) -> bool {
-        !v.shared && self.pages.is_shared(FileOffset(pte.off))
+        !v.shared && pte.cow
     }
 
     /// Finds the VMA for `addr` (growing a stack down to it if that is
@@ -679,7 +687,14 @@ impl MemoryManager {
         let Some(&pte) = st.pt.get(&page) else {
             return Ok(());
         };
-        if shared_vma || !self.pages.is_shared(FileOffset(pte.off)) {
+        if shared_vma || !pte.cow {
+            return Ok(());
+        }
+        if !self.pages.is_shared(FileOffset(pte.off)) {
+            // The other holders are gone: the page is ours alone.
+            if let Some(e) = st.pt.get_mut(&page) {
+                e.cow = false;
+            }
             return Ok(());
         }
         let new = self.pages.alloc(1)?;
@@ -1193,6 +1208,15 @@ impl MemoryManager {
             return Err(Errno::EINVAL);
         }
         let old = old.0;
+        // The old range must lie in the user address space (Linux: the
+        // shrink's munmap says EINVAL; a grow would say EFAULT first).
+        if !matches!(old.checked_add(old_len), Some(e) if e <= self.max_addr) {
+            return Err(if new_len < old_len {
+                Errno::EINVAL
+            } else {
+                Errno::EFAULT
+            });
+        }
         let mut st = self.state.write();
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
             let fixed = flags & MREMAP_FIXED != 0;
@@ -1587,7 +1611,8 @@ impl MemoryManager {
             gen: 0,
         };
         let mut protect: Vec<(u64, u64, Prot)> = Vec::new();
-        for v in st.vmas.iter() {
+        let MmState { vmas, pt, .. } = &mut *st;
+        for v in vmas.iter() {
             if v.dontfork {
                 continue;
             }
@@ -1597,10 +1622,15 @@ impl MemoryManager {
             }
             let (lo, hi) = (page_of(v.start), page_of(v.end));
             let mut any_mapped = false;
-            for (&p, pte) in st.pt.range(lo..hi) {
+            for (&p, pte) in pt.range_mut(lo..hi) {
                 // Counts cannot fail for pages we hold.
                 let _ = self.pages.incref(FileOffset(pte.off), 1);
-                child.pt.insert(p, Pte::new(pte.off));
+                let mut c = Pte::new(pte.off);
+                if !v.shared {
+                    pte.cow = true;
+                    c.cow = true;
+                }
+                child.pt.insert(p, c);
                 any_mapped |= pte.mapped.is_some();
             }
             if !v.shared && v.prot.contains(Prot::WRITE) && any_mapped {

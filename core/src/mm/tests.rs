@@ -705,6 +705,15 @@ fn mremap_errors_and_dontunmap() {
         )),
         Some(Errno::EINVAL)
     );
+    assert_eq!(
+        e(mm.mremap(UserAddr(a), !0xfff, P, 0, UserAddr(0))),
+        Some(Errno::EINVAL),
+        "shrinking a range past the address space"
+    );
+    assert_eq!(
+        e(mm.mremap(UserAddr(a), 1 << 62, 1 << 63, MREMAP_MAYMOVE, UserAddr(0))),
+        Some(Errno::EFAULT)
+    );
     mm.copy_out(UserAddr(a), b"moved").unwrap();
     let n = mm
         .mremap(
@@ -1110,7 +1119,12 @@ fn imprecise_platform_write_to_readonly_ends() {
     let a = anon(&t.mm, 0x100_0000, P, R, ANON | MAP_FIXED).unwrap();
     let (st, log) = tb.run(&mut t, vec![Step::Write(a, b"x".to_vec())]);
     assert_eq!(st, ExitStatus::Signaled(SIGSEGV));
-    assert!(log.faults.len() <= 4, "{:?}", log.faults);
+    // Core gives up (not the fake CPU, which would after 128).
+    assert!(
+        (60..=70).contains(&log.faults.len()),
+        "{}",
+        log.faults.len()
+    );
     // And a write to writable memory works with one fault.
     let mut t = tb.task();
     let b = anon(&t.mm, 0x100_0000, P, RW, ANON | MAP_FIXED).unwrap();
@@ -1144,4 +1158,472 @@ fn scripted_brk_and_mremap() {
     assert_eq!(log.results[1], 0x2000_0000 + 3 * P);
     let n = log.results[2];
     assert_eq!(read(&t.mm, n + 2 * P, 4).unwrap(), b"heap");
+}
+
+// ---------------------------------------------------------------------
+// the syscall handlers (core/src/syscalls/mem.rs)
+
+mod handlers {
+    use super::*;
+    use crate::vfs::walk::{resolve, WalkFlags};
+    use crate::vfs::{FileOps, Inode, InodeAttr, OpenFile};
+    use core::any::Any;
+
+    fn call(t: &mut Task, nr: u64, a: &[u64]) -> Result<u64, Errno> {
+        let mut args = [0u64; 6];
+        args[..a.len()].copy_from_slice(a);
+        let h = crate::syscalls::mem::handler(nr).expect("served");
+        h(t, &args)
+    }
+
+    fn open(t: &Task, path: &str, flags: u32) -> u64 {
+        let loc = resolve(
+            t,
+            AT_FDCWD,
+            path.as_bytes(),
+            WalkFlags {
+                follow: true,
+                empty_ok: false,
+            },
+        )
+        .unwrap();
+        let ops = loc.inode().open(t, flags).unwrap();
+        t.fds
+            .insert(3, OpenFile::new(ops, Some(loc), flags), false, 1024)
+            .unwrap() as u64
+    }
+
+    /// A character device inode (for /dev/zero and /dev/null).
+    struct CharDev(u64);
+    impl Inode for CharDev {
+        fn attr(&self) -> Result<InodeAttr, Errno> {
+            Ok(InodeAttr {
+                mode: S_IFCHR | 0o666,
+                rdev: self.0,
+                ..InodeAttr::default()
+            })
+        }
+        fn open(&self, _cx: &Task, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+            Ok(FakeFile::new(b"", 0o666).ops())
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    const RWB: u64 = (PROT_READ | PROT_WRITE) as u64;
+
+    #[test]
+    fn mmap_file_descriptor_checks() {
+        let (tb, mut t) = bed();
+        tb.add_file("/f", b"file data", 0o644);
+        tb.root.dir("/d");
+        let dev = tb.root.dir("/dev");
+        dev.put(b"zero", Arc::new(CharDev(veil_abi::makedev(1, 5))));
+        dev.put(b"null", Arc::new(CharDev(veil_abi::makedev(1, 3))));
+        let ro = open(&t, "/f", O_RDONLY);
+        let wo = open(&t, "/f", O_WRONLY);
+        let rw = open(&t, "/f", O_RDWR);
+        let (sh, pr) = (MAP_SHARED as u64, MAP_PRIVATE as u64);
+        let a = call(&mut t, sysno::MMAP, &[0, P, RWB, pr, ro, 0]).unwrap();
+        assert_eq!(read(&t.mm, a, 9).unwrap(), b"file data");
+        assert_eq!(t.mm.vmas()[0].name, b"/f");
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, sh, ro, 0]),
+            Err(Errno::EACCES)
+        );
+        let s = call(&mut t, sysno::MMAP, &[0, P, PROT_READ as u64, sh, ro, 0]).unwrap();
+        assert_eq!(
+            call(&mut t, sysno::MPROTECT, &[s, P, RWB]),
+            Err(Errno::EACCES)
+        );
+        assert!(call(&mut t, sysno::MMAP, &[0, P, RWB, sh, rw, 0]).is_ok());
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, PROT_READ as u64, pr, wo, 0]),
+            Err(Errno::EACCES)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, pr, 77, 0]),
+            Err(Errno::EBADF)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, pr, 77, 1]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, 0, RWB, pr, ro, 0]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, 0, ro, 0]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(
+                &mut t,
+                sysno::MMAP,
+                &[
+                    0,
+                    P,
+                    PROT_READ as u64,
+                    (MAP_SHARED_VALIDATE | 0x40_0000) as u64,
+                    ro,
+                    0
+                ]
+            ),
+            Err(Errno::EOPNOTSUPP)
+        );
+        let dloc = resolve(&t, AT_FDCWD, b"/d", WalkFlags::default()).unwrap();
+        let dfile = OpenFile::new(FakeFile::new(b"", 0o600).ops(), Some(dloc), O_RDONLY);
+        let d = t.fds.insert(3, dfile, false, 1024).unwrap() as u64;
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, pr, d, 0]),
+            Err(Errno::ENODEV)
+        );
+        let null = open(&t, "/dev/null", O_RDWR);
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, pr, null, 0]),
+            Err(Errno::ENODEV)
+        );
+        // /dev/zero maps anonymous memory.
+        let zero = open(&t, "/dev/zero", O_RDWR);
+        let z = call(&mut t, sysno::MMAP, &[0, P, RWB, sh, zero, 0]).unwrap();
+        t.mm.copy_out(UserAddr(z), b"z").unwrap();
+        assert!(t
+            .mm
+            .vmas()
+            .iter()
+            .any(|v| v.start == z && v.name.is_empty() && v.shared));
+        // A description without a path or stat (a pipe, say).
+        let pipe = OpenFile::new(FakeFile::new(b"", 0o600).ops(), None, O_RDWR);
+        let p = t.fds.insert(3, pipe, false, 1024).unwrap() as u64;
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, pr, p, 0]),
+            Err(Errno::ENODEV)
+        );
+        // Anonymous mappings ignore the fd.
+        assert!(call(&mut t, sysno::MMAP, &[0, P, RWB, ANON as u64, 77, 0]).is_ok());
+    }
+
+    #[test]
+    fn small_calls() {
+        let (_tb, mut t) = bed();
+        let a = call(
+            &mut t,
+            sysno::MMAP,
+            &[0, 4 * P, RWB, ANON as u64, u64::MAX, 0],
+        )
+        .unwrap();
+        // mprotect argument checks.
+        assert_eq!(
+            call(&mut t, sysno::MPROTECT, &[a, P, 0x40]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(call(&mut t, sysno::MPROTECT, &[a, 0, 0x40]), Ok(0));
+        assert_eq!(
+            call(&mut t, sysno::MPROTECT, &[a + 1, P, 1]),
+            Err(Errno::EINVAL)
+        );
+        let both = (PROT_READ | PROT_GROWSDOWN | PROT_GROWSUP) as u64;
+        assert_eq!(
+            call(&mut t, sysno::MPROTECT, &[a, P, both]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MPROTECT, &[a, P, (PROT_READ | 0x8) as u64]),
+            Ok(0)
+        );
+        // madvise.
+        assert_eq!(
+            call(&mut t, sysno::MADVISE, &[a, P, u64::MAX]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MADVISE, &[a, P, MADV_DONTNEED as u64]),
+            Ok(0)
+        );
+        // msync.
+        assert_eq!(call(&mut t, sysno::MSYNC, &[a, P, 1]), Ok(0));
+        assert_eq!(call(&mut t, sysno::MSYNC, &[a, P, 5]), Err(Errno::EINVAL));
+        assert_eq!(call(&mut t, sysno::MSYNC, &[a, P, 8]), Err(Errno::EINVAL));
+        assert_eq!(
+            call(&mut t, sysno::MSYNC, &[a + 1, P, 4]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MSYNC, &[a, 8 * P, 4]),
+            Err(Errno::ENOMEM)
+        );
+        // mincore.
+        t.mm.copy_out(UserAddr(a + 2 * P), b"x").unwrap();
+        assert_eq!(call(&mut t, sysno::MINCORE, &[a, 4 * P, a + 3 * P]), Ok(0));
+        let mut v = [9u8; 4];
+        t.mm.copy_in(UserAddr(a + 3 * P), &mut v).unwrap();
+        assert_eq!(
+            v,
+            [0, 0, 1, 0],
+            "the vector's own page was untouched when sampled"
+        );
+        assert_eq!(
+            call(&mut t, sysno::MINCORE, &[a, 4 * P, 0x10]),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MINCORE, &[a, 4 * P, u64::MAX - 2]),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MINCORE, &[a + 1, P, a]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MINCORE, &[a, 8 * P, a + 3 * P]),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(
+            call(&mut t, sysno::MINCORE, &[a, 1 << 50, a]),
+            Err(Errno::ENOMEM)
+        );
+        // mlock family.
+        assert_eq!(call(&mut t, sysno::MLOCK, &[a + 10, P]), Ok(0));
+        assert_eq!(call(&mut t, sysno::MLOCK2, &[a, P, 2]), Err(Errno::EINVAL));
+        assert_eq!(call(&mut t, sysno::MLOCK2, &[a, P, 1]), Ok(0));
+        assert_eq!(call(&mut t, sysno::MUNLOCK, &[a, P]), Ok(0));
+        assert_eq!(
+            call(&mut t, sysno::MLOCK, &[0x1000_0000, P]),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(call(&mut t, sysno::MLOCKALL, &[0]), Err(Errno::EINVAL));
+        assert_eq!(call(&mut t, sysno::MLOCKALL, &[4]), Err(Errno::EINVAL));
+        assert_eq!(call(&mut t, sysno::MLOCKALL, &[3]), Ok(0));
+        assert_eq!(call(&mut t, sysno::MUNLOCKALL, &[]), Ok(0));
+        // munmap / mremap go straight through.
+        assert_eq!(call(&mut t, sysno::MUNMAP, &[a, 0]), Err(Errno::EINVAL));
+        assert_eq!(call(&mut t, sysno::MREMAP, &[a, P, P, 0, 0]), Ok(a));
+        assert_eq!(call(&mut t, sysno::MUNMAP, &[a, 4 * P]), Ok(0));
+    }
+
+    #[test]
+    fn brk_respects_rlimit_data() {
+        let (_tb, mut t) = bed();
+        t.mm.set_layout(Layout {
+            brk_start: 0x1000_0000,
+            ..t.mm.layout()
+        });
+        t.tg.rlimits.lock()[RLIMIT_DATA as usize].cur = 8 * P;
+        assert_eq!(
+            call(&mut t, sysno::BRK, &[0x1000_0000 + 8 * P]),
+            Ok(0x1000_0000 + 8 * P)
+        );
+        assert_eq!(
+            call(&mut t, sysno::BRK, &[0x1000_0000 + 9 * P]),
+            Ok(0x1000_0000 + 8 * P)
+        );
+        assert_eq!(call(&mut t, sysno::BRK, &[0]), Ok(0x1000_0000 + 8 * P));
+    }
+}
+
+// ---------------------------------------------------------------------
+// random operation sequences
+
+/// Checks the invariants of `mm` and its platform address space.
+fn check_invariants(tb: &TestBed, t: &Task) {
+    let st = t.mm.state.read();
+    let vmas: Vec<&vma::Vma> = st.vmas.iter().collect();
+    for v in &vmas {
+        assert!(v.start < v.end, "empty VMA");
+        assert_eq!((v.start | v.end) & (P - 1), 0, "unaligned VMA");
+        assert!(v.start >= MMAP_MIN_ADDR && v.end <= t.mm.max_address());
+    }
+    for w in vmas.windows(2) {
+        assert!(w[0].end <= w[1].start, "overlapping VMAs");
+        assert!(!w[0].can_merge(w[1]), "unmerged neighbours");
+    }
+    for &page in st.pt.keys() {
+        assert!(
+            st.vmas.find(page * P).is_some(),
+            "page {:#x} outside VMAs",
+            page * P
+        );
+    }
+    assert_eq!(tb.kernel.pages.allocated_pages(), st.pt.len() as u64);
+    let space = tb.space(t);
+    for (addr, off, prot) in space.mapped() {
+        let v = st
+            .vmas
+            .find(addr)
+            .expect("platform maps a page outside VMAs");
+        assert!(v.prot.contains(prot), "platform prot exceeds the VMA's");
+        let pte = st
+            .pt
+            .get(&(addr / P))
+            .expect("platform maps a page core lacks");
+        assert_eq!(pte.off, off, "platform and core disagree at {addr:#x}");
+        assert_eq!(pte.mapped, Some(prot), "mapped-state tracking is off");
+    }
+}
+
+#[test]
+fn random_operations_keep_invariants() {
+    let (tb, t) = bed();
+    let mm = &t.mm;
+    let lo = 0x1000_0000u64;
+    mm.set_layout(Layout {
+        brk_start: lo + (200 << 12),
+        ..mm.layout()
+    });
+    let f = FakeFile::new(&vec![0x5a; 10 * P as usize + 123], 0o644);
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: u64| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % n
+    };
+    let prots = [Prot::empty(), R, RW, R | Prot::EXEC, Prot::WRITE];
+    let mut oks = 0u32;
+    for _ in 0..4000 {
+        // Addresses in a small window so that operations collide.
+        let addr = lo + rnd(256) * P + if rnd(10) == 0 { rnd(P) } else { 0 };
+        let len = rnd(24) * P + if rnd(8) == 0 { rnd(P) } else { 0 };
+        let prot = prots[rnd(prots.len() as u64) as usize];
+        let ok = match rnd(11) {
+            0 => {
+                let flags = [
+                    ANON | MAP_FIXED,
+                    ANON,
+                    MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+                    ANON | MAP_FIXED_NOREPLACE,
+                ][rnd(4) as usize];
+                anon(mm, addr, len, prot, flags).is_ok()
+            }
+            1 => {
+                let file = Some((file_of(&f, "/f"), rnd(12) * P));
+                mm.mmap(UserAddr(addr), len, prot, MAP_PRIVATE | MAP_FIXED, file)
+                    .is_ok()
+            }
+            2 => mm.munmap(UserAddr(addr), len).is_ok(),
+            3 => mm.mprotect(UserAddr(addr), len, prot).is_ok(),
+            4 => {
+                let flags = [0, MREMAP_MAYMOVE, MREMAP_MAYMOVE | MREMAP_FIXED][rnd(3) as usize];
+                let to = lo + rnd(256) * P;
+                mm.mremap(UserAddr(addr), len, rnd(24) * P + 1, flags, UserAddr(to))
+                    .is_ok()
+            }
+            5 => {
+                let want = lo + rnd(300) * P + rnd(P);
+                mm.brk(UserAddr(want)).0 == want
+            }
+            6 => {
+                let advice =
+                    [MADV_DONTNEED, MADV_FREE, MADV_NORMAL, MADV_WILLNEED][rnd(4) as usize];
+                mm.madvise(UserAddr(addr), len, advice).is_ok()
+            }
+            7 => {
+                let data = vec![rnd(256) as u8; (len as usize).min(3 * P as usize)];
+                mm.copy_out(UserAddr(addr), &data).is_ok()
+            }
+            8 => {
+                let mut buf = vec![0u8; (len as usize).min(3 * P as usize)];
+                mm.copy_in(UserAddr(addr), &mut buf).is_ok()
+            }
+            _ => {
+                let access = [Access::Read, Access::Write, Access::Exec][rnd(3) as usize];
+                mm.handle_fault(UserAddr(addr), access).is_ok()
+            }
+        };
+        oks += u32::from(ok);
+        check_invariants(&tb, &t);
+    }
+    assert!(
+        oks > 1000,
+        "too few operations succeeded to mean much: {oks}"
+    );
+    drop(t);
+    assert_eq!(tb.kernel.pages.allocated_pages(), 0);
+}
+
+#[test]
+fn random_operations_with_fork_keep_refcounts() {
+    let (tb, t) = bed();
+    let lo = 0x1000_0000u64;
+    let parent = &t.mm;
+    anon(parent, lo, 64 * P, RW, ANON | MAP_FIXED).unwrap();
+    anon(
+        parent,
+        lo + 64 * P,
+        16 * P,
+        RW,
+        MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+    )
+    .unwrap();
+    for i in 0..80 {
+        parent.copy_out(UserAddr(lo + i * P), &[i as u8]).unwrap();
+    }
+    let child = Arc::new(
+        parent
+            .fork(tb.platform.new_address_space().unwrap())
+            .unwrap(),
+    );
+    let mms = [t.mm.clone(), child.clone()];
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move |n: u64| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % n
+    };
+    // Each private page starts with its index; writes put a tag of the
+    // writer (1 parent, 2 child) so isolation can be checked.
+    for _ in 0..3000 {
+        let who = rnd(2) as usize;
+        let mm = &mms[who];
+        let page = rnd(80);
+        let addr = lo + page * P;
+        match rnd(5) {
+            0 => {
+                let _ = mm.copy_out(UserAddr(addr + 1), &[who as u8 + 1]);
+            }
+            1 => {
+                let _ = mm.handle_fault(
+                    UserAddr(addr),
+                    [Access::Read, Access::Write][rnd(2) as usize],
+                );
+            }
+            2 => {
+                let _ = mm.madvise(UserAddr(addr), P, MADV_DONTNEED);
+            }
+            3 => {
+                let _ = mm.mprotect(UserAddr(addr), P, [R, RW][rnd(2) as usize]);
+            }
+            _ => {
+                if let Ok(b) = read(mm, addr, 2) {
+                    // A private page holds its index (or zero after
+                    // DONTNEED) and only this side's tag.
+                    if page < 64 {
+                        assert!(b[0] == page as u8 || b[0] == 0, "{b:?}");
+                        assert!(b[1] == 0 || b[1] == who as u8 + 1, "{b:?} seen by {who}");
+                    }
+                }
+            }
+        }
+        // Refcounts equal the number of page-table references.
+        let mut refs: BTreeMap<u64, u32> = BTreeMap::new();
+        for m in &mms {
+            for pte in m.state.read().pt.values() {
+                *refs.entry(pte.off).or_default() += 1;
+            }
+        }
+        for (&off, &n) in &refs {
+            assert_eq!(tb.kernel.pages.refcount(FileOffset(off)), n);
+        }
+        assert_eq!(tb.kernel.pages.allocated_pages(), refs.len() as u64);
+    }
+    // Shared memory stays shared.
+    child.copy_out(UserAddr(lo + 70 * P), b"S").unwrap();
+    assert_eq!(read(parent, lo + 70 * P, 1).unwrap(), b"S");
+    drop(mms);
+    drop(child);
+    drop(t);
+    assert_eq!(tb.kernel.pages.allocated_pages(), 0);
 }

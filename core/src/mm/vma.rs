@@ -1,7 +1,7 @@
 //! Virtual memory areas and the ordered set that holds them.
 //!
-//! A [`Vma`] is one contiguous range of an address space with uniform
-//! protection and backing, like Linux's `vm_area_struct`. [`VmaSet`] keeps
+//! A `Vma` is one contiguous range of an address space with uniform
+//! protection and backing, like Linux's `vm_area_struct`. `VmaSet` keeps
 //! them in a `BTreeMap` keyed by start address and provides the interval
 //! operations mmap, munmap, mprotect and mremap are built from: lookup,
 //! split at an address, removal of a range, merging of compatible
@@ -73,7 +73,7 @@ impl Vma {
     }
 
     /// True if `b` can be merged onto the end of `self`.
-    fn can_merge(&self, b: &Vma) -> bool {
+    pub(crate) fn can_merge(&self, b: &Vma) -> bool {
         if self.end != b.start
             || self.prot != b.prot
             || self.max_prot != b.max_prot

@@ -13,6 +13,7 @@ pub mod fs_path;
 pub mod fs_stat;
 pub mod mem;
 pub mod misc;
+pub mod process;
 pub mod strace;
 
 use alloc::boxed::Box;
@@ -34,6 +35,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| fs_stat::handler(nr))
         .or_else(|| mem::handler(nr))
         .or_else(|| misc::handler(nr))
+        .or_else(|| process::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

@@ -1,0 +1,469 @@
+//! Processes: fork, vfork, clone (process form), wait4, waitid, and the
+//! exit path that turns a finished thread group into a zombie.
+//!
+//! A forked child runs on a new host thread that the embedder's
+//! [`Spawner`](crate::host::Spawner) starts. That thread creates the
+//! child's platform address space and context itself (ptrace binds both to
+//! the creating thread), copies the parent's memory copy-on-write with
+//! [`MemoryManager::fork`], and only then lets the parent go on: the parent
+//! sleeps on its blocker until the child's memory is set up, so nothing the
+//! parent does after fork can leak into the child's copy.
+//!
+//! vfork is served as fork in which the parent waits until the child execs
+//! or exits (Linux's guarantee to the parent). The child does not share the
+//! parent's memory; programs that write to the parent's memory from a vfork
+//! child (outside of what POSIX allows) would see a difference.
+//!
+//! Left for issue 3: threads (CLONE_THREAD / CLONE_VM without VFORK answer
+//! ENOSYS), signals on child exit (SIGCHLD), stop/continue reports, FP
+//! state inherited by the child (it starts with the initial FP state).
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use spin::Mutex;
+use veil_abi::flags::*;
+use veil_abi::sysno::*;
+use veil_abi::{Errno, Rusage, Siginfo};
+
+use super::{arg, Handler};
+use crate::host::WakeReason;
+use crate::kernel::Kernel;
+use crate::mm::MemoryManager;
+use crate::platform::CpuState;
+use crate::task::{ExitStatus, Pending, Pid, Task, ThreadGroup};
+use crate::vfs::FdTable;
+use crate::{SysResult, UserAddr};
+
+/// The handler for `nr` if this family serves it.
+pub fn handler(nr: u64) -> Option<Handler> {
+    Some(match nr {
+        FORK => sys_fork,
+        VFORK => sys_vfork,
+        CLONE => sys_clone,
+        WAIT4 => sys_wait4,
+        WAITID => sys_waitid,
+        _ => return None,
+    })
+}
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_PTRACE: u64 = 0x2000;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_PARENT: u64 = 0x8000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_NEWNS: u64 = 0x20000;
+const CLONE_SYSVSEM: u64 = 0x40000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+const CLONE_DETACHED: u64 = 0x40_0000;
+const CLONE_UNTRACED: u64 = 0x80_0000;
+const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+const CLONE_IO: u64 = 0x8000_0000;
+/// Namespace flags: a sandbox does not make nested namespaces yet.
+const CLONE_NEW_MASK: u64 = 0x7e02_0080 | CLONE_NEWNS;
+
+fn sys_fork(t: &mut Task, _a: &[u64; 6]) -> SysResult {
+    do_clone(t, SIGCHLD as u64, 0, 0, 0, 0)
+}
+
+fn sys_vfork(t: &mut Task, _a: &[u64; 6]) -> SysResult {
+    do_clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD as u64, 0, 0, 0, 0)
+}
+
+fn sys_clone(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    // x86-64 order: flags, stack, parent_tid, child_tid, tls.
+    do_clone(t, a[0], a[1], a[2], a[3], a[4])
+}
+
+/// What the child's host thread reports back to the waiting parent.
+struct Handshake {
+    done: AtomicBool,
+    result: Mutex<Option<Result<(), Errno>>>,
+}
+
+fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
+    let exit_signal = (flags & 0xff) as i32;
+    if exit_signal > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    // Flag combinations Linux rejects.
+    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_FS != 0 && flags & CLONE_NEWNS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_PIDFD != 0 && (flags & CLONE_DETACHED != 0 || flags & CLONE_THREAD != 0) {
+        return Err(Errno::EINVAL);
+    }
+    let vfork = flags & CLONE_VFORK != 0;
+    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && !vfork) {
+        t.kernel
+            .note_unsupported("clone: threads (CLONE_THREAD / CLONE_VM) come with issue 3");
+        return Err(Errno::ENOSYS);
+    }
+    if flags & CLONE_NEW_MASK != 0 {
+        return Err(Errno::EPERM);
+    }
+    // Accepted and meaningless here.
+    let _ = (CLONE_PTRACE, CLONE_UNTRACED, CLONE_IO, CLONE_SYSVSEM, CLONE_PARENT);
+    if flags & CLONE_PIDFD != 0 {
+        t.kernel.note_unsupported("clone: CLONE_PIDFD comes with issue 3");
+        return Err(Errno::ENOSYS);
+    }
+
+    let kernel = t.kernel.clone();
+    let Some(spawner) = kernel.spawner().cloned() else {
+        return Err(Errno::ENOSYS);
+    };
+
+    let pid = kernel.alloc_pid();
+    let parent_pid = if flags & CLONE_PARENT != 0 {
+        *t.tg.ppid.lock()
+    } else {
+        t.pid()
+    };
+    let tg = Arc::new(ThreadGroup::new(pid, parent_pid));
+    *tg.rlimits.lock() = *t.tg.rlimits.lock();
+    *tg.sigactions.lock() = *t.tg.sigactions.lock();
+    *tg.exe.lock() = t.tg.exe.lock().clone();
+    *tg.comm.lock() = t.tg.comm.lock().clone();
+    *tg.args_range.lock() = *t.tg.args_range.lock();
+    *tg.pgid.lock() = *t.tg.pgid.lock();
+    *tg.sid.lock() = *t.tg.sid.lock();
+
+    let fds = if flags & CLONE_FILES != 0 {
+        t.fds.clone()
+    } else {
+        Arc::new(t.fds.fork())
+    };
+    let fs = if flags & CLONE_FS != 0 {
+        t.fs.clone()
+    } else {
+        let cur = t.fs.lock();
+        Arc::new(Mutex::new(crate::vfs::FsContext {
+            root: cur.root.clone(),
+            cwd: cur.cwd.clone(),
+            umask: cur.umask,
+        }))
+    };
+    let mut cpu = CpuState {
+        regs: t.cpu.regs,
+    };
+    cpu.regs.rax = 0;
+    if stack != 0 {
+        cpu.regs.rsp = stack;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        if tls >= 0x7fff_ffff_f000 {
+            return Err(Errno::EPERM);
+        }
+        cpu.regs.fs_base = tls;
+    }
+    if flags & CLONE_PARENT_SETTID != 0 {
+        t.mm.write_obj(UserAddr(ptid), &pid)?;
+    }
+
+    let handshake = Arc::new(Handshake {
+        done: AtomicBool::new(false),
+        result: Mutex::new(None),
+    });
+    let vfork_flag = Arc::new(AtomicBool::new(false));
+    if vfork {
+        *tg.vfork_parent.lock() = Some((t.blocker.clone(), vfork_flag.clone()));
+    }
+
+    // Register the child before it can run, so wait4 sees it at once.
+    kernel.register(&tg);
+    let parent_tg = if flags & CLONE_PARENT != 0 {
+        kernel.thread_group(parent_pid).unwrap_or_else(|| t.tg.clone())
+    } else {
+        t.tg.clone()
+    };
+    parent_tg.children.lock().push(tg.clone());
+
+    let parent_mm = t.mm.clone();
+    let parent_blocker = t.blocker.clone();
+    let creds = t.creds.clone();
+    let sigmask = t.sigmask;
+    let hs = handshake.clone();
+    let child_kernel = kernel.clone();
+    let child_tg = tg.clone();
+    let child = Box::new(move || {
+        let kernel = child_kernel;
+        let setup = (|| -> Result<(Arc<MemoryManager>, Box<dyn crate::platform::Context>), Errno> {
+            let space = kernel.platform.new_address_space().map_err(Errno::from)?;
+            let ctx = kernel.platform.new_context().map_err(Errno::from)?;
+            let mm = parent_mm.fork(space)?;
+            Ok((Arc::new(mm), ctx))
+        })();
+        drop(parent_mm);
+        let (mm, mut ctx) = match setup {
+            Ok(v) => v,
+            Err(e) => {
+                *hs.result.lock() = Some(Err(e));
+                hs.done.store(true, Ordering::Release);
+                parent_blocker.wake();
+                return;
+            }
+        };
+        let blocker = kernel.new_blocker();
+        let mut task = Task {
+            kernel: kernel.clone(),
+            tid: pid,
+            tg: child_tg,
+            mm,
+            fds,
+            fs,
+            creds,
+            cpu,
+            sigmask,
+            clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 { ctid } else { 0 },
+            robust_list: (0, 0),
+            blocker,
+            pending: Pending {
+                reset_fp: true,
+                ..Pending::default()
+            },
+        };
+        if flags & CLONE_CHILD_SETTID != 0 {
+            let _ = task.mm.write_obj(UserAddr(ctid), &pid);
+        }
+        *hs.result.lock() = Some(Ok(()));
+        hs.done.store(true, Ordering::Release);
+        parent_blocker.wake();
+        drop(hs);
+        kernel.run(&mut task, ctx.as_mut());
+        kernel.exit_task(&mut task);
+    });
+    if let Err(e) = spawner.spawn(child) {
+        forget_child(&kernel, &parent_tg, &tg);
+        return Err(e);
+    }
+
+    // Wait until the child has its copy of memory.
+    while !handshake.done.load(Ordering::Acquire) {
+        let _ = t.blocker.block(None);
+    }
+    if let Some(Err(e)) = handshake.result.lock().take() {
+        forget_child(&kernel, &parent_tg, &tg);
+        return Err(match e {
+            Errno::ENOMEM => Errno::ENOMEM,
+            _ => Errno::EAGAIN,
+        });
+    }
+    if vfork {
+        // Linux's vfork wait is killable only; an interruption here just
+        // keeps waiting.
+        while !vfork_flag.load(Ordering::Acquire) {
+            let _ = t.blocker.block(None);
+        }
+    }
+    Ok(pid as u64)
+}
+
+fn forget_child(kernel: &Kernel, parent: &Arc<ThreadGroup>, child: &Arc<ThreadGroup>) {
+    parent.children.lock().retain(|c| !Arc::ptr_eq(c, child));
+    kernel.thread_groups.lock().remove(&child.pid);
+}
+
+/// Which children a wait call selects.
+#[derive(Clone, Copy)]
+enum Select {
+    Any,
+    Pid(Pid),
+    Pgid(Pid),
+}
+
+impl Select {
+    fn matches(self, c: &ThreadGroup) -> bool {
+        match self {
+            Select::Any => true,
+            Select::Pid(p) => c.pid == p,
+            Select::Pgid(g) => *c.pgid.lock() == g,
+        }
+    }
+}
+
+/// The `wait` status word Linux reports.
+fn wait_status(st: ExitStatus) -> i32 {
+    match st {
+        ExitStatus::Exited(code) => (code & 0xff) << 8,
+        ExitStatus::Signaled(sig) => sig & 0x7f,
+    }
+}
+
+/// Waits for a child selected by `sel` to be dead. Returns the child, or
+/// `None` with WNOHANG when none is ready.
+fn wait_child(t: &mut Task, sel: Select, nohang: bool, reap: bool) -> Result<Option<Arc<ThreadGroup>>, Errno> {
+    let me = t.blocker.clone();
+    loop {
+        {
+            let mut children = t.tg.children.lock();
+            let candidates: Vec<&Arc<ThreadGroup>> =
+                children.iter().filter(|c| sel.matches(c)).collect();
+            if candidates.is_empty() {
+                return Err(Errno::ECHILD);
+            }
+            if let Some(pos) = children
+                .iter()
+                .position(|c| sel.matches(c) && c.dead.load(Ordering::Acquire))
+            {
+                let c = if reap {
+                    children.remove(pos)
+                } else {
+                    children[pos].clone()
+                };
+                drop(children);
+                if reap {
+                    t.kernel.thread_groups.lock().remove(&c.pid);
+                }
+                return Ok(Some(c));
+            }
+        }
+        if nohang {
+            return Ok(None);
+        }
+        t.tg.child_waiters.lock().push(me.clone());
+        // A child may have died between the scan and registering.
+        let ready = t
+            .tg
+            .children
+            .lock()
+            .iter()
+            .any(|c| sel.matches(c) && c.dead.load(Ordering::Acquire));
+        let reason = if ready {
+            WakeReason::Woken
+        } else {
+            me.block(None)
+        };
+        t.tg
+            .child_waiters
+            .lock()
+            .retain(|b| !Arc::ptr_eq(b, &me));
+        if reason == WakeReason::Interrupted {
+            return Err(Errno::ERESTARTSYS);
+        }
+    }
+}
+
+fn sys_wait4(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    let options = arg::uint(a[2]);
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE | 0x2000_0000) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let sel = match pid {
+        -1 => Select::Any,
+        0 => Select::Pgid(*t.tg.pgid.lock()),
+        p if p < -1 => Select::Pgid(p.checked_neg().ok_or(Errno::ESRCH)?),
+        p => Select::Pid(p),
+    };
+    let Some(child) = wait_child(t, sel, options & WNOHANG != 0, true)? else {
+        return Ok(0);
+    };
+    let st = child.exit_status.lock().unwrap_or(ExitStatus::Exited(0));
+    if a[1] != 0 {
+        t.mm.write_obj(UserAddr(a[1]), &wait_status(st))?;
+    }
+    if a[3] != 0 {
+        t.mm.write_obj(UserAddr(a[3]), &Rusage::default())?;
+    }
+    Ok(child.pid as u64)
+}
+
+fn sys_waitid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    const P_ALL: u32 = 0;
+    const P_PID: u32 = 1;
+    const P_PGID: u32 = 2;
+    const CLD_EXITED: i32 = 1;
+    const CLD_KILLED: i32 = 2;
+    let idtype = arg::uint(a[0]);
+    let id = arg::int(a[1]);
+    let options = arg::uint(a[3]);
+    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL | WCLONE | 0x2000_0000) != 0
+        || options & (WEXITED | WUNTRACED | WCONTINUED) == 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let sel = match idtype {
+        P_ALL => Select::Any,
+        P_PID if id > 0 => Select::Pid(id),
+        P_PGID if id >= 0 => Select::Pgid(if id == 0 { *t.tg.pgid.lock() } else { id }),
+        _ => return Err(Errno::EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stop/continue reports asked for: none happen yet.
+        if options & WNOHANG != 0 {
+            return Ok(0);
+        }
+        return Err(Errno::ECHILD);
+    }
+    let reap = options & WNOWAIT == 0;
+    let found = wait_child(t, sel, options & WNOHANG != 0, reap)?;
+    let mut info = Siginfo::default();
+    if let Some(child) = found {
+        let st = child.exit_status.lock().unwrap_or(ExitStatus::Exited(0));
+        info.signo = SIGCHLD;
+        let (code, status) = match st {
+            ExitStatus::Exited(c) => (CLD_EXITED, c & 0xff),
+            ExitStatus::Signaled(s) => (CLD_KILLED, s),
+        };
+        info.code = code;
+        // si_pid, si_uid, si_status in the union.
+        info.fields[0] = (child.pid as u32 as u64) | ((t.creds.uid as u64) << 32);
+        info.fields[1] = status as u32 as u64;
+    }
+    if a[2] != 0 {
+        t.mm.write_obj(UserAddr(a[2]), &info)?;
+    }
+    if a[4] != 0 {
+        t.mm.write_obj(UserAddr(a[4]), &Rusage::default())?;
+    }
+    Ok(0)
+}
+
+impl Kernel {
+    /// The end of a task's host thread: the thread group becomes a zombie
+    /// for its parent, its children go to init, a vfork parent is released.
+    pub fn exit_task(&self, task: &mut Task) {
+        let tg = task.tg.clone();
+        tg.release_vfork_parent();
+        // Orphans are reparented to init (pid 1).
+        let orphans: Vec<Arc<ThreadGroup>> = core::mem::take(&mut *tg.children.lock());
+        if !orphans.is_empty() {
+            if let Some(init) = self.thread_group(1).filter(|i| !Arc::ptr_eq(i, &tg)) {
+                for o in &orphans {
+                    *o.ppid.lock() = 1;
+                }
+                init.children.lock().extend(orphans);
+                init.wake_child_waiters();
+            } else {
+                for o in orphans {
+                    self.thread_groups.lock().remove(&o.pid);
+                }
+            }
+        }
+        // Drop the address space now: the stub goes away with it.
+        let _ = core::mem::replace(&mut task.fds, Arc::new(FdTable::new()));
+        tg.dead.store(true, Ordering::Release);
+        let ppid = *tg.ppid.lock();
+        match self.thread_group(ppid) {
+            Some(parent) => parent.wake_child_waiters(),
+            None => {
+                self.thread_groups.lock().remove(&tg.pid);
+            }
+        }
+    }
+}

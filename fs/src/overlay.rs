@@ -1,0 +1,773 @@
+//! overlay: a writable tmpfs upper layer over a read-only lower layer.
+//!
+//! This is what `veil do` mounts as `/`: the host's root (hostfs) below, an
+//! in-memory tmpfs above, so that every write stays in memory and never
+//! reaches the host.
+//!
+//! - Lookups merge the layers: an upper entry wins; a whiteout hides a
+//!   lower entry; an upper directory that is not opaque merges with the
+//!   lower directory of the same name. A directory created where a lower
+//!   entry was removed is opaque (its lower namesake is not merged).
+//! - readdir lists upper entries first, then lower entries that are
+//!   neither in the upper directory nor whited out. Cookies below 2^62 are
+//!   upper cookies; lower cookies have bit 62 set.
+//! - Copy-up: a lower regular file is copied (data and attributes) into the
+//!   upper layer when opened for writing or with `O_TRUNC`, truncated, or
+//!   has its attributes changed; a lower directory when something is
+//!   created, removed or renamed in it (and its ancestors with it); a
+//!   symlink or special file when its attributes change or it is renamed.
+//! - unlink / rmdir of a lower entry leave a whiteout. Whiteouts and
+//!   opaque marks are overlay metadata kept in memory (keyed by the upper
+//!   directory), never files, and never on the host.
+//! - Renaming a directory that has a lower part answers `EXDEV`, as Linux
+//!   overlayfs does without `redirect_dir`; `mv` then copies.
+//! - All objects report the overlay's own `st_dev`; inode numbers are those
+//!   of the layer the object came from (xino-style: the lower root's
+//!   filesystem keeps its numbers, other lower filesystems and the upper
+//!   layer get distinct high bits), and stay the same across copy-up.
+//!
+//! The lower layer is any [`LowerNode`]: an inode that answers lookups,
+//! opens and readlink without a task, since copy-up happens in calls
+//! (`set_attr`, `unlink`) that have none. [`HostInode`](crate::hostfs::HostInode)
+//! and [`TmpInode`] implement it.
+//!
+//! Concurrency: all changes hold one overlay-wide lock; lookups and reads
+//! do not, so a lookup racing a rename in another thread may briefly see
+//! either side of it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, MutexGuard, Weak};
+
+use veil_abi::flags::{O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use veil_abi::{Errno, Statfs};
+use veil_core::task::Task;
+use veil_core::vfs::{DirEntry, Dentry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr};
+
+use crate::tmpfs::{TmpFs, TmpInode};
+use crate::util::{alloc_dev, check_name, check_new_name, wants_write, Lock};
+
+/// `OVERLAYFS_SUPER_MAGIC` for statfs.
+pub const OVERLAYFS_MAGIC: i64 = 0x794c_7630;
+
+/// Bit 62 marks a lower-layer readdir cookie.
+const LOWER_COOKIE: u64 = 1 << 62;
+/// Inode-number bits below the layer index (xino).
+const XINO_SHIFT: u32 = 48;
+const XINO_MASK: u64 = (1 << XINO_SHIFT) - 1;
+/// Layer index of the upper layer.
+const UPPER_INDEX: u64 = 1;
+
+/// A read-only layer usable below an overlay: lookups, opens and readlink
+/// that need no task.
+pub trait LowerNode: Inode {
+    /// Finds `name` in this directory.
+    fn lower_lookup(&self, name: &[u8]) -> Result<Arc<dyn LowerNode>, Errno>;
+    /// Opens this regular file for reading.
+    fn lower_open(&self) -> Result<Arc<dyn FileOps>, Errno>;
+    /// The target of this symlink.
+    fn lower_readlink(&self) -> Result<Vec<u8>, Errno>;
+    /// As a plain inode.
+    fn into_inode(self: Arc<Self>) -> InodeRef;
+}
+
+impl LowerNode for TmpInode {
+    fn lower_lookup(&self, name: &[u8]) -> Result<Arc<dyn LowerNode>, Errno> {
+        Ok(self.get(name)?)
+    }
+
+    fn lower_open(&self) -> Result<Arc<dyn FileOps>, Errno> {
+        self.me()?.open_file(O_RDONLY)
+    }
+
+    fn lower_readlink(&self) -> Result<Vec<u8>, Errno> {
+        self.target()
+    }
+
+    fn into_inode(self: Arc<Self>) -> InodeRef {
+        self
+    }
+}
+
+/// Overlay metadata about one upper inode.
+#[derive(Default)]
+struct UpperMeta {
+    /// The (mapped) inode number of the lower object it was copied from.
+    origin: Option<u64>,
+    /// For directories: lower namesakes are not merged.
+    opaque: bool,
+    /// For directories: lower names hidden.
+    whiteouts: BTreeSet<Vec<u8>>,
+}
+
+struct Shared {
+    dev: u64,
+    upper_fs: TmpFs,
+    /// Serialises every change to the overlay.
+    ns: Lock<()>,
+    /// Keyed by upper inode number.
+    meta: Lock<HashMap<u64, UpperMeta>>,
+    /// Lower `st_dev` -> layer index (xino).
+    lower_devs: Lock<HashMap<u64, u64>>,
+}
+
+impl Shared {
+    fn map_lower(&self, dev: u64, ino: u64) -> u64 {
+        let idx = {
+            let mut m = self.lower_devs.lock();
+            let next = m.len() as u64 + 1; // 0 is the root's, 1 the upper's
+            *m.entry(dev).or_insert(if next == 1 { 0 } else { next })
+        };
+        if idx == 0 {
+            ino
+        } else {
+            (idx << XINO_SHIFT) | (ino & XINO_MASK)
+        }
+    }
+
+    fn map_upper(&self, ino: u64) -> u64 {
+        match self.meta.lock().get(&ino).and_then(|m| m.origin) {
+            Some(o) => o,
+            None => (UPPER_INDEX << XINO_SHIFT) | (ino & XINO_MASK),
+        }
+    }
+
+    fn is_whiteout(&self, dir_ino: u64, name: &[u8]) -> bool {
+        self.meta
+            .lock()
+            .get(&dir_ino)
+            .is_some_and(|m| m.whiteouts.contains(name))
+    }
+
+    fn is_opaque(&self, dir_ino: u64) -> bool {
+        self.meta.lock().get(&dir_ino).is_some_and(|m| m.opaque)
+    }
+
+    fn add_whiteout(&self, dir_ino: u64, name: &[u8]) {
+        self.meta
+            .lock()
+            .entry(dir_ino)
+            .or_default()
+            .whiteouts
+            .insert(name.to_vec());
+    }
+
+    fn remove_whiteout(&self, dir_ino: u64, name: &[u8]) -> bool {
+        self.meta
+            .lock()
+            .get_mut(&dir_ino)
+            .is_some_and(|m| m.whiteouts.remove(name))
+    }
+
+    fn set_opaque(&self, dir_ino: u64) {
+        self.meta.lock().entry(dir_ino).or_default().opaque = true;
+    }
+
+    fn set_origin(&self, ino: u64, origin: u64) {
+        self.meta.lock().entry(ino).or_default().origin = Some(origin);
+    }
+
+    /// Forgets an upper inode that is gone (no links left).
+    fn forget_if_gone(&self, inode: &TmpInode) {
+        if inode.attr().map(|a| a.nlink == 0).unwrap_or(true) {
+            self.meta.lock().remove(&inode.ino());
+        }
+    }
+}
+
+/// An overlay filesystem instance.
+pub struct Overlay {
+    root: Arc<OvInode>,
+}
+
+impl Overlay {
+    /// An overlay of `upper` (normally empty) over `lower`. The upper root
+    /// takes the lower root's mode, owner and times.
+    pub fn new(upper: TmpFs, lower: Arc<dyn LowerNode>) -> Result<Overlay, Errno> {
+        let la = lower.attr()?;
+        if la.file_type() != Some(FileType::Directory) {
+            return Err(Errno::ENOTDIR);
+        }
+        let uroot = upper.root();
+        uroot.set_attr_raw(&SetAttr {
+            mode: Some(la.mode & 0o7777),
+            uid: Some(la.uid),
+            gid: Some(la.gid),
+            atime: Some(la.atime),
+            mtime: Some(la.mtime),
+            ctime: Some(la.ctime),
+            size: None,
+        })?;
+        let shared = Arc::new(Shared {
+            dev: alloc_dev(),
+            upper_fs: upper,
+            ns: Lock::new(()),
+            meta: Lock::new(HashMap::new()),
+            lower_devs: Lock::new(HashMap::new()),
+        });
+        let origin = shared.map_lower(la.dev, la.ino);
+        shared.set_origin(uroot.ino(), origin);
+        let root = OvInode::new(
+            &shared,
+            FileType::Directory,
+            None,
+            Some(uroot),
+            Some(lower),
+        );
+        Ok(Overlay { root })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> Arc<OvInode> {
+        self.root.clone()
+    }
+
+    /// The root as a VFS root dentry, ready to mount.
+    pub fn root_dentry(&self) -> Arc<Dentry> {
+        Dentry::new_root(self.root.clone())
+    }
+
+    /// The device number every object of this overlay reports.
+    pub fn dev(&self) -> u64 {
+        self.root.fs.dev
+    }
+
+    /// The upper layer.
+    pub fn upper(&self) -> &TmpFs {
+        &self.root.fs.upper_fs
+    }
+}
+
+/// An overlay inode: an upper part, a lower part, or both (a merged
+/// directory).
+pub struct OvInode {
+    fs: Arc<Shared>,
+    this: Weak<OvInode>,
+    kind: FileType,
+    /// The parent and name this inode was looked up by (`None` for the
+    /// root). Only inodes with a lower part use it (to copy up), and those
+    /// are never renamed without being copied up first.
+    link: Option<(Arc<OvInode>, Vec<u8>)>,
+    upper: Lock<Option<Arc<TmpInode>>>,
+    /// The lower part; `None` for upper-only and opaque directories.
+    lower: Option<Arc<dyn LowerNode>>,
+}
+
+type NsGuard<'a> = MutexGuard<'a, ()>;
+
+impl OvInode {
+    fn new(
+        fs: &Arc<Shared>,
+        kind: FileType,
+        link: Option<(Arc<OvInode>, Vec<u8>)>,
+        upper: Option<Arc<TmpInode>>,
+        lower: Option<Arc<dyn LowerNode>>,
+    ) -> Arc<OvInode> {
+        Arc::new_cyclic(|this| OvInode {
+            fs: fs.clone(),
+            this: this.clone(),
+            kind,
+            link,
+            upper: Lock::new(upper),
+            lower,
+        })
+    }
+
+    fn me(&self) -> Result<Arc<OvInode>, Errno> {
+        self.this.upgrade().ok_or(Errno::ENOENT)
+    }
+
+    fn upper(&self) -> Option<Arc<TmpInode>> {
+        self.upper.lock().clone()
+    }
+
+    /// True if this object has a lower part (it came from, or merges with,
+    /// the lower layer).
+    fn has_lower(&self) -> bool {
+        self.lower.is_some()
+    }
+
+    fn child(&self, name: &[u8], kind: FileType, upper: Option<Arc<TmpInode>>, lower: Option<Arc<dyn LowerNode>>) -> Result<Arc<OvInode>, Errno> {
+        Ok(OvInode::new(
+            &self.fs,
+            kind,
+            Some((self.me()?, name.to_vec())),
+            upper,
+            lower,
+        ))
+    }
+
+    /// The merged lookup.
+    fn find(&self, name: &[u8]) -> Result<Arc<OvInode>, Errno> {
+        if self.kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        check_name(name)?;
+        if let Some(u) = self.upper() {
+            match u.get(name) {
+                Ok(cu) => {
+                    let lower = if cu.kind() == FileType::Directory && !self.fs.is_opaque(cu.ino()) {
+                        self.lower_dir_child(name)
+                    } else {
+                        None
+                    };
+                    return self.child(name, cu.kind(), Some(cu), lower);
+                }
+                Err(Errno::ENOENT) => {
+                    if self.fs.is_whiteout(u.ino(), name) {
+                        return Err(Errno::ENOENT);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let lower = self.lower.as_ref().ok_or(Errno::ENOENT)?;
+        let cl = lower.lower_lookup(name)?;
+        let kind = cl.attr()?.file_type().ok_or(Errno::EIO)?;
+        self.child(name, kind, None, Some(cl))
+    }
+
+    /// The lower directory `name` in this directory's lower part, if any.
+    fn lower_dir_child(&self, name: &[u8]) -> Option<Arc<dyn LowerNode>> {
+        let l = self.lower.as_ref()?.lower_lookup(name).ok()?;
+        match l.attr() {
+            Ok(a) if a.file_type() == Some(FileType::Directory) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// True if this directory's lower part has `name` (whiteouts aside).
+    fn lower_has(&self, name: &[u8]) -> bool {
+        self.lower
+            .as_ref()
+            .is_some_and(|l| l.lower_lookup(name).is_ok())
+    }
+
+    /// The merged lookup, `None` for a missing name.
+    fn find_opt(&self, name: &[u8]) -> Result<Option<Arc<OvInode>>, Errno> {
+        match self.find(name) {
+            Ok(c) => Ok(Some(c)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True if this directory shows no entries.
+    fn is_empty_merged(&self) -> Result<bool, Errno> {
+        let mut empty = true;
+        self.readdir(0, &mut |_| {
+            empty = false;
+            false
+        })?;
+        Ok(empty)
+    }
+
+    /// Copies this object up (with its ancestors) if it has no upper part,
+    /// and returns the upper part. `with_data`: copy a regular file's
+    /// contents (not needed when it is about to be truncated to zero).
+    fn copy_up(&self, ns: &NsGuard<'_>, with_data: bool) -> Result<Arc<TmpInode>, Errno> {
+        if let Some(u) = self.upper() {
+            return Ok(u);
+        }
+        let (parent, name) = self.link.as_ref().ok_or(Errno::EIO)?;
+        let pu = parent.copy_up(ns, true)?;
+        // Copied up already through another inode for the same name?
+        if let Ok(existing) = pu.get(name) {
+            *self.upper.lock() = Some(existing.clone());
+            return Ok(existing);
+        }
+        if self.fs.is_whiteout(pu.ino(), name) {
+            return Err(Errno::ENOENT);
+        }
+        let lower = self.lower.as_ref().ok_or(Errno::EIO)?;
+        let la = lower.attr()?;
+        let owner = Owner {
+            uid: la.uid,
+            gid: la.gid,
+        };
+        let perm = la.mode & 0o7777;
+        let new = match self.kind {
+            FileType::Directory => pu.create_dir(name, perm, owner)?,
+            FileType::Symlink => pu.create_symlink(name, &lower.lower_readlink()?, owner)?,
+            FileType::Regular => {
+                let n = pu.create_node(name, FileType::Regular, perm, 0, owner)?;
+                if with_data {
+                    if let Err(e) = copy_data(&**lower, &n) {
+                        let _ = pu.unlink(name);
+                        return Err(e);
+                    }
+                }
+                n
+            }
+            k => pu.create_node(name, k, perm, la.rdev, owner)?,
+        };
+        new.set_attr_raw(&SetAttr {
+            mode: Some(perm),
+            atime: Some(la.atime),
+            mtime: Some(la.mtime),
+            ..Default::default()
+        })?;
+        self.fs.set_origin(new.ino(), self.fs.map_lower(la.dev, la.ino));
+        *self.upper.lock() = Some(new.clone());
+        Ok(new)
+    }
+
+    /// Common checks and copy-up before creating `name` here; returns the
+    /// upper directory and whether a whiteout was replaced.
+    fn prepare_create(&self, ns: &NsGuard<'_>, name: &[u8]) -> Result<(Arc<TmpInode>, bool), Errno> {
+        if self.kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        check_new_name(name)?;
+        if self.find_opt(name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let u = self.copy_up(ns, true)?;
+        let had_whiteout = self.fs.is_whiteout(u.ino(), name);
+        Ok((u, had_whiteout))
+    }
+
+    fn created(&self, u: &TmpInode, name: &[u8], new: Arc<TmpInode>, had_whiteout: bool) -> Result<InodeRef, Errno> {
+        if had_whiteout {
+            self.fs.remove_whiteout(u.ino(), name);
+            if new.kind() == FileType::Directory {
+                self.fs.set_opaque(new.ino());
+            }
+        }
+        Ok(self.child(name, new.kind(), Some(new), None)?)
+    }
+
+    fn map_entry_ino(&self, upper_entry: bool, ino: u64, lower_dev: u64) -> u64 {
+        if upper_entry {
+            self.fs.map_upper(ino)
+        } else {
+            self.fs.map_lower(lower_dev, ino)
+        }
+    }
+}
+
+/// Copies the contents of `lower` into the new upper file `upper`, leaving
+/// holes where the lower file reads as zeros.
+fn copy_data(lower: &dyn LowerNode, upper: &TmpInode) -> Result<(), Errno> {
+    let f = lower.lower_open()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut off = 0u64;
+    loop {
+        let n = f.read(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if chunk.iter().any(|&b| b != 0) {
+            upper.write_at(chunk, off)?;
+        }
+        off += n as u64;
+    }
+    upper.set_attr_raw(&SetAttr {
+        size: Some(off),
+        ..Default::default()
+    })
+}
+
+impl Inode for OvInode {
+    fn attr(&self) -> Result<InodeAttr, Errno> {
+        if let Some(u) = self.upper() {
+            let mut a = u.attr()?;
+            a.ino = self.fs.map_upper(a.ino);
+            a.dev = self.fs.dev;
+            if self.kind == FileType::Directory && self.has_lower() {
+                // As overlayfs: a merged directory's link count is unknown.
+                a.nlink = 1;
+            }
+            return Ok(a);
+        }
+        let lower = self.lower.as_ref().ok_or(Errno::EIO)?;
+        let mut a = lower.attr()?;
+        a.ino = self.fs.map_lower(a.dev, a.ino);
+        a.dev = self.fs.dev;
+        Ok(a)
+    }
+
+    fn set_attr(&self, set: &SetAttr) -> Result<(), Errno> {
+        let ns = self.fs.ns.lock();
+        let u = self.copy_up(&ns, set.size != Some(0))?;
+        u.set_attr(set)
+    }
+
+    fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+        Ok(self.find(name)?)
+    }
+
+    fn mknod(&self, name: &[u8], kind: FileType, mode: u32, rdev: u64, owner: Owner) -> Result<InodeRef, Errno> {
+        let ns = self.fs.ns.lock();
+        let (u, wh) = self.prepare_create(&ns, name)?;
+        let new = u.create_node(name, kind, mode, rdev, owner)?;
+        self.created(&u, name, new, wh)
+    }
+
+    fn mkdir(&self, name: &[u8], mode: u32, owner: Owner) -> Result<InodeRef, Errno> {
+        let ns = self.fs.ns.lock();
+        let (u, wh) = self.prepare_create(&ns, name)?;
+        let new = u.create_dir(name, mode, owner)?;
+        self.created(&u, name, new, wh)
+    }
+
+    fn symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<InodeRef, Errno> {
+        let ns = self.fs.ns.lock();
+        let (u, wh) = self.prepare_create(&ns, name)?;
+        let new = u.create_symlink(name, target, owner)?;
+        self.created(&u, name, new, wh)
+    }
+
+    fn link(&self, name: &[u8], target: &InodeRef) -> Result<(), Errno> {
+        let t = target
+            .as_any()
+            .downcast_ref::<OvInode>()
+            .filter(|t| Arc::ptr_eq(&t.fs, &self.fs))
+            .ok_or(Errno::EXDEV)?;
+        if t.kind == FileType::Directory {
+            return Err(Errno::EPERM);
+        }
+        let ns = self.fs.ns.lock();
+        let (u, wh) = self.prepare_create(&ns, name)?;
+        let tu = t.copy_up(&ns, true)?;
+        let tu_ref: InodeRef = tu;
+        u.link(name, &tu_ref)?;
+        if wh {
+            self.fs.remove_whiteout(u.ino(), name);
+        }
+        Ok(())
+    }
+
+    fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
+        let ns = self.fs.ns.lock();
+        let child = self.find(name)?;
+        if child.kind == FileType::Directory {
+            return Err(Errno::EISDIR);
+        }
+        let u = self.copy_up(&ns, true)?;
+        if let Ok(cu) = u.get(name) {
+            u.unlink(name)?;
+            self.fs.forget_if_gone(&cu);
+        }
+        if self.lower_has(name) {
+            self.fs.add_whiteout(u.ino(), name);
+        }
+        Ok(())
+    }
+
+    fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
+        let ns = self.fs.ns.lock();
+        let child = self.find(name)?;
+        if child.kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        if !child.is_empty_merged()? {
+            return Err(Errno::ENOTEMPTY);
+        }
+        let u = self.copy_up(&ns, true)?;
+        if let Ok(cu) = u.get(name) {
+            u.rmdir(name)?;
+            self.fs.meta.lock().remove(&cu.ino());
+        }
+        if self.lower_has(name) {
+            self.fs.add_whiteout(u.ino(), name);
+        }
+        Ok(())
+    }
+
+    fn rename(&self, old_name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
+            || (flags & RENAME_NOREPLACE != 0 && flags & RENAME_EXCHANGE != 0)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let nd = new_dir
+            .as_any()
+            .downcast_ref::<OvInode>()
+            .filter(|n| Arc::ptr_eq(&n.fs, &self.fs))
+            .ok_or(Errno::EXDEV)?;
+        if nd.kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        check_name(old_name)?;
+        check_name(new_name)?;
+        let ns = self.fs.ns.lock();
+        let src = self.find(old_name)?;
+        let tgt = nd.find_opt(new_name)?;
+        if std::ptr::eq(self, nd) && old_name == new_name {
+            return if flags & RENAME_NOREPLACE != 0 {
+                Err(Errno::EEXIST)
+            } else {
+                Ok(())
+            };
+        }
+        let src_dir = src.kind == FileType::Directory;
+        if src_dir && src.has_lower() {
+            return Err(Errno::EXDEV);
+        }
+        let exchange = flags & RENAME_EXCHANGE != 0;
+        if exchange {
+            let t = tgt.as_ref().ok_or(Errno::ENOENT)?;
+            if t.kind == FileType::Directory && t.has_lower() {
+                return Err(Errno::EXDEV);
+            }
+        }
+        if let Some(t) = &tgt {
+            if !exchange {
+                if flags & RENAME_NOREPLACE != 0 {
+                    return Err(Errno::EEXIST);
+                }
+                if let (Some(a), Some(b)) = (src.upper(), t.upper()) {
+                    if Arc::ptr_eq(&a, &b) {
+                        return Ok(());
+                    }
+                }
+                match (src_dir, t.kind == FileType::Directory) {
+                    (true, false) => return Err(Errno::ENOTDIR),
+                    (false, true) => return Err(Errno::EISDIR),
+                    (true, true) => {
+                        if !t.is_empty_merged()? {
+                            return Err(Errno::ENOTEMPTY);
+                        }
+                    }
+                    (false, false) => {}
+                }
+            }
+        }
+        let src_up = src.copy_up(&ns, true)?;
+        if exchange {
+            if let Some(t) = &tgt {
+                t.copy_up(&ns, true)?;
+            }
+        }
+        let su = self.copy_up(&ns, true)?;
+        let du = nd.copy_up(&ns, true)?;
+        // A merged or lower-only target directory (empty in the merged
+        // view) has no upper entry to replace, or one that tmpfs replaces.
+        let replaced = du.get(new_name).ok();
+        let du_ref: InodeRef = du.clone();
+        su.rename(old_name, &du_ref, new_name, flags & (RENAME_NOREPLACE | RENAME_EXCHANGE))?;
+        // Committed: fix the overlay metadata.
+        self.fs.remove_whiteout(du.ino(), new_name);
+        if src_dir && nd.lower_has(new_name) {
+            self.fs.set_opaque(src_up.ino());
+        }
+        if exchange {
+            if let Ok(moved) = su.get(old_name) {
+                if moved.kind() == FileType::Directory && self.lower_has(old_name) {
+                    self.fs.set_opaque(moved.ino());
+                }
+            }
+        } else {
+            if self.lower_has(old_name) {
+                self.fs.add_whiteout(su.ino(), old_name);
+            }
+            if let Some(r) = replaced {
+                if r.kind() == FileType::Directory {
+                    self.fs.meta.lock().remove(&r.ino());
+                } else {
+                    self.fs.forget_if_gone(&r);
+                }
+            }
+        }
+        drop(ns);
+        Ok(())
+    }
+
+    fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+        if self.kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        let upper = self.upper();
+        let mut stopped = false;
+        let lower_start = if offset < LOWER_COOKIE {
+            if let Some(u) = &upper {
+                u.list(offset, &mut |mut e| {
+                    e.ino = self.map_entry_ino(true, e.ino, 0);
+                    if sink(e) {
+                        true
+                    } else {
+                        stopped = true;
+                        false
+                    }
+                })?;
+            }
+            0
+        } else {
+            offset - LOWER_COOKIE
+        };
+        if stopped {
+            return Ok(());
+        }
+        let Some(lower) = &self.lower else {
+            return Ok(());
+        };
+        let lower_dev = lower.attr()?.dev;
+        let whiteouts: BTreeSet<Vec<u8>> = match &upper {
+            Some(u) => self
+                .fs
+                .meta
+                .lock()
+                .get(&u.ino())
+                .map(|m| m.whiteouts.clone())
+                .unwrap_or_default(),
+            None => BTreeSet::new(),
+        };
+        lower.readdir(lower_start, &mut |mut e| {
+            if whiteouts.contains(&e.name) {
+                return true;
+            }
+            if let Some(u) = &upper {
+                if u.get(&e.name).is_ok() {
+                    return true;
+                }
+            }
+            e.ino = self.map_entry_ino(false, e.ino, lower_dev);
+            e.next = LOWER_COOKIE | (e.next & (LOWER_COOKIE - 1));
+            sink(e)
+        })
+    }
+
+    fn readlink(&self, _cx: &Task) -> Result<Vec<u8>, Errno> {
+        match self.upper() {
+            Some(u) => u.target(),
+            None => self.lower.as_ref().ok_or(Errno::EINVAL)?.lower_readlink(),
+        }
+    }
+
+    fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        match self.kind {
+            FileType::Directory => Err(Errno::EISDIR),
+            FileType::Symlink => Err(Errno::ELOOP),
+            FileType::Regular => {
+                if wants_write(flags) {
+                    let truncating = flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY;
+                    let u = {
+                        let ns = self.fs.ns.lock();
+                        self.copy_up(&ns, !truncating)?
+                    };
+                    return u.open_file(flags);
+                }
+                match self.upper() {
+                    Some(u) => u.open_file(flags),
+                    None => self.lower.as_ref().ok_or(Errno::EIO)?.lower_open(),
+                }
+            }
+            _ => match self.upper() {
+                Some(u) => u.open(cx, flags),
+                None => self.lower.as_ref().ok_or(Errno::EIO)?.open(cx, flags),
+            },
+        }
+    }
+
+    fn statfs(&self) -> Result<Statfs, Errno> {
+        let mut st = self.fs.upper_fs.root().statfs()?;
+        st.f_type = OVERLAYFS_MAGIC;
+        st.f_fsid = [self.fs.dev as i32, (self.fs.dev >> 32) as i32];
+        Ok(st)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
