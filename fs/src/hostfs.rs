@@ -592,3 +592,192 @@ impl FileOps for HostFile {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{read_all, sorted_names, task, TempDir};
+    use std::os::unix::fs::symlink;
+    use veil_abi::flags::{O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
+
+    fn setup() -> (TempDir, TempDir, Arc<HostInode>) {
+        let root = TempDir::new("root");
+        let outside = TempDir::new("outside");
+        std::fs::write(outside.0.join("secret"), b"SECRET").unwrap();
+        std::fs::create_dir(root.0.join("d")).unwrap();
+        std::fs::write(root.0.join("d/f"), b"hello host").unwrap();
+        std::fs::write(root.0.join("secret"), b"inside").unwrap();
+        symlink("/etc", root.0.join("esc")).unwrap();
+        symlink("../../../../..", root.0.join("up")).unwrap();
+        symlink(&outside.0, root.0.join("out")).unwrap();
+        let fs = HostFs::new(&root.0).unwrap();
+        let r = fs.root().unwrap();
+        (root, outside, r)
+    }
+
+    #[test]
+    fn lookup_read_readdir() {
+        let (_root, _out, r) = setup();
+        let t = task();
+        assert_eq!(sorted_names(&*r), vec!["d", "esc", "out", "secret", "up"]);
+        let d = r.lookup(&t, b"d").unwrap();
+        let da = d.attr().unwrap();
+        assert_eq!(da.file_type(), Some(FileType::Directory));
+        let f = d.lookup(&t, b"f").unwrap();
+        let fa = f.attr().unwrap();
+        assert_eq!(fa.size, 10);
+        assert_eq!(fa.dev, da.dev);
+        let md = std::fs::metadata(_root.0.join("d/f")).unwrap();
+        assert_eq!(fa.ino, std::os::unix::fs::MetadataExt::ino(&md));
+        let file = f.open(&t, O_RDONLY).unwrap();
+        assert_eq!(read_all(&*file), b"hello host");
+        assert_eq!(file.size().unwrap(), 10);
+        assert_eq!(file.write(b"x", 0).err(), Some(Errno::EBADF));
+        // readdir entries carry host inode numbers and types.
+        let mut seen = Vec::new();
+        d.readdir(0, &mut |e| {
+            seen.push((e.name.clone(), e.kind, e.ino, e.next));
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(b"f".to_vec(), FileType::Regular, fa.ino, 1)]);
+        // Resuming past the end gives nothing.
+        let mut more = 0;
+        d.readdir(1, &mut |_| {
+            more += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(more, 0);
+        assert!(r.statfs().unwrap().f_flags & libc::ST_RDONLY as i64 != 0);
+    }
+
+    #[test]
+    fn read_only() {
+        let (_root, _out, r) = setup();
+        let t = task();
+        let f = r.lookup(&t, b"d").unwrap().lookup(&t, b"f").unwrap();
+        assert_eq!(f.open(&t, O_WRONLY).err(), Some(Errno::EROFS));
+        assert_eq!(f.open(&t, O_RDWR).err(), Some(Errno::EROFS));
+        assert_eq!(f.open(&t, O_RDONLY | O_TRUNC).err(), Some(Errno::EROFS));
+        assert_eq!(f.set_attr(&SetAttr::default()).err(), Some(Errno::EROFS));
+        let owner = Owner::default();
+        assert_eq!(r.mkdir(b"x", 0o755, owner).err(), Some(Errno::EROFS));
+        assert_eq!(
+            r.mknod(b"x", FileType::Regular, 0o644, 0, owner).err(),
+            Some(Errno::EROFS)
+        );
+        assert_eq!(r.symlink(b"x", b"y", owner).err(), Some(Errno::EROFS));
+        assert_eq!(r.unlink(b"secret").err(), Some(Errno::EROFS));
+        assert_eq!(r.rmdir(b"d").err(), Some(Errno::EROFS));
+        let rr: InodeRef = r.clone();
+        assert_eq!(r.rename(b"secret", &rr, b"s2", 0).err(), Some(Errno::EROFS));
+        assert_eq!(r.link(b"s3", &f).err(), Some(Errno::EROFS));
+        assert!(!_root.0.join("x").exists());
+    }
+
+    #[test]
+    fn symlinks_are_never_followed() {
+        let (root, outside, r) = setup();
+        let t = task();
+        for (name, target) in [
+            (&b"esc"[..], b"/etc".to_vec()),
+            (b"up", b"../../../../..".to_vec()),
+            (b"out", outside.0.as_os_str().as_bytes().to_vec()),
+        ] {
+            let l = r.lookup(&t, name).unwrap();
+            assert_eq!(l.attr().unwrap().file_type(), Some(FileType::Symlink));
+            assert_eq!(l.readlink(&t).unwrap(), target);
+            // hostfs itself does not walk through it.
+            assert_eq!(l.lookup(&t, b"passwd").err(), Some(Errno::ENOTDIR));
+            assert_eq!(l.lookup(&t, b"secret").err(), Some(Errno::ENOTDIR));
+            assert_eq!(l.open(&t, O_RDONLY).err(), Some(Errno::ELOOP));
+            let mut n = 0;
+            assert_eq!(
+                l.readdir(0, &mut |_| {
+                    n += 1;
+                    true
+                })
+                .err(),
+                Some(Errno::ENOTDIR)
+            );
+        }
+        // Bad names.
+        for bad in [&b".."[..], b".", b"d/f", b"../secret", b"a\0b", b""] {
+            assert!(r.lookup(&t, bad).is_err(), "{bad:?}");
+        }
+        // The host swaps a directory for a symlink to the outside after
+        // lookup: the stale inode still cannot reach outside the root.
+        let d = r.lookup(&t, b"d").unwrap();
+        let f = d.lookup(&t, b"f").unwrap();
+        std::fs::rename(root.0.join("d"), root.0.join("d.old")).unwrap();
+        std::fs::create_dir(outside.0.join("d")).unwrap();
+        std::fs::write(outside.0.join("d/f"), b"SECRET").unwrap();
+        symlink(&outside.0.join("d"), root.0.join("d")).unwrap();
+        match f.open(&t, O_RDONLY) {
+            Ok(file) => assert_ne!(read_all(&*file), b"SECRET"),
+            Err(e) => assert!(matches!(e, Errno::ELOOP | Errno::EXDEV | Errno::ENOENT), "{e:?}"),
+        }
+        // A fresh hostfs sees `d` as the symlink it now is.
+        let fs2 = HostFs::new(&root.0).unwrap();
+        let r2 = fs2.root().unwrap();
+        let d2 = r2.lookup(&t, b"d").unwrap();
+        assert_eq!(d2.attr().unwrap().file_type(), Some(FileType::Symlink));
+        assert_eq!(d2.lookup(&t, b"f").err(), Some(Errno::ENOTDIR));
+    }
+
+    #[test]
+    fn revalidation() {
+        let root = TempDir::new("reval");
+        std::fs::write(root.0.join("f"), b"1").unwrap();
+        let fs = HostFs::with_revalidate(&root.0, Duration::ZERO).unwrap();
+        let t = task();
+        let f = fs.root().unwrap().lookup(&t, b"f").unwrap();
+        assert_eq!(f.attr().unwrap().size, 1);
+        std::fs::write(root.0.join("f"), b"123").unwrap();
+        assert_eq!(f.attr().unwrap().size, 3);
+        std::fs::remove_file(root.0.join("f")).unwrap();
+        // Gone: last known attributes, and open fails.
+        assert_eq!(f.attr().unwrap().size, 3);
+        assert_eq!(f.open(&t, O_RDONLY).err(), Some(Errno::ENOENT));
+    }
+
+    #[test]
+    fn special_files_not_opened() {
+        let root = TempDir::new("special");
+        let c = CString::new(root.0.join("fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let fs = HostFs::new(&root.0).unwrap();
+        let t = task();
+        let r = fs.root().unwrap();
+        let fifo = r.lookup(&t, b"fifo").unwrap();
+        assert_eq!(fifo.attr().unwrap().file_type(), Some(FileType::Fifo));
+        assert_eq!(fifo.open(&t, O_RDONLY).err(), Some(Errno::EPERM));
+        // Host devices: /dev/null through a hostfs of /dev.
+        if let Ok(devfs) = HostFs::new(Path::new("/dev")) {
+            if let Ok(null) = devfs.root().unwrap().lookup(&t, b"null") {
+                assert_eq!(null.open(&t, O_RDONLY).err(), Some(Errno::EPERM));
+            }
+        }
+    }
+
+    #[test]
+    fn host_proc_is_hidden() {
+        let fs = HostFs::new(Path::new("/")).unwrap();
+        let t = task();
+        let r = fs.root().unwrap();
+        if let Ok(p) = r.lookup(&t, b"proc") {
+            assert_eq!(p.attr().unwrap().file_type(), Some(FileType::Directory));
+            assert!(sorted_names(&*p).is_empty());
+            assert_eq!(p.lookup(&t, b"self").err(), Some(Errno::ENOENT));
+            assert_eq!(p.lookup(&t, b"1").err(), Some(Errno::ENOENT));
+        }
+        if let Ok(s) = r.lookup(&t, b"sys") {
+            assert!(sorted_names(&*s).is_empty());
+        }
+        // Ordinary directories are served.
+        let etc = r.lookup(&t, b"etc").unwrap();
+        assert!(!sorted_names(&*etc).is_empty());
+    }
+}

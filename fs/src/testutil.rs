@@ -16,6 +16,7 @@ use veil_core::task::{Credentials, Pending, Task, ThreadGroup};
 use veil_core::vfs::{Dentry, FdTable, FsContext, MountNamespace};
 use veil_core::Errno;
 
+
 /// A clock tests can move: realtime starts at 1_000_000 s.
 #[derive(Default)]
 pub struct TestClock {
@@ -202,4 +203,58 @@ pub fn task_with_root(root: Arc<Dentry>) -> Task {
 pub fn task() -> Task {
     let fs = crate::tmpfs::TmpFs::new(Arc::new(TestClock::default()));
     task_with_root(fs.root_dentry())
+}
+
+/// The names a directory lists, in order.
+pub fn names(dir: &dyn veil_core::vfs::Inode) -> Vec<String> {
+    let mut out = Vec::new();
+    dir.readdir(0, &mut |e| {
+        out.push(String::from_utf8_lossy(&e.name).into_owned());
+        true
+    })
+    .expect("readdir");
+    out
+}
+
+/// The names a directory lists, sorted.
+pub fn sorted_names(dir: &dyn veil_core::vfs::Inode) -> Vec<String> {
+    let mut v = names(dir);
+    v.sort();
+    v
+}
+
+/// Reads a whole file from offset 0.
+pub fn read_all(f: &dyn veil_core::vfs::FileOps) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1000];
+    loop {
+        let n = f.read(&mut buf, out.len() as u64).expect("read");
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A fresh empty directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// Creates it.
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "veil-fs-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("mkdir temp");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -106,7 +106,7 @@ fn parse_do(args: Vec<OsString>) -> Result<DoArgs, String> {
             ),
             None => (s.clone(), None),
         };
-        let mut value = |i: &mut usize| -> Result<OsString, String> {
+        let value = |i: &mut usize| -> Result<OsString, String> {
             if let Some(v) = inline.clone() {
                 return Ok(v);
             }
