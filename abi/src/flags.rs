@@ -262,6 +262,37 @@ pub const SA_RESTART: u64 = 0x1000_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
 pub const SA_RESETHAND: u64 = 0x8000_0000;
 
+pub const SA_EXPOSE_TAGBITS: u64 = 0x800;
+/// The `sa_flags` bits rt_sigaction keeps (Linux's `UAPI_SA_FLAGS`).
+pub const SA_UAPI_FLAGS: u64 = SA_NOCLDSTOP
+    | SA_NOCLDWAIT
+    | SA_SIGINFO
+    | SA_ONSTACK
+    | SA_RESTART
+    | SA_NODEFER
+    | SA_RESETHAND
+    | SA_EXPOSE_TAGBITS
+    | SA_RESTORER;
+
+// sigaltstack
+pub const SS_ONSTACK: i32 = 1;
+pub const SS_DISABLE: i32 = 2;
+pub const SS_AUTODISARM: i32 = 1 << 31;
+pub const MINSIGSTKSZ: u64 = 2048;
+
+// ucontext uc_flags
+pub const UC_FP_XSTATE: u64 = 0x1;
+pub const UC_SIGCONTEXT_SS: u64 = 0x2;
+pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
+
+// FP state in signal frames (struct _fpx_sw_bytes)
+pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+
+// x86-64 user segment selectors
+pub const USER_CS: u64 = 0x33;
+pub const USER_DS: u64 = 0x2b;
+
 // si_code values
 pub const SI_USER: i32 = 0;
 pub const SI_KERNEL: i32 = 0x80;
@@ -271,6 +302,18 @@ pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 pub const BUS_ADRERR: i32 = 2;
 pub const TRAP_BRKPT: i32 = 1;
+pub const SI_TIMER: i32 = -2;
+pub const SI_MESGQ: i32 = -3;
+pub const SI_ASYNCIO: i32 = -4;
+pub const SI_SIGIO: i32 = -5;
+pub const BUS_ADRALN: i32 = 1;
+pub const BUS_OBJERR: i32 = 3;
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+pub const CLD_DUMPED: i32 = 3;
+pub const CLD_TRAPPED: i32 = 4;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
 
 // ioctl
 pub const TCGETS: u32 = 0x5401;

@@ -192,6 +192,74 @@ abi_struct! {
 }
 
 abi_struct! {
+    /// `struct sigcontext` on x86-64 (`uc_mcontext` of a signal frame):
+    /// the general registers in Linux's order, then the trap details and
+    /// the pointer to the FP state.
+    pub struct Sigcontext {
+        pub r8: u64,
+        pub r9: u64,
+        pub r10: u64,
+        pub r11: u64,
+        pub r12: u64,
+        pub r13: u64,
+        pub r14: u64,
+        pub r15: u64,
+        pub rdi: u64,
+        pub rsi: u64,
+        pub rbp: u64,
+        pub rbx: u64,
+        pub rdx: u64,
+        pub rax: u64,
+        pub rcx: u64,
+        pub rsp: u64,
+        pub rip: u64,
+        pub eflags: u64,
+        pub cs: u16,
+        pub gs: u16,
+        pub fs: u16,
+        pub ss: u16,
+        pub err: u64,
+        pub trapno: u64,
+        pub oldmask: u64,
+        pub cr2: u64,
+        pub fpstate: u64,
+        pub reserved1: [u64; 8],
+    } size 256;
+}
+const _: () = assert!(offset_of!(Sigcontext, rip) == 128);
+const _: () = assert!(offset_of!(Sigcontext, cs) == 144);
+const _: () = assert!(offset_of!(Sigcontext, ss) == 150);
+const _: () = assert!(offset_of!(Sigcontext, err) == 152);
+const _: () = assert!(offset_of!(Sigcontext, fpstate) == 184);
+
+abi_struct! {
+    /// The kernel's `struct ucontext` on x86-64 (with the kernel's 8-byte
+    /// `sigset_t`; the C libraries' `ucontext_t` is longer).
+    pub struct Ucontext {
+        pub uc_flags: u64,
+        pub uc_link: u64,
+        pub uc_stack: SigaltStack,
+        pub uc_mcontext: Sigcontext,
+        pub uc_sigmask: u64,
+    } size 304;
+}
+const _: () = assert!(offset_of!(Ucontext, uc_stack) == 16);
+const _: () = assert!(offset_of!(Ucontext, uc_mcontext) == 40);
+const _: () = assert!(offset_of!(Ucontext, uc_sigmask) == 296);
+
+abi_struct! {
+    /// `struct rt_sigframe` on x86-64: what a signal handler finds at its
+    /// stack pointer. The FP state lies above it, 64-byte aligned.
+    pub struct RtSigframe {
+        pub pretcode: u64,
+        pub uc: Ucontext,
+        pub info: Siginfo,
+    } size 440;
+}
+const _: () = assert!(offset_of!(RtSigframe, uc) == 8);
+const _: () = assert!(offset_of!(RtSigframe, info) == 312);
+
+abi_struct! {
     /// `struct user_regs_struct`: the general registers as ptrace sees them.
     pub struct PtRegs {
         pub r15: u64,

@@ -2,9 +2,9 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::sync::Weak;
 use alloc::format;
 use alloc::sync::Arc;
+use alloc::sync::Weak;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
@@ -55,6 +55,8 @@ pub struct Kernel {
     /// Every live thread group by pid (zombies included until reaped).
     pub thread_groups: Mutex<BTreeMap<Pid, Weak<ThreadGroup>>>,
     spawner: spin::Once<Arc<dyn Spawner>>,
+    /// Futex wait queues.
+    pub futexes: crate::futex::FutexTable,
     unsupported_logged: Mutex<Vec<&'static str>>,
     /// Boot time in monotonic nanoseconds.
     pub boot_ns: AtomicU64,
@@ -98,6 +100,7 @@ impl Kernel {
             next_pid: AtomicI32::new(1),
             thread_groups: Mutex::new(BTreeMap::new()),
             spawner: spin::Once::new(),
+            futexes: crate::futex::FutexTable::default(),
             unsupported_logged: Mutex::new(Vec::new()),
             boot_ns: AtomicU64::new(0),
         })
@@ -147,7 +150,10 @@ impl Kernel {
 
     /// The thread group `pid`, if it exists.
     pub fn thread_group(&self, pid: Pid) -> Option<Arc<ThreadGroup>> {
-        self.thread_groups.lock().get(&pid).and_then(|w| w.upgrade())
+        self.thread_groups
+            .lock()
+            .get(&pid)
+            .and_then(|w| w.upgrade())
     }
 
     /// The handler for `nr`, if served.

@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod addr;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+pub mod futex;
 pub mod host;
 pub mod kernel;
 pub mod loader;

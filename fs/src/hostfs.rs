@@ -50,7 +50,9 @@ use std::time::{Duration, Instant};
 
 use veil_abi::{Errno, Statfs, Timespec};
 use veil_core::task::Task;
-use veil_core::vfs::{DirEntry, Dentry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr};
+use veil_core::vfs::{
+    Dentry, DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr,
+};
 
 use crate::overlay::LowerNode;
 use crate::sys::{self, errno_of};
@@ -64,24 +66,24 @@ const DIR_FD_CACHE: usize = 64;
 
 /// `f_type` of host filesystems shown as empty directories.
 const PSEUDO_FS: &[i64] = &[
-    0x9fa0,             // proc
-    0x6265_6572,        // sysfs
-    0x1cd1,             // devpts
-    0x6462_6720,        // debugfs
-    0x7472_6163,        // tracefs
-    0x7363_6673,        // securityfs
-    0x0027_e0eb,        // cgroup
-    0x6367_7270,        // cgroup2
-    0xcafe_4a11,        // bpf
-    0x6265_6570,        // configfs
-    0x6573_5543,        // fusectl
-    0x6165_676c,        // pstore
+    0x9fa0,                // proc
+    0x6265_6572,           // sysfs
+    0x1cd1,                // devpts
+    0x6462_6720,           // debugfs
+    0x7472_6163,           // tracefs
+    0x7363_6673,           // securityfs
+    0x0027_e0eb,           // cgroup
+    0x6367_7270,           // cgroup2
+    0xcafe_4a11,           // bpf
+    0x6265_6570,           // configfs
+    0x6573_5543,           // fusectl
+    0x6165_676c,           // pstore
     0xde5e_81e4u32 as i64, // efivarfs
-    0x4249_4e4d,        // binfmt_misc
-    0x1980_0202,        // mqueue
+    0x4249_4e4d,           // binfmt_misc
+    0x1980_0202,           // mqueue
     0xf97c_ff8cu32 as i64, // selinuxfs
-    0x4341_5d53,        // smackfs
-    0x6e73_6673,        // nsfs
+    0x4341_5d53,           // smackfs
+    0x6e73_6673,           // nsfs
 ];
 
 struct DirFdCache {
@@ -343,9 +345,10 @@ impl HostInode {
     }
 
     fn load_listing(&self) -> Result<Arc<Vec<Entry>>, Errno> {
-        let fd = self
-            .fs
-            .open_path(&self.path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
+        let fd = self.fs.open_path(
+            &self.path,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )?;
         let raw = sys::read_dir(&fd).map_err(|e| errno_of(&e))?;
         let mut out = Vec::with_capacity(raw.len());
         for e in raw {
@@ -399,11 +402,15 @@ fn dtype_kind(t: u8) -> Option<FileType> {
 }
 
 fn is_pseudo(dirfd: RawFd, name: &CString) -> bool {
-    let Ok(fd) = sys::openat2(dirfd, name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) else {
+    let Ok(fd) = sys::openat2(
+        dirfd,
+        name,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    ) else {
         return true;
     };
     match sys::fstatfs(fd.as_raw_fd()) {
-        Ok(st) => PSEUDO_FS.contains(&(st.f_type as i64)),
+        Ok(st) => PSEUDO_FS.contains(&{ st.f_type }),
         Err(_) => true,
     }
 }
@@ -451,7 +458,14 @@ impl Inode for HostInode {
         Ok(self.lookup_host(name)?)
     }
 
-    fn mknod(&self, _n: &[u8], _k: FileType, _m: u32, _r: u64, _o: Owner) -> Result<InodeRef, Errno> {
+    fn mknod(
+        &self,
+        _n: &[u8],
+        _k: FileType,
+        _m: u32,
+        _r: u64,
+        _o: Owner,
+    ) -> Result<InodeRef, Errno> {
         Err(self.not_writable())
     }
 
@@ -713,10 +727,13 @@ mod tests {
         std::fs::rename(root.0.join("d"), root.0.join("d.old")).unwrap();
         std::fs::create_dir(outside.0.join("d")).unwrap();
         std::fs::write(outside.0.join("d/f"), b"SECRET").unwrap();
-        symlink(&outside.0.join("d"), root.0.join("d")).unwrap();
+        symlink(outside.0.join("d"), root.0.join("d")).unwrap();
         match f.open(&t, O_RDONLY) {
             Ok(file) => assert_ne!(read_all(&*file), b"SECRET"),
-            Err(e) => assert!(matches!(e, Errno::ELOOP | Errno::EXDEV | Errno::ENOENT), "{e:?}"),
+            Err(e) => assert!(
+                matches!(e, Errno::ELOOP | Errno::EXDEV | Errno::ENOENT),
+                "{e:?}"
+            ),
         }
         // A fresh hostfs sees `d` as the symlink it now is.
         let fs2 = HostFs::new(&root.0).unwrap();

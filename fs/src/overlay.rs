@@ -41,7 +41,9 @@ use std::sync::{Arc, MutexGuard, Weak};
 use veil_abi::flags::{O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use veil_abi::{Errno, Statfs};
 use veil_core::task::Task;
-use veil_core::vfs::{DirEntry, Dentry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr};
+use veil_core::vfs::{
+    Dentry, DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr,
+};
 
 use crate::tmpfs::{TmpFs, TmpInode};
 use crate::util::{alloc_dev, check_name, check_new_name, wants_write, Lock};
@@ -206,13 +208,7 @@ impl Overlay {
         });
         let origin = shared.map_lower(la.dev, la.ino);
         shared.set_origin(uroot.ino(), origin);
-        let root = OvInode::new(
-            &shared,
-            FileType::Directory,
-            None,
-            Some(uroot),
-            Some(lower),
-        );
+        let root = OvInode::new(&shared, FileType::Directory, None, Some(uroot), Some(lower));
         Ok(Overlay { root })
     }
 
@@ -250,6 +246,11 @@ pub struct OvInode {
     upper: Lock<Option<Arc<TmpInode>>>,
     /// The lower part; `None` for upper-only and opaque directories.
     lower: Option<Arc<dyn LowerNode>>,
+    /// For directories: the live inodes of children, so that a name has
+    /// one inode while anyone holds it (core's dentry and the overlay's
+    /// own copy-up must agree on it). Entries are dropped whenever the
+    /// overlay changes that name.
+    children: Lock<HashMap<Vec<u8>, Weak<OvInode>>>,
 }
 
 type NsGuard<'a> = MutexGuard<'a, ()>;
@@ -269,6 +270,7 @@ impl OvInode {
             link,
             upper: Lock::new(upper),
             lower,
+            children: Lock::new(HashMap::new()),
         })
     }
 
@@ -286,14 +288,38 @@ impl OvInode {
         self.lower.is_some()
     }
 
-    fn child(&self, name: &[u8], kind: FileType, upper: Option<Arc<TmpInode>>, lower: Option<Arc<dyn LowerNode>>) -> Result<Arc<OvInode>, Errno> {
-        Ok(OvInode::new(
+    fn child(
+        &self,
+        name: &[u8],
+        kind: FileType,
+        upper: Option<Arc<TmpInode>>,
+        lower: Option<Arc<dyn LowerNode>>,
+    ) -> Result<Arc<OvInode>, Errno> {
+        let c = OvInode::new(
             &self.fs,
             kind,
             Some((self.me()?, name.to_vec())),
             upper,
             lower,
-        ))
+        );
+        self.remember(name, &c);
+        Ok(c)
+    }
+
+    fn remember(&self, name: &[u8], c: &Arc<OvInode>) {
+        let mut ch = self.children.lock();
+        if ch.len() >= 256 && ch.len().is_power_of_two() {
+            ch.retain(|_, w| w.strong_count() > 0);
+        }
+        ch.insert(name.to_vec(), Arc::downgrade(c));
+    }
+
+    fn cached(&self, name: &[u8]) -> Option<Arc<OvInode>> {
+        self.children.lock().get(name).and_then(Weak::upgrade)
+    }
+
+    fn forget(&self, name: &[u8]) {
+        self.children.lock().remove(name);
     }
 
     /// The merged lookup.
@@ -302,10 +328,14 @@ impl OvInode {
             return Err(Errno::ENOTDIR);
         }
         check_name(name)?;
+        if let Some(c) = self.cached(name) {
+            return Ok(c);
+        }
         if let Some(u) = self.upper() {
             match u.get(name) {
                 Ok(cu) => {
-                    let lower = if cu.kind() == FileType::Directory && !self.fs.is_opaque(cu.ino()) {
+                    let lower = if cu.kind() == FileType::Directory && !self.fs.is_opaque(cu.ino())
+                    {
                         self.lower_dir_child(name)
                     } else {
                         None
@@ -364,12 +394,12 @@ impl OvInode {
     /// Copies this object up (with its ancestors) if it has no upper part,
     /// and returns the upper part. `with_data`: copy a regular file's
     /// contents (not needed when it is about to be truncated to zero).
-    fn copy_up(&self, ns: &NsGuard<'_>, with_data: bool) -> Result<Arc<TmpInode>, Errno> {
+    fn copy_up(&self, _ns: &NsGuard<'_>, with_data: bool) -> Result<Arc<TmpInode>, Errno> {
         if let Some(u) = self.upper() {
             return Ok(u);
         }
         let (parent, name) = self.link.as_ref().ok_or(Errno::EIO)?;
-        let pu = parent.copy_up(ns, true)?;
+        let pu = parent.copy_up(_ns, true)?;
         // Copied up already through another inode for the same name?
         if let Ok(existing) = pu.get(name) {
             *self.upper.lock() = Some(existing.clone());
@@ -406,14 +436,19 @@ impl OvInode {
             mtime: Some(la.mtime),
             ..Default::default()
         })?;
-        self.fs.set_origin(new.ino(), self.fs.map_lower(la.dev, la.ino));
+        self.fs
+            .set_origin(new.ino(), self.fs.map_lower(la.dev, la.ino));
         *self.upper.lock() = Some(new.clone());
         Ok(new)
     }
 
     /// Common checks and copy-up before creating `name` here; returns the
     /// upper directory and whether a whiteout was replaced.
-    fn prepare_create(&self, ns: &NsGuard<'_>, name: &[u8]) -> Result<(Arc<TmpInode>, bool), Errno> {
+    fn prepare_create(
+        &self,
+        ns: &NsGuard<'_>,
+        name: &[u8],
+    ) -> Result<(Arc<TmpInode>, bool), Errno> {
         if self.kind != FileType::Directory {
             return Err(Errno::ENOTDIR);
         }
@@ -426,7 +461,13 @@ impl OvInode {
         Ok((u, had_whiteout))
     }
 
-    fn created(&self, u: &TmpInode, name: &[u8], new: Arc<TmpInode>, had_whiteout: bool) -> Result<InodeRef, Errno> {
+    fn created(
+        &self,
+        u: &TmpInode,
+        name: &[u8],
+        new: Arc<TmpInode>,
+        had_whiteout: bool,
+    ) -> Result<InodeRef, Errno> {
         if had_whiteout {
             self.fs.remove_whiteout(u.ino(), name);
             if new.kind() == FileType::Directory {
@@ -497,7 +538,14 @@ impl Inode for OvInode {
         Ok(self.find(name)?)
     }
 
-    fn mknod(&self, name: &[u8], kind: FileType, mode: u32, rdev: u64, owner: Owner) -> Result<InodeRef, Errno> {
+    fn mknod(
+        &self,
+        name: &[u8],
+        kind: FileType,
+        mode: u32,
+        rdev: u64,
+        owner: Owner,
+    ) -> Result<InodeRef, Errno> {
         let ns = self.fs.ns.lock();
         let (u, wh) = self.prepare_create(&ns, name)?;
         let new = u.create_node(name, kind, mode, rdev, owner)?;
@@ -545,6 +593,7 @@ impl Inode for OvInode {
             return Err(Errno::EISDIR);
         }
         let u = self.copy_up(&ns, true)?;
+        self.forget(name);
         if let Ok(cu) = u.get(name) {
             u.unlink(name)?;
             self.fs.forget_if_gone(&cu);
@@ -565,6 +614,7 @@ impl Inode for OvInode {
             return Err(Errno::ENOTEMPTY);
         }
         let u = self.copy_up(&ns, true)?;
+        self.forget(name);
         if let Ok(cu) = u.get(name) {
             u.rmdir(name)?;
             self.fs.meta.lock().remove(&cu.ino());
@@ -575,7 +625,13 @@ impl Inode for OvInode {
         Ok(())
     }
 
-    fn rename(&self, old_name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
+    fn rename(
+        &self,
+        old_name: &[u8],
+        new_dir: &InodeRef,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result<(), Errno> {
         if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
             || (flags & RENAME_NOREPLACE != 0 && flags & RENAME_EXCHANGE != 0)
         {
@@ -646,8 +702,21 @@ impl Inode for OvInode {
         // view) has no upper entry to replace, or one that tmpfs replaces.
         let replaced = du.get(new_name).ok();
         let du_ref: InodeRef = du.clone();
-        su.rename(old_name, &du_ref, new_name, flags & (RENAME_NOREPLACE | RENAME_EXCHANGE))?;
-        // Committed: fix the overlay metadata.
+        su.rename(
+            old_name,
+            &du_ref,
+            new_name,
+            flags & (RENAME_NOREPLACE | RENAME_EXCHANGE),
+        )?;
+        // Committed: fix the overlay metadata and the inode caches.
+        self.forget(old_name);
+        nd.forget(new_name);
+        nd.remember(new_name, &src);
+        if exchange {
+            if let Some(t) = &tgt {
+                self.remember(old_name, t);
+            }
+        }
         self.fs.remove_whiteout(du.ino(), new_name);
         if src_dir && nd.lower_has(new_name) {
             self.fs.set_opaque(src_up.ino());
@@ -769,5 +838,374 @@ impl Inode for OvInode {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hostfs::HostFs;
+    use crate::testutil::{names, read_all, sorted_names, task, TempDir, TestClock};
+    use veil_abi::flags::{O_RDWR, O_WRONLY};
+
+    const OWNER: Owner = Owner { uid: 0, gid: 0 };
+
+    fn clock() -> Arc<TestClock> {
+        Arc::new(TestClock::default())
+    }
+
+    /// lower: a ("lower-a"), dir/{x,y,sub/z}, link -> a, empty/
+    fn lower() -> TmpFs {
+        let fs = TmpFs::new(clock());
+        let r = fs.root();
+        let a = r
+            .create_node(b"a", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
+        a.write_at(b"lower-a", 0).unwrap();
+        let d = r.create_dir(b"dir", 0o755, OWNER).unwrap();
+        d.create_node(b"x", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap()
+            .write_at(b"xx", 0)
+            .unwrap();
+        d.create_node(b"y", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
+        d.create_dir(b"sub", 0o700, OWNER)
+            .unwrap()
+            .create_node(b"z", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
+        r.create_symlink(b"link", b"a", OWNER).unwrap();
+        r.create_dir(b"empty", 0o755, OWNER).unwrap();
+        fs
+    }
+
+    fn overlay(lower: &TmpFs) -> Overlay {
+        Overlay::new(TmpFs::new(clock()), lower.root()).unwrap()
+    }
+
+    fn read(node: &InodeRef) -> Vec<u8> {
+        read_all(&*node.open(&task(), O_RDONLY).unwrap())
+    }
+
+    #[test]
+    fn merged_lookup_and_readdir() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        assert_eq!(sorted_names(&*r), vec!["a", "dir", "empty", "link"]);
+        let a = r.lookup(&t, b"a").unwrap();
+        assert_eq!(read(&a), b"lower-a");
+        let aa = a.attr().unwrap();
+        assert_eq!(aa.dev, ov.dev());
+        assert_eq!(aa.ino, lo.root().get(b"a").unwrap().ino());
+        assert_eq!(r.attr().unwrap().mode, lo.root().attr().unwrap().mode);
+        let link = r.lookup(&t, b"link").unwrap();
+        assert_eq!(link.readlink(&t).unwrap(), b"a");
+        // A new upper file appears with the lower ones, once.
+        r.mknod(b"new", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        assert_eq!(sorted_names(&*r), vec!["a", "dir", "empty", "link", "new"]);
+        let d = r.lookup(&t, b"dir").unwrap();
+        d.lookup(&t, b"x").unwrap().open(&t, O_WRONLY).unwrap();
+        assert_eq!(sorted_names(&*d), vec!["sub", "x", "y"]);
+        // Cookies resume across the upper/lower boundary.
+        let mut all = Vec::new();
+        let mut off = 0;
+        loop {
+            let mut got = None;
+            d.readdir(off, &mut |e| {
+                got = Some((e.name.clone(), e.next));
+                false
+            })
+            .unwrap();
+            match got {
+                Some((n, next)) => {
+                    all.push(String::from_utf8(n).unwrap());
+                    off = next;
+                }
+                None => break,
+            }
+        }
+        all.sort();
+        assert_eq!(all, vec!["sub", "x", "y"]);
+        // Every object reports the overlay's dev.
+        let sub = d.lookup(&t, b"sub").unwrap();
+        assert_eq!(sub.attr().unwrap().dev, ov.dev());
+        assert_eq!(r.lookup(&t, b"new").unwrap().attr().unwrap().dev, ov.dev());
+        assert_eq!(r.statfs().unwrap().f_type, OVERLAYFS_MAGIC);
+    }
+
+    #[test]
+    fn copy_up_on_write_keeps_lower_intact() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        let a = r.lookup(&t, b"a").unwrap();
+        let ino = a.attr().unwrap().ino;
+        let f = a.open(&t, O_RDWR).unwrap();
+        assert_eq!(read_all(&*f), b"lower-a");
+        f.write(b"UPPER", 0).unwrap();
+        assert_eq!(read(&a), b"UPPER-a");
+        assert_eq!(a.attr().unwrap().ino, ino);
+        // Looked up afresh: upper wins, same inode number.
+        let a2 = r.lookup(&t, b"a").unwrap();
+        assert_eq!(read(&a2), b"UPPER-a");
+        assert_eq!(a2.attr().unwrap().ino, ino);
+        let lower_a: InodeRef = lo.root().get(b"a").unwrap();
+        assert_eq!(read(&lower_a), b"lower-a");
+        // O_TRUNC copies up without data.
+        let d = r.lookup(&t, b"dir").unwrap();
+        let x = d.lookup(&t, b"x").unwrap();
+        let xf = x.open(&t, O_WRONLY | O_TRUNC).unwrap();
+        assert_eq!(xf.size().unwrap(), 0);
+        assert_eq!(
+            read(&(lo.root().get(b"dir").unwrap().get(b"x").unwrap() as InodeRef)),
+            b"xx"
+        );
+        // The parent directory was copied up with its attributes.
+        let lower_dir = lo.root().get(b"dir").unwrap();
+        let da = d.attr().unwrap();
+        assert_eq!(da.mode, lower_dir.attr().unwrap().mode);
+        assert_eq!(da.ino, lower_dir.ino());
+        assert_eq!(da.nlink, 1);
+    }
+
+    #[test]
+    fn set_attr_copies_up() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        let y = r.lookup(&t, b"dir").unwrap().lookup(&t, b"y").unwrap();
+        y.set_attr(&SetAttr {
+            mode: Some(0o640),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(y.attr().unwrap().mode, 0o100640);
+        let lower_y = lo.root().get(b"dir").unwrap().get(b"y").unwrap();
+        assert_eq!(lower_y.attr().unwrap().mode, 0o100600);
+        let a = r.lookup(&t, b"a").unwrap();
+        a.set_attr(&SetAttr {
+            size: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(read(&a), b"low");
+        let link = r.lookup(&t, b"link").unwrap();
+        link.set_attr(&SetAttr {
+            uid: Some(7),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(link.attr().unwrap().uid, 7);
+        assert_eq!(link.readlink(&t).unwrap(), b"a");
+        // Directories too.
+        let sub = r.lookup(&t, b"dir").unwrap().lookup(&t, b"sub").unwrap();
+        sub.set_attr(&SetAttr {
+            mode: Some(0o755),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(sub.attr().unwrap().mode, 0o40755);
+        assert_eq!(sorted_names(&*sub), vec!["z"]);
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        r.unlink(b"a").unwrap();
+        assert_eq!(r.lookup(&t, b"a").err(), Some(Errno::ENOENT));
+        assert_eq!(sorted_names(&*r), vec!["dir", "empty", "link"]);
+        assert_eq!(r.unlink(b"a").err(), Some(Errno::ENOENT));
+        assert!(lo.root().get(b"a").is_ok());
+        // Re-create over the whiteout.
+        let a = r.mknod(b"a", FileType::Regular, 0o600, 0, OWNER).unwrap();
+        assert_eq!(read(&a), b"");
+        assert_eq!(sorted_names(&*r), vec!["a", "dir", "empty", "link"]);
+        // rmdir: non-empty, then emptied.
+        assert_eq!(r.rmdir(b"dir").err(), Some(Errno::ENOTEMPTY));
+        assert_eq!(r.unlink(b"dir").err(), Some(Errno::EISDIR));
+        let d = r.lookup(&t, b"dir").unwrap();
+        assert_eq!(d.rmdir(b"x").err(), Some(Errno::ENOTDIR));
+        let sub = d.lookup(&t, b"sub").unwrap();
+        sub.unlink(b"z").unwrap();
+        d.rmdir(b"sub").unwrap();
+        d.unlink(b"x").unwrap();
+        d.unlink(b"y").unwrap();
+        assert!(names(&*d).is_empty());
+        r.rmdir(b"dir").unwrap();
+        assert_eq!(r.lookup(&t, b"dir").err(), Some(Errno::ENOENT));
+        // A new directory there is opaque: the lower contents stay hidden.
+        let nd = r.mkdir(b"dir", 0o755, OWNER).unwrap();
+        assert!(names(&*nd).is_empty());
+        let nd2 = r.lookup(&t, b"dir").unwrap();
+        assert!(names(&*nd2).is_empty());
+        assert_eq!(nd2.lookup(&t, b"x").err(), Some(Errno::ENOENT));
+        nd2.mknod(b"x", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        assert_eq!(names(&*nd2), vec!["x"]);
+        // An empty lower dir can be removed directly.
+        r.rmdir(b"empty").unwrap();
+        assert_eq!(r.mkdir(b"dir", 0o755, OWNER).err(), Some(Errno::EEXIST));
+        // The lower layer never changed.
+        assert_eq!(sorted_names(&*lo.root()), vec!["a", "dir", "empty", "link"]);
+        assert_eq!(
+            sorted_names(&*lo.root().get(b"dir").unwrap()),
+            vec!["sub", "x", "y"]
+        );
+    }
+
+    #[test]
+    fn rename_rules() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        let rr: InodeRef = r.clone();
+        let a_ino = r.lookup(&t, b"a").unwrap().attr().unwrap().ino;
+        // A lower file: copied up, moved, old name whited out.
+        r.rename(b"a", &rr, b"b", 0).unwrap();
+        assert_eq!(r.lookup(&t, b"a").err(), Some(Errno::ENOENT));
+        let b = r.lookup(&t, b"b").unwrap();
+        assert_eq!(read(&b), b"lower-a");
+        assert_eq!(b.attr().unwrap().ino, a_ino);
+        assert_eq!(sorted_names(&*r), vec!["b", "dir", "empty", "link"]);
+        // Into a lower directory, over a lower file.
+        let d: InodeRef = r.lookup(&t, b"dir").unwrap();
+        r.rename(b"b", &d, b"x", 0).unwrap();
+        assert_eq!(read(&d.lookup(&t, b"x").unwrap()), b"lower-a");
+        assert_eq!(sorted_names(&*d), vec!["sub", "x", "y"]);
+        // Lower (and merged) directories: EXDEV.
+        assert_eq!(r.rename(b"empty", &rr, b"e2", 0).err(), Some(Errno::EXDEV));
+        assert_eq!(r.rename(b"dir", &rr, b"d2", 0).err(), Some(Errno::EXDEV));
+        // Upper directories move; over an empty lower dir they become opaque.
+        let nd = r.mkdir(b"nd", 0o755, OWNER).unwrap();
+        nd.mknod(b"f", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        r.rename(b"nd", &rr, b"empty", 0).unwrap();
+        let e = r.lookup(&t, b"empty").unwrap();
+        assert_eq!(names(&*e), vec!["f"]);
+        assert_eq!(r.lookup(&t, b"nd").err(), Some(Errno::ENOENT));
+        // Errors.
+        assert_eq!(r.rename(b"link", &rr, b"dir", 0).err(), Some(Errno::EISDIR));
+        assert_eq!(
+            r.rename(b"empty", &rr, b"link", 0).err(),
+            Some(Errno::ENOTDIR)
+        );
+        assert_eq!(
+            r.rename(b"link", &d, b"y", RENAME_NOREPLACE).err(),
+            Some(Errno::EEXIST)
+        );
+        assert_eq!(r.rename(b"nope", &rr, b"x", 0).err(), Some(Errno::ENOENT));
+        let m = r.mkdir(b"m", 0o755, OWNER).unwrap();
+        let _ = m;
+        assert_eq!(r.rename(b"m", &rr, b"dir", 0).err(), Some(Errno::ENOTEMPTY));
+        r.rename(b"link", &rr, b"link", 0).unwrap();
+        assert_eq!(r.lookup(&t, b"link").unwrap().readlink(&t).unwrap(), b"a");
+        // Exchange of two lower files.
+        let dd: InodeRef = r.lookup(&t, b"dir").unwrap();
+        d.rename(b"x", &dd, b"y", RENAME_EXCHANGE).unwrap();
+        assert_eq!(read(&dd.lookup(&t, b"y").unwrap()), b"lower-a");
+        assert_eq!(read(&dd.lookup(&t, b"x").unwrap()), b"");
+        assert_eq!(
+            sorted_names(&*lo.root().get(b"dir").unwrap()),
+            vec!["sub", "x", "y"]
+        );
+    }
+
+    #[test]
+    fn held_inodes_follow_renames_and_copy_up() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        let rr: InodeRef = r.clone();
+        // Core holds the inode of /a (its dentry), then renames a -> b.
+        let held = r.lookup(&t, b"a").unwrap();
+        r.rename(b"a", &rr, b"b", 0).unwrap();
+        // The held inode is the moved file: writable, and writes show at b.
+        held.open(&t, O_WRONLY).unwrap().write(b"HELD", 0).unwrap();
+        assert_eq!(read(&r.lookup(&t, b"b").unwrap()), b"HELDr-a");
+        // One inode per name while held.
+        let d1 = r.lookup(&t, b"dir").unwrap();
+        let d2 = r.lookup(&t, b"dir").unwrap();
+        assert!(std::ptr::eq(
+            d1.as_any() as *const dyn std::any::Any as *const u8,
+            d2.as_any() as *const dyn std::any::Any as *const u8
+        ));
+        // A held inode of a removed name does not resurrect it.
+        let y = d1.lookup(&t, b"y").unwrap();
+        d1.unlink(b"y").unwrap();
+        assert_eq!(d1.lookup(&t, b"y").err(), Some(Errno::ENOENT));
+        assert_eq!(y.open(&t, O_WRONLY).err(), Some(Errno::ENOENT));
+        let y2 = d1.mknod(b"y", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        assert_eq!(read(&y2), b"");
+    }
+
+    #[test]
+    fn hard_links() {
+        let lo = lower();
+        let ov = overlay(&lo);
+        let t = task();
+        let r = ov.root();
+        let a = r.lookup(&t, b"a").unwrap();
+        r.link(b"a2", &a).unwrap();
+        let a2 = r.lookup(&t, b"a2").unwrap();
+        assert_eq!(read(&a2), b"lower-a");
+        assert_eq!(a2.attr().unwrap().nlink, 2);
+        assert_eq!(a2.attr().unwrap().ino, a.attr().unwrap().ino);
+        a2.open(&t, O_WRONLY).unwrap().write(b"L", 0).unwrap();
+        assert_eq!(read(&r.lookup(&t, b"a").unwrap()), b"Lower-a");
+        let dir = r.lookup(&t, b"dir").unwrap();
+        assert_eq!(r.link(b"d2", &dir).err(), Some(Errno::EPERM));
+        let other = TmpFs::new(clock());
+        let foreign: InodeRef = other.root();
+        assert_eq!(r.link(b"z", &foreign).err(), Some(Errno::EXDEV));
+    }
+
+    #[test]
+    fn writes_never_reach_the_host() {
+        let host = TempDir::new("ovhost");
+        std::fs::create_dir(host.0.join("etc")).unwrap();
+        std::fs::write(host.0.join("etc/passwd"), b"root:x:0:0").unwrap();
+        std::fs::create_dir(host.0.join("tmp")).unwrap();
+        let hfs = HostFs::new(&host.0).unwrap();
+        let ov = Overlay::new(TmpFs::new(clock()), hfs.root().unwrap()).unwrap();
+        let t = task();
+        let r = ov.root();
+        let etc = r.lookup(&t, b"etc").unwrap();
+        let probe = etc
+            .mknod(b"veil-probe", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
+        probe
+            .open(&t, O_WRONLY)
+            .unwrap()
+            .write(b"probe", 0)
+            .unwrap();
+        r.lookup(&t, b"tmp")
+            .unwrap()
+            .mknod(b"veil-probe", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
+        let pw = etc.lookup(&t, b"passwd").unwrap();
+        pw.open(&t, O_RDWR).unwrap().write(b"evil", 0).unwrap();
+        assert_eq!(read(&etc.lookup(&t, b"passwd").unwrap()), b"evil:x:0:0");
+        etc.unlink(b"passwd").unwrap();
+        r.mkdir(b"newdir", 0o755, OWNER).unwrap();
+        assert_eq!(sorted_names(&*etc), vec!["veil-probe"]);
+        assert!(!host.0.join("etc/veil-probe").exists());
+        assert!(!host.0.join("tmp/veil-probe").exists());
+        assert!(!host.0.join("newdir").exists());
+        assert_eq!(
+            std::fs::read(host.0.join("etc/passwd")).unwrap(),
+            b"root:x:0:0"
+        );
+        // The host file's inode number is kept after copy-up.
+        let md = std::fs::metadata(host.0.join("etc")).unwrap();
+        assert_eq!(
+            etc.attr().unwrap().ino,
+            std::os::unix::fs::MetadataExt::ino(&md)
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Thin safe wrappers over the host system calls veil-fs makes (hostfs and
-//! hostfd). Every `unsafe` block of the crate lives here.
+//! hostfd). Every `unsafe` block of the crate outside tests lives here.
 //!
 //! Paths passed to these functions are always relative to a directory fd;
 //! the resolution rules (no symlinks, stay beneath the root) are chosen by
@@ -87,6 +87,18 @@ pub(crate) fn open_dir(path: &CStr) -> io::Result<OwnedFd> {
     }
     // SAFETY: a new descriptor that we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// fcntl(F_DUPFD_CLOEXEC): a new fd (>= 3) for the same open file.
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on any integer is harmless (EBADF if it is
+    // not open).
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(last_err());
+    }
+    // SAFETY: a new descriptor that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW): `name` is a single component.

@@ -5,17 +5,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use veil_abi::Timespec;
-use veil_core::addr::{FileOffset, UserAddr};
-use veil_core::host::{Blocker, Clock, Identity, Logger, Nanos, Random, WakeReason};
+use veil_core::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform};
+use veil_core::host::{Clock, Identity, Random};
 use veil_core::kernel::{Kernel, KernelOptions, KernelParts};
 use veil_core::mm::MemoryManager;
-use veil_core::platform::{
-    AddressSpace, Context, CpuState, Interrupter, MemoryFile, Platform, PlatformError, Prot, Trap,
-};
+use veil_core::platform::CpuState;
 use veil_core::task::{Credentials, Pending, Task, ThreadGroup};
 use veil_core::vfs::{Dentry, FdTable, FsContext, MountNamespace};
-use veil_core::Errno;
-
 
 /// A clock tests can move: realtime starts at 1_000_000 s.
 #[derive(Default)]
@@ -60,108 +56,15 @@ impl Random for TestRandom {
     }
 }
 
-struct NoMem;
-impl MemoryFile for NoMem {
-    fn size(&self) -> u64 {
-        0
-    }
-    fn grow(&self, _size: u64) -> Result<(), PlatformError> {
-        Err(PlatformError::NoMemory)
-    }
-    fn read(&self, _off: FileOffset, _buf: &mut [u8]) -> Result<(), Errno> {
-        Err(Errno::EFAULT)
-    }
-    fn write(&self, _off: FileOffset, _data: &[u8]) -> Result<(), Errno> {
-        Err(Errno::EFAULT)
-    }
-    fn zero(&self, _off: FileOffset, _len: u64) -> Result<(), Errno> {
-        Err(Errno::EFAULT)
-    }
-    fn decommit(&self, _off: FileOffset, _len: u64) -> Result<(), Errno> {
-        Ok(())
-    }
-}
-
-struct NoSpace;
-impl AddressSpace for NoSpace {
-    fn map(&self, _a: UserAddr, _l: u64, _o: FileOffset, _p: Prot) -> Result<(), PlatformError> {
-        Ok(())
-    }
-    fn unmap(&self, _a: UserAddr, _l: u64) -> Result<(), PlatformError> {
-        Ok(())
-    }
-    fn protect(&self, _a: UserAddr, _l: u64, _p: Prot) -> Result<(), PlatformError> {
-        Ok(())
-    }
-}
-
-struct NoIntr;
-impl Interrupter for NoIntr {
-    fn interrupt(&self) {}
-}
-
-struct NoCtx;
-impl Context for NoCtx {
-    fn switch(
-        &mut self,
-        _s: &Arc<dyn AddressSpace>,
-        _c: &mut CpuState,
-    ) -> Result<Trap, PlatformError> {
-        Err(PlatformError::Lost)
-    }
-    fn fp_state(&mut self, _out: &mut Vec<u8>) -> Result<(), PlatformError> {
-        Ok(())
-    }
-    fn set_fp_state(&mut self, _s: &[u8]) -> Result<(), PlatformError> {
-        Ok(())
-    }
-    fn reset_fp_state(&mut self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-    fn interrupter(&self) -> Arc<dyn Interrupter> {
-        Arc::new(NoIntr)
-    }
-}
-
-struct NoPlatform;
-impl Platform for NoPlatform {
-    fn name(&self) -> &'static str {
-        "none"
-    }
-    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
-        Ok(Arc::new(NoSpace))
-    }
-    fn new_context(&self) -> Result<Box<dyn Context>, PlatformError> {
-        Ok(Box::new(NoCtx))
-    }
-    fn memory_file(&self) -> Arc<dyn MemoryFile> {
-        Arc::new(NoMem)
-    }
-}
-
-struct NoBlock;
-impl Blocker for NoBlock {
-    fn block(&self, _d: Option<Nanos>) -> WakeReason {
-        WakeReason::Interrupted
-    }
-    fn wake(&self) {}
-    fn interrupt(&self) {}
-}
-
-struct NoLog;
-impl Logger for NoLog {
-    fn line(&self, _s: &str) {}
-}
-
-/// A task (pid 1, uid 0) whose root and cwd are the root of `root`.
-pub fn task_with_root(root: Arc<Dentry>) -> Task {
-    let clock: Arc<dyn Clock> = Arc::new(TestClock::default());
+/// A kernel whose root filesystem is `root` (on the fake platform).
+pub fn kernel_with_root(root: Arc<Dentry>) -> Arc<Kernel> {
+    let clock: Arc<dyn Clock> = Arc::new(FakeClock::new());
     let mounts = MountNamespace::new(root, "tmpfs", "none");
-    let kernel = Kernel::new(KernelParts {
-        platform: Arc::new(NoPlatform),
+    Kernel::new(KernelParts {
+        platform: FakePlatform::new(),
         clock,
         random: Arc::new(TestRandom::default()),
-        logger: Arc::new(NoLog),
+        logger: Arc::new(FakeLogger::default()),
         identity: Identity {
             hostname: "veil".into(),
             release: "6.1.0".into(),
@@ -169,19 +72,24 @@ pub fn task_with_root(root: Arc<Dentry>) -> Task {
             total_memory: 4 << 30,
             cpus: 2,
         },
-        mounts: mounts.clone(),
+        mounts,
         options: KernelOptions::default(),
-    });
+    })
+}
+
+/// A new process (uid 0) in `kernel`, rooted at the namespace root.
+pub fn task_in(kernel: &Arc<Kernel>) -> Task {
+    let kernel = kernel.clone();
     let pid = kernel.alloc_pid();
-    let space = kernel.platform.new_address_space().unwrap_or_else(|_| Arc::new(NoSpace));
-    let mm = MemoryManager::new(space, kernel.mf.clone(), kernel.pages.clone());
-    let root_loc = mounts.root();
-    let tg = ThreadGroup::new(pid, 0);
+    let mm = MemoryManager::for_kernel(&kernel).expect("fake address space");
+    let root_loc = kernel.mounts.root();
+    let tg = Arc::new(ThreadGroup::new(pid, 0));
     *tg.comm.lock() = "test".into();
+    kernel.register(&tg);
     Task {
         kernel,
         tid: pid,
-        tg: Arc::new(tg),
+        tg,
         mm: Arc::new(mm),
         fds: Arc::new(FdTable::new()),
         fs: Arc::new(spin::Mutex::new(FsContext {
@@ -194,9 +102,14 @@ pub fn task_with_root(root: Arc<Dentry>) -> Task {
         sigmask: 0,
         clear_child_tid: 0,
         robust_list: (0, 0),
-        blocker: Arc::new(NoBlock),
+        blocker: Arc::new(FakeBlocker::with_clock(Arc::new(FakeClock::new()))),
         pending: Pending::default(),
     }
+}
+
+/// A task whose root and cwd are the root of `root`.
+pub fn task_with_root(root: Arc<Dentry>) -> Task {
+    task_in(&kernel_with_root(root))
 }
 
 /// A task over an empty tmpfs root.

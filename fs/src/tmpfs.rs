@@ -23,7 +23,9 @@ use veil_abi::flags::{O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NORE
 use veil_abi::{Errno, Statfs, Timespec};
 use veil_core::host::Clock;
 use veil_core::task::Task;
-use veil_core::vfs::{DirEntry, Dentry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr};
+use veil_core::vfs::{
+    Dentry, DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr,
+};
 
 use crate::util::{alloc_dev, check_name, check_new_name, Lock, RwLk};
 
@@ -252,7 +254,7 @@ impl Pages {
             let keep = size.div_ceil(PAGE);
             let dropped = self.pages.split_off(&keep);
             fs.release_pages(dropped.len() as u64);
-            if size % PAGE != 0 {
+            if size & (PAGE - 1) != 0 {
                 if let Some(p) = self.pages.get_mut(&(size / PAGE)) {
                     p[(size % PAGE) as usize..].fill(0);
                 }
@@ -415,11 +417,6 @@ impl TmpInode {
         self.dir()?.lock().get(name).ok_or(Errno::ENOENT)
     }
 
-    /// True if this directory has no entries.
-    pub(crate) fn is_empty_dir(&self) -> Result<bool, Errno> {
-        Ok(self.dir()?.lock().entries.is_empty())
-    }
-
     /// Inserts a new node under `name` (holding the ns lock).
     fn add(&self, name: &[u8], node: Arc<TmpInode>) -> Result<Arc<TmpInode>, Errno> {
         check_new_name(name)?;
@@ -471,7 +468,12 @@ impl TmpInode {
     }
 
     /// Creates a directory named `name`.
-    pub(crate) fn create_dir(&self, name: &[u8], mode: u32, owner: Owner) -> Result<Arc<TmpInode>, Errno> {
+    pub(crate) fn create_dir(
+        &self,
+        name: &[u8],
+        mode: u32,
+        owner: Owner,
+    ) -> Result<Arc<TmpInode>, Errno> {
         self.dir()?;
         let node = self.new_node(
             FileType::Directory,
@@ -484,7 +486,12 @@ impl TmpInode {
     }
 
     /// Creates a symlink named `name`.
-    pub(crate) fn create_symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<Arc<TmpInode>, Errno> {
+    pub(crate) fn create_symlink(
+        &self,
+        name: &[u8],
+        target: &[u8],
+        owner: Owner,
+    ) -> Result<Arc<TmpInode>, Errno> {
         self.dir()?;
         if target.is_empty() {
             return Err(Errno::ENOENT);
@@ -492,7 +499,13 @@ impl TmpInode {
         if target.len() >= veil_abi::flags::PATH_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let node = self.new_node(FileType::Symlink, 0o777, 0, owner, Body::Symlink(target.to_vec()));
+        let node = self.new_node(
+            FileType::Symlink,
+            0o777,
+            0,
+            owner,
+            Body::Symlink(target.to_vec()),
+        );
         self.add(name, node)
     }
 
@@ -570,7 +583,9 @@ impl TmpInode {
             m.mtime = now;
             m.ctime = now;
         }
-        Ok(Arc::new(TmpFile { inode: self.clone() }))
+        Ok(Arc::new(TmpFile {
+            inode: self.clone(),
+        }))
     }
 
     /// The symlink target.
@@ -583,7 +598,11 @@ impl TmpInode {
 
     /// Entries from cookie `offset` on, in batches, without holding the
     /// directory lock while `sink` runs.
-    pub(crate) fn list(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+    pub(crate) fn list(
+        &self,
+        offset: u64,
+        sink: &mut dyn FnMut(DirEntry) -> bool,
+    ) -> Result<(), Errno> {
         let d = self.dir()?;
         let mut next = offset;
         loop {
@@ -645,7 +664,11 @@ impl TmpInode {
         let same_dir = Arc::ptr_eq(me, nd);
         let _ns = self.fs.ns.lock();
         let mut sd = self.dir()?.lock();
-        let mut dd = if same_dir { None } else { Some(nd.dir()?.lock()) };
+        let mut dd = if same_dir {
+            None
+        } else {
+            Some(nd.dir()?.lock())
+        };
         let src = sd.get(old_name).ok_or(Errno::ENOENT)?;
         let tgt = match &dd {
             Some(g) => g.get(new_name),
@@ -670,10 +693,10 @@ impl TmpInode {
         if exchange {
             let t = tgt.clone().ok_or(Errno::ENOENT)?;
             let tgt_dir = t.kind == FileType::Directory;
-            if !same_dir {
-                if (src_dir && src.is_ancestor_of(nd)) || (tgt_dir && t.is_ancestor_of(me)) {
-                    return Err(Errno::EINVAL);
-                }
+            if !same_dir
+                && ((src_dir && src.is_ancestor_of(nd)) || (tgt_dir && t.is_ancestor_of(me)))
+            {
+                return Err(Errno::EINVAL);
             }
             sd.remove(old_name);
             match &mut dd {
@@ -807,7 +830,14 @@ impl Inode for TmpInode {
         Ok(self.get(name)?)
     }
 
-    fn mknod(&self, name: &[u8], kind: FileType, mode: u32, rdev: u64, owner: Owner) -> Result<InodeRef, Errno> {
+    fn mknod(
+        &self,
+        name: &[u8],
+        kind: FileType,
+        mode: u32,
+        rdev: u64,
+        owner: Owner,
+    ) -> Result<InodeRef, Errno> {
         Ok(self.create_node(name, kind, mode, rdev, owner)?)
     }
 
@@ -885,7 +915,13 @@ impl Inode for TmpInode {
         Ok(())
     }
 
-    fn rename(&self, old_name: &[u8], new_dir: &InodeRef, new_name: &[u8], flags: u32) -> Result<(), Errno> {
+    fn rename(
+        &self,
+        old_name: &[u8],
+        new_dir: &InodeRef,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result<(), Errno> {
         if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
             || (flags & RENAME_NOREPLACE != 0 && flags & RENAME_EXCHANGE != 0)
         {
@@ -920,9 +956,7 @@ impl Inode for TmpInode {
                     None => Err(Errno::ENXIO),
                 }
             }
-            FileType::Regular => {
-                self.me()?.open_file(flags)
-            }
+            FileType::Regular => self.me()?.open_file(flags),
             FileType::Directory => Err(Errno::EISDIR),
             _ => Err(Errno::ENXIO),
         }
@@ -930,7 +964,10 @@ impl Inode for TmpInode {
 
     fn statfs(&self) -> Result<Statfs, Errno> {
         let used = self.fs.used_pages.load(Ordering::Relaxed);
-        let total = self.fs.capacity_pages.unwrap_or((used + (1 << 20)).max(1 << 21));
+        let total = self
+            .fs
+            .capacity_pages
+            .unwrap_or((used + (1 << 20)).max(1 << 21));
         let free = total.saturating_sub(used);
         let files = self.fs.inodes.load(Ordering::Relaxed);
         Ok(Statfs {
@@ -1008,14 +1045,19 @@ mod tests {
         out
     }
 
-    const OWNER: Owner = Owner { uid: 1000, gid: 100 };
+    const OWNER: Owner = Owner {
+        uid: 1000,
+        gid: 100,
+    };
 
     #[test]
     fn create_lookup_read_write() {
         let (fs, _) = fs();
         let t = task();
         let root = fs.root();
-        let f = root.mknod(b"a", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        let f = root
+            .mknod(b"a", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
         let a = f.attr().unwrap();
         assert_eq!(a.mode, 0o100644);
         assert_eq!((a.uid, a.gid, a.nlink, a.size), (1000, 100, 1, 0));
@@ -1048,7 +1090,10 @@ mod tests {
     fn truncate_zeroes_tail() {
         let (fs, _) = fs();
         let t = task();
-        let f = fs.root().mknod(b"f", FileType::Regular, 0o600, 0, OWNER).unwrap();
+        let f = fs
+            .root()
+            .mknod(b"f", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
         let file = f.open(&t, O_RDWR).unwrap();
         file.write(&[1u8; 6000], 0).unwrap();
         file.truncate(100).unwrap();
@@ -1061,7 +1106,11 @@ mod tests {
         let file2 = f.open(&t, O_RDWR | O_TRUNC).unwrap();
         assert_eq!(file2.size().unwrap(), 0);
         assert_eq!(
-            f.set_attr(&SetAttr { size: Some(u64::MAX), ..Default::default() }).err(),
+            f.set_attr(&SetAttr {
+                size: Some(u64::MAX),
+                ..Default::default()
+            })
+            .err(),
             Some(Errno::EFBIG)
         );
     }
@@ -1077,7 +1126,10 @@ mod tests {
             },
         );
         let t = task();
-        let f = fs.root().mknod(b"f", FileType::Regular, 0o600, 0, OWNER).unwrap();
+        let f = fs
+            .root()
+            .mknod(b"f", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
         let file = f.open(&t, O_RDWR).unwrap();
         file.write(&[1u8; 8192], 0).unwrap();
         assert_eq!(file.write(b"x", 8192).err(), Some(Errno::ENOSPC));
@@ -1125,7 +1177,9 @@ mod tests {
         assert_eq!(s.attr().unwrap().size, 11);
         let p = root.mknod(b"p", FileType::Fifo, 0o600, 0, OWNER).unwrap();
         assert_eq!(p.attr().unwrap().mode, 0o10600);
-        let c = root.mknod(b"c", FileType::CharDevice, 0o600, 0x103, OWNER).unwrap();
+        let c = root
+            .mknod(b"c", FileType::CharDevice, 0o600, 0x103, OWNER)
+            .unwrap();
         assert_eq!(c.attr().unwrap().rdev, 0x103);
         assert_eq!(c.open(&t, 0).err(), Some(Errno::ENXIO));
     }
@@ -1135,8 +1189,14 @@ mod tests {
         let (fs, _) = fs();
         let root = fs.root();
         for i in 0..300 {
-            root.mknod(format!("f{i:03}").as_bytes(), FileType::Regular, 0o644, 0, OWNER)
-                .unwrap();
+            root.mknod(
+                format!("f{i:03}").as_bytes(),
+                FileType::Regular,
+                0o644,
+                0,
+                OWNER,
+            )
+            .unwrap();
         }
         // Read 10 entries, delete some, then continue from the cookie.
         let mut first = Vec::new();
@@ -1177,11 +1237,17 @@ mod tests {
         a.rename(b"f", &bref, b"g", 0).unwrap();
         assert_eq!(names(&*a), Vec::<String>::new());
         assert_eq!(names(&*b), vec!["g"]);
-        assert_eq!(b.lookup(&t, b"g").unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
+        assert_eq!(
+            b.lookup(&t, b"g").unwrap().attr().unwrap().ino,
+            f.attr().unwrap().ino
+        );
         assert_eq!(g.attr().unwrap().nlink, 0);
         // NOREPLACE.
         b.mknod(b"h", FileType::Regular, 0o644, 0, OWNER).unwrap();
-        assert_eq!(b.rename(b"g", &bref, b"h", RENAME_NOREPLACE).err(), Some(Errno::EEXIST));
+        assert_eq!(
+            b.rename(b"g", &bref, b"h", RENAME_NOREPLACE).err(),
+            Some(Errno::EEXIST)
+        );
         // Missing source.
         assert_eq!(b.rename(b"zz", &bref, b"h", 0).err(), Some(Errno::ENOENT));
         // Type mismatches.
@@ -1195,11 +1261,21 @@ mod tests {
         a.mknod(b"x", FileType::Regular, 0o644, 0, OWNER).unwrap();
         root.mkdir(b"c", 0o755, OWNER).unwrap();
         let cdir = root.lookup(&t, b"c").unwrap();
-        cdir.mknod(b"y", FileType::Regular, 0o644, 0, OWNER).unwrap();
-        assert_eq!(root.rename(b"c", &bref, b"sub", 0).err(), Some(Errno::ENOTEMPTY));
+        cdir.mknod(b"y", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
+        assert_eq!(
+            root.rename(b"c", &bref, b"sub", 0).err(),
+            Some(Errno::ENOTEMPTY)
+        );
         // A directory into its own subdirectory.
-        assert_eq!(root.rename(b"b", &aref, b"loop", 0).err(), Some(Errno::EINVAL));
-        assert_eq!(root.rename(b"b", &bref, b"loop", 0).err(), Some(Errno::EINVAL));
+        assert_eq!(
+            root.rename(b"b", &aref, b"loop", 0).err(),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(
+            root.rename(b"b", &bref, b"loop", 0).err(),
+            Some(Errno::EINVAL)
+        );
         // Same name: no-op.
         root.rename(b"b", &rootref, b"b", 0).unwrap();
         // Hard links to the same inode: no-op, both names remain.
@@ -1208,8 +1284,14 @@ mod tests {
         assert!(b.lookup(&t, b"g").is_ok() && b.lookup(&t, b"g2").is_ok());
         // Exchange.
         b.rename(b"h", &rootref, b"c", RENAME_EXCHANGE).unwrap();
-        assert_eq!(root.lookup(&t, b"c").unwrap().attr().unwrap().mode & S_IFMT, S_IFREG);
-        assert_eq!(b.lookup(&t, b"h").unwrap().attr().unwrap().mode & S_IFMT, S_IFDIR);
+        assert_eq!(
+            root.lookup(&t, b"c").unwrap().attr().unwrap().mode & S_IFMT,
+            S_IFREG
+        );
+        assert_eq!(
+            b.lookup(&t, b"h").unwrap().attr().unwrap().mode & S_IFMT,
+            S_IFDIR
+        );
         assert_eq!(b.attr().unwrap().nlink, 4);
         assert_eq!(root.attr().unwrap().nlink, 3);
         assert_eq!(
@@ -1229,7 +1311,9 @@ mod tests {
         let (fs, clock) = fs();
         let t = task();
         let root = fs.root();
-        let f = root.mknod(b"f", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        let f = root
+            .mknod(b"f", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
         let t0 = f.attr().unwrap().mtime;
         clock.advance(5);
         f.open(&t, O_RDWR).unwrap().write(b"x", 0).unwrap();
@@ -1238,9 +1322,13 @@ mod tests {
         assert_eq!(a.ctime.tv_sec, t0.tv_sec + 5);
         assert_eq!(root.attr().unwrap().mtime, t0);
         clock.advance(5);
-        root.mknod(b"g", FileType::Regular, 0o644, 0, OWNER).unwrap();
+        root.mknod(b"g", FileType::Regular, 0o644, 0, OWNER)
+            .unwrap();
         assert_eq!(root.attr().unwrap().mtime.tv_sec, t0.tv_sec + 10);
-        let when = Timespec { tv_sec: 42, tv_nsec: 7 };
+        let when = Timespec {
+            tv_sec: 42,
+            tv_nsec: 7,
+        };
         f.set_attr(&SetAttr {
             mode: Some(0o4755),
             uid: Some(5),
@@ -1255,7 +1343,11 @@ mod tests {
         assert_eq!((a.atime, a.mtime), (when, when));
         assert_eq!(a.ctime.tv_sec, t0.tv_sec + 10);
         assert_eq!(
-            root.set_attr(&SetAttr { size: Some(0), ..Default::default() }).err(),
+            root.set_attr(&SetAttr {
+                size: Some(0),
+                ..Default::default()
+            })
+            .err(),
             Some(Errno::EISDIR)
         );
         let st = root.statfs().unwrap();

@@ -2,6 +2,7 @@
 //! call is served by veil's own kernel.
 
 mod cli;
+mod sandbox;
 mod syscall_table;
 
 use std::process::ExitCode;
@@ -30,9 +31,12 @@ fn main() -> ExitCode {
             print!("{}", syscall_table::markdown());
             ExitCode::SUCCESS
         }
-        Command::Do(_args) => {
-            eprintln!("veil: do: the sandbox is being assembled");
-            ExitCode::from(EXIT_VEIL_ERROR as u8)
-        }
+        Command::Do(args) => match sandbox::run_do(&args) {
+            Ok(status) => ExitCode::from(status.shell_code() as u8),
+            Err(e) => {
+                eprintln!("{}", e.msg);
+                ExitCode::from(e.code as u8)
+            }
+        },
     }
 }

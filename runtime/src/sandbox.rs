@@ -12,14 +12,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use spin::Mutex;
-use veil_abi::flags::{O_RDONLY, O_RDWR, O_WRONLY};
 use veil_core::host::{Blocker, Identity};
 use veil_core::kernel::{KernelOptions, KernelParts};
 use veil_core::mm::MemoryManager;
 use veil_core::platform::{CpuState, Platform};
 use veil_core::task::{Credentials, ExitStatus, Pending, Task, ThreadGroup};
 use veil_core::vfs::walk::{self, WalkFlags};
-use veil_core::vfs::{Dentry, FdTable, FsContext, MountNamespace, OpenFile};
+use veil_core::vfs::{Dentry, FdTable, FsContext, MountNamespace};
 use veil_core::Kernel;
 
 use crate::cli::{DoArgs, PlatformKind};
@@ -92,10 +91,11 @@ impl veil_core::host::Spawner for ThreadSpawner {
 /// sandbox's first process ended.
 pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     let platform: Arc<dyn Platform> = match args.platform {
-        PlatformKind::Ptrace => Arc::new(
-            veil_platform_ptrace::PtracePlatform::new()
-                .map_err(|e| BootError::new(125, format!("veil: cannot start the ptrace platform: {e}")))?,
-        ),
+        PlatformKind::Ptrace => {
+            Arc::new(veil_platform_ptrace::PtracePlatform::new().map_err(|e| {
+                BootError::new(125, format!("veil: cannot start the ptrace platform: {e}"))
+            })?)
+        }
     };
     let clock = Arc::new(veil_host::HostClock::new());
     let random = Arc::new(veil_host::HostRandom);
@@ -115,6 +115,7 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         mounts: mounts.clone(),
         options: KernelOptions {
             strace: args.strace,
+            cpumask_bytes: veil_host::cpumask_bytes(),
         },
     });
 
@@ -126,7 +127,11 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     let mut ctx = platform
         .new_context()
         .map_err(|e| BootError::new(125, format!("veil: cannot create a context: {e:?}")))?;
-    let mm = Arc::new(MemoryManager::new(space, kernel.mf.clone(), kernel.pages.clone()));
+    let mm = Arc::new(MemoryManager::new(
+        space,
+        kernel.mf.clone(),
+        kernel.pages.clone(),
+    ));
 
     let uid = veil_host::getuid();
     let gid = veil_host::getgid();
@@ -135,7 +140,7 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     let fs = Arc::new(Mutex::new(FsContext {
         root: root_loc.clone(),
         cwd: root_loc.clone(),
-        umask: 0o022,
+        umask: veil_host::umask(),
     }));
     let init_tg = Arc::new(ThreadGroup::new(pid, 0));
     kernel.register(&init_tg);
@@ -157,18 +162,28 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     };
 
     // Kernel filesystems.
-    mount_at(&task, "/dev", veil_fs::devfs::new_root(clock.clone(), random.clone()), "devtmpfs", "devtmpfs")?;
-    mount_at(&task, "/proc", veil_fs::procfs::new_root(clock.clone()), "proc", "proc")?;
+    mount_at(
+        &task,
+        "/dev",
+        veil_fs::devfs::new_root(clock.clone(), random.clone()),
+        "devtmpfs",
+        "devtmpfs",
+    )?;
+    mount_at(
+        &task,
+        "/proc",
+        veil_fs::procfs::new_root(clock.clone()),
+        "proc",
+        "proc",
+    )?;
 
-    // stdio: the caller's fds 0, 1, 2.
-    for (fd, mode) in [(0, O_RDONLY), (1, O_WRONLY), (2, O_WRONLY)] {
-        let Some(ops) = veil_fs::hostfd::HostFdFile::from_stdio(fd) else {
-            continue;
-        };
-        let flags = veil_host::fd_access_mode(fd).unwrap_or(mode) & (O_RDWR | O_WRONLY);
-        task.fds
-            .set(fd, OpenFile::new(Arc::new(ops), None, flags), false, u64::MAX)
-            .map_err(|e| BootError::new(125, format!("veil: stdio: {e:?}")))?;
+    // stdio: the caller's fds 0, 1, 2 (absent ones stay closed).
+    for fd in 0..3 {
+        if let Some(ops) = veil_fs::hostfd::HostFdFile::from_stdio(fd) {
+            task.fds
+                .set(fd, ops.into_open_file(), false, u64::MAX)
+                .map_err(|e| BootError::new(125, format!("veil: stdio: {}", e.name())))?;
+        }
     }
 
     // Working directory: --cwd or the caller's.
@@ -178,8 +193,25 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
             .map(OsString::from)
             .unwrap_or_else(|_| OsString::from("/")),
     };
-    let cwd_loc = walk::resolve(&task, veil_abi::flags::AT_FDCWD, cwd.as_bytes(), WalkFlags { follow: true, empty_ok: false })
-        .map_err(|e| BootError::new(125, format!("veil: cannot use {} as the working directory: {}", cwd.to_string_lossy(), e.name())))?;
+    let cwd_loc = walk::resolve(
+        &task,
+        veil_abi::flags::AT_FDCWD,
+        cwd.as_bytes(),
+        WalkFlags {
+            follow: true,
+            empty_ok: false,
+        },
+    )
+    .map_err(|e| {
+        BootError::new(
+            125,
+            format!(
+                "veil: cannot use {} as the working directory: {}",
+                cwd.to_string_lossy(),
+                e.name()
+            ),
+        )
+    })?;
     fs.lock().cwd = cwd_loc;
 
     // The program.
@@ -189,9 +221,16 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     veil_core::loader::exec(&mut task, &prog, argv, env).map_err(|e| {
         let shown = args.argv[0].to_string_lossy();
         match e {
-            veil_abi::Errno::ENOENT => BootError::new(127, format!("veil: {shown}: no such file or directory")),
-            veil_abi::Errno::EACCES => BootError::new(126, format!("veil: {shown}: permission denied")),
-            veil_abi::Errno::ENOEXEC => BootError::new(126, format!("veil: {shown}: not an executable the sandbox can run")),
+            veil_abi::Errno::ENOENT => {
+                BootError::new(127, format!("veil: {shown}: no such file or directory"))
+            }
+            veil_abi::Errno::EACCES => {
+                BootError::new(126, format!("veil: {shown}: permission denied"))
+            }
+            veil_abi::Errno::ENOEXEC => BootError::new(
+                126,
+                format!("veil: {shown}: not an executable the sandbox can run"),
+            ),
             e => BootError::new(126, format!("veil: {shown}: cannot execute: {}", e.name())),
         }
     })?;
@@ -200,10 +239,31 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     Ok(status)
 }
 
-fn mount_at(task: &Task, path: &str, root: veil_core::vfs::InodeRef, fs_type: &str, source: &str) -> Result<(), BootError> {
-    let at = walk::resolve(task, veil_abi::flags::AT_FDCWD, path.as_bytes(), WalkFlags { follow: true, empty_ok: false })
-        .map_err(|e| BootError::new(125, format!("veil: cannot mount {fs_type} at {path}: {}", e.name())))?;
-    task.kernel.mounts.mount(&at, Dentry::new_root(root), fs_type, source);
+fn mount_at(
+    task: &Task,
+    path: &str,
+    root: veil_core::vfs::InodeRef,
+    fs_type: &str,
+    source: &str,
+) -> Result<(), BootError> {
+    let at = walk::resolve(
+        task,
+        veil_abi::flags::AT_FDCWD,
+        path.as_bytes(),
+        WalkFlags {
+            follow: true,
+            empty_ok: false,
+        },
+    )
+    .map_err(|e| {
+        BootError::new(
+            125,
+            format!("veil: cannot mount {fs_type} at {path}: {}", e.name()),
+        )
+    })?;
+    task.kernel
+        .mounts
+        .mount(&at, Dentry::new_root(root), fs_type, source);
     Ok(())
 }
 
@@ -220,7 +280,9 @@ fn environment(extra: &[OsString]) -> Vec<Vec<u8>> {
     for e in extra {
         let bytes = e.as_bytes();
         let key_len = bytes.iter().position(|&c| c == b'=').unwrap_or(bytes.len());
-        env.retain(|x| !(x.len() > key_len && x[..key_len] == bytes[..key_len] && x[key_len] == b'='));
+        env.retain(|x| {
+            !(x.len() > key_len && x[..key_len] == bytes[..key_len] && x[key_len] == b'=')
+        });
         env.push(bytes.to_vec());
     }
     env
@@ -240,19 +302,34 @@ fn find_program(task: &Task, name: &OsString, env: &[Vec<u8>]) -> Result<Vec<u8>
         .iter()
         .find_map(|e| e.strip_prefix(b"PATH="))
         .map(|p| p.to_vec())
-        .unwrap_or_else(|| b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec());
+        .unwrap_or_else(|| {
+            b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec()
+        });
     for dir in path.split(|&c| c == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let mut cand = dir.to_vec();
         cand.push(b'/');
         cand.extend_from_slice(bytes);
-        if let Ok(loc) = walk::resolve(task, veil_abi::flags::AT_FDCWD, &cand, WalkFlags { follow: true, empty_ok: false }) {
+        if let Ok(loc) = walk::resolve(
+            task,
+            veil_abi::flags::AT_FDCWD,
+            &cand,
+            WalkFlags {
+                follow: true,
+                empty_ok: false,
+            },
+        ) {
             if let Ok(attr) = loc.inode().attr() {
-                if attr.file_type() == Some(veil_core::vfs::FileType::Regular) && attr.mode & 0o111 != 0 {
+                if attr.file_type() == Some(veil_core::vfs::FileType::Regular)
+                    && attr.mode & 0o111 != 0
+                {
                     return Ok(cand);
                 }
             }
         }
     }
-    Err(BootError::new(127, format!("veil: {}: command not found", name.to_string_lossy())))
+    Err(BootError::new(
+        127,
+        format!("veil: {}: command not found", name.to_string_lossy()),
+    ))
 }

@@ -11,6 +11,7 @@ pub mod file;
 pub mod file_io;
 pub mod fs_path;
 pub mod fs_stat;
+pub mod futex;
 pub mod mem;
 pub mod misc;
 pub mod process;
@@ -36,6 +37,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| mem::handler(nr))
         .or_else(|| misc::handler(nr))
         .or_else(|| process::handler(nr))
+        .or_else(|| futex::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

@@ -117,9 +117,16 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
         return Err(Errno::EPERM);
     }
     // Accepted and meaningless here.
-    let _ = (CLONE_PTRACE, CLONE_UNTRACED, CLONE_IO, CLONE_SYSVSEM, CLONE_PARENT);
+    let _ = (
+        CLONE_PTRACE,
+        CLONE_UNTRACED,
+        CLONE_IO,
+        CLONE_SYSVSEM,
+        CLONE_PARENT,
+    );
     if flags & CLONE_PIDFD != 0 {
-        t.kernel.note_unsupported("clone: CLONE_PIDFD comes with issue 3");
+        t.kernel
+            .note_unsupported("clone: CLONE_PIDFD comes with issue 3");
         return Err(Errno::ENOSYS);
     }
 
@@ -158,9 +165,7 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
             umask: cur.umask,
         }))
     };
-    let mut cpu = CpuState {
-        regs: t.cpu.regs,
-    };
+    let mut cpu = CpuState { regs: t.cpu.regs };
     cpu.regs.rax = 0;
     if stack != 0 {
         cpu.regs.rsp = stack;
@@ -187,7 +192,9 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
     // Register the child before it can run, so wait4 sees it at once.
     kernel.register(&tg);
     let parent_tg = if flags & CLONE_PARENT != 0 {
-        kernel.thread_group(parent_pid).unwrap_or_else(|| t.tg.clone())
+        kernel
+            .thread_group(parent_pid)
+            .unwrap_or_else(|| t.tg.clone())
     } else {
         t.tg.clone()
     };
@@ -202,12 +209,13 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
     let child_tg = tg.clone();
     let child = Box::new(move || {
         let kernel = child_kernel;
-        let setup = (|| -> Result<(Arc<MemoryManager>, Box<dyn crate::platform::Context>), Errno> {
-            let space = kernel.platform.new_address_space().map_err(Errno::from)?;
-            let ctx = kernel.platform.new_context().map_err(Errno::from)?;
-            let mm = parent_mm.fork(space)?;
-            Ok((Arc::new(mm), ctx))
-        })();
+        let setup =
+            (|| -> Result<(Arc<MemoryManager>, Box<dyn crate::platform::Context>), Errno> {
+                let space = kernel.platform.new_address_space().map_err(Errno::from)?;
+                let ctx = kernel.platform.new_context().map_err(Errno::from)?;
+                let mm = parent_mm.fork(space)?;
+                Ok((Arc::new(mm), ctx))
+            })();
         drop(parent_mm);
         let (mm, mut ctx) = match setup {
             Ok(v) => v,
@@ -229,7 +237,11 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
             creds,
             cpu,
             sigmask,
-            clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 { ctid } else { 0 },
+            clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+                ctid
+            } else {
+                0
+            },
             robust_list: (0, 0),
             blocker,
             pending: Pending {
@@ -306,7 +318,12 @@ fn wait_status(st: ExitStatus) -> i32 {
 
 /// Waits for a child selected by `sel` to be dead. Returns the child, or
 /// `None` with WNOHANG when none is ready.
-fn wait_child(t: &mut Task, sel: Select, nohang: bool, reap: bool) -> Result<Option<Arc<ThreadGroup>>, Errno> {
+fn wait_child(
+    t: &mut Task,
+    sel: Select,
+    nohang: bool,
+    reap: bool,
+) -> Result<Option<Arc<ThreadGroup>>, Errno> {
     let me = t.blocker.clone();
     loop {
         {
@@ -337,21 +354,17 @@ fn wait_child(t: &mut Task, sel: Select, nohang: bool, reap: bool) -> Result<Opt
         }
         t.tg.child_waiters.lock().push(me.clone());
         // A child may have died between the scan and registering.
-        let ready = t
-            .tg
-            .children
-            .lock()
-            .iter()
-            .any(|c| sel.matches(c) && c.dead.load(Ordering::Acquire));
+        let ready =
+            t.tg.children
+                .lock()
+                .iter()
+                .any(|c| sel.matches(c) && c.dead.load(Ordering::Acquire));
         let reason = if ready {
             WakeReason::Woken
         } else {
             me.block(None)
         };
-        t.tg
-            .child_waiters
-            .lock()
-            .retain(|b| !Arc::ptr_eq(b, &me));
+        t.tg.child_waiters.lock().retain(|b| !Arc::ptr_eq(b, &me));
         if reason == WakeReason::Interrupted {
             return Err(Errno::ERESTARTSYS);
         }
@@ -392,7 +405,9 @@ fn sys_waitid(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let idtype = arg::uint(a[0]);
     let id = arg::int(a[1]);
     let options = arg::uint(a[3]);
-    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL | WCLONE | 0x2000_0000) != 0
+    if options
+        & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL | WCLONE | 0x2000_0000)
+        != 0
         || options & (WEXITED | WUNTRACED | WCONTINUED) == 0
     {
         return Err(Errno::EINVAL);

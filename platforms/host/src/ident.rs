@@ -44,6 +44,28 @@ pub fn fd_access_mode(fd: i32) -> Option<u32> {
     (fl >= 0).then_some((fl & libc::O_ACCMODE) as u32)
 }
 
+/// The size in bytes of the host kernel's CPU mask as sched_getaffinity
+/// reports it (`cpumask_size()`), so the sandbox answers the same.
+pub fn cpumask_bytes() -> u32 {
+    let mut buf = [0u8; 1024];
+    // SAFETY: the buffer is writable for its whole length, which is passed.
+    let n = unsafe { libc::syscall(libc::SYS_sched_getaffinity, 0, buf.len(), buf.as_mut_ptr()) };
+    if n > 0 {
+        n as u32
+    } else {
+        0
+    }
+}
+
+/// The host process's file-creation mask.
+pub fn umask() -> u32 {
+    // SAFETY: umask cannot fail; the old mask is restored at once.
+    let old = unsafe { libc::umask(0o022) };
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    old as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

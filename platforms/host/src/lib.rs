@@ -29,7 +29,7 @@ mod random;
 
 pub use blocker::ThreadBlocker;
 pub use clock::HostClock;
-pub use ident::{fd_access_mode, getgid, getgroups, getuid};
+pub use ident::{cpumask_bytes, fd_access_mode, getgid, getgroups, getuid, umask};
 pub use logger::StderrLogger;
 pub use memfile::{HostMemoryFile, DEFAULT_RESERVE};
 pub use random::HostRandom;

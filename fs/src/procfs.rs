@@ -1,0 +1,1726 @@
+//! procfs: the sandbox's `/proc`, generated from core's model.
+//!
+//! What a program sees depends on who asks: inode methods receive the
+//! calling task, and the dynamic directories (`/proc` itself, `/proc/<pid>`
+//! and below) are not cacheable, so every walk asks again. A
+//! `/proc/<pid>` directory captures the calling task's process state
+//! (thread group, address space, fd table, fs context, credentials) when
+//! it is looked up; its files are generated when opened (a snapshot read
+//! with offsets, as Linux's seq files).
+//!
+//! Served:
+//! - `/proc/self` (-> `<pid>`), `/proc/thread-self` (-> `<pid>/task/<tid>`),
+//!   `/proc/mounts` (-> `self/mounts`);
+//! - `/proc/<pid>/` for the caller's own pid: `exe`, `cwd`, `root` (magic
+//!   links), `fd/` (magic links to each open file), `fdinfo/`, `task/<tid>/`,
+//!   `maps`, `status`, `stat`, `statm`, `cmdline`, `environ`, `comm`
+//!   (writable), `mounts`, `mountinfo`, `limits`, `cgroup`,
+//!   `oom_score_adj`;
+//! - `cpuinfo` (the host's, read once, cut to the sandbox's CPU count),
+//!   `meminfo`, `stat`, `uptime`, `loadavg`, `version`, `filesystems`;
+//! - `sys/kernel/{hostname,domainname,ostype,osrelease,version,pid_max,
+//!   ngroups_max,cap_last_cap,random/boot_id,random/uuid}`,
+//!   `sys/vm/{overcommit_memory,max_map_count}`, `sys/fs/{file-max,nr_open}`.
+//!
+//! Never shown: host pids, host mounts, Sentry addresses. Other processes'
+//! directories, and pids in the listing of `/proc`, need a task registry
+//! (issue 3): `/proc/<other pid>` is `ENOENT` for now.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock, Weak};
+
+use veil_abi::flags::{
+    O_ACCMODE, O_CLOEXEC, O_RDONLY, O_RDWR, O_WRONLY, SIG_DFL, SIG_IGN, S_IFCHR, S_IFDIR, S_IFLNK,
+    S_IFREG,
+};
+use veil_abi::{Errno, Statfs, Timespec};
+use veil_core::host::Clock;
+use veil_core::kernel::Kernel;
+use veil_core::mm::MemoryManager;
+use veil_core::task::{Credentials, Pid, Task, ThreadGroup};
+use veil_core::vfs::{
+    Dentry, DirEntry, FdTable, FileOps, FileType, FsContext, Inode, InodeAttr, InodeRef, Location,
+};
+use veil_core::UserAddr;
+
+use crate::hostfd::HostFdFile;
+use crate::util::alloc_dev;
+
+/// `PROC_SUPER_MAGIC` for statfs.
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Inode numbers of per-process nodes: bit 62, the pid, then a sub-code.
+const PID_INO: u64 = 1 << 62;
+
+struct Shared {
+    dev: u64,
+    /// Mount time: every node's timestamps.
+    time: Timespec,
+    /// The host's /proc/cpuinfo, read at construction.
+    cpuinfo: Vec<u8>,
+    boot_id: OnceLock<String>,
+}
+
+/// A procfs instance.
+pub struct ProcFs {
+    root: Arc<ProcInode>,
+}
+
+impl ProcFs {
+    /// A procfs whose `cpuinfo` is the host's (read now, once).
+    pub fn new(clock: Arc<dyn Clock>) -> ProcFs {
+        let cpuinfo = std::fs::read("/proc/cpuinfo").unwrap_or_default();
+        ProcFs::with_cpuinfo(clock, cpuinfo)
+    }
+
+    /// A procfs with the given `cpuinfo` text (one block per CPU, blank
+    /// lines between; empty to generate one).
+    pub fn with_cpuinfo(clock: Arc<dyn Clock>, cpuinfo: Vec<u8>) -> ProcFs {
+        let shared = Arc::new(Shared {
+            dev: alloc_dev(),
+            time: clock.realtime(),
+            cpuinfo,
+            boot_id: OnceLock::new(),
+        });
+        ProcFs {
+            root: Arc::new(ProcInode {
+                fs: shared,
+                ino: 1,
+                node: Node::Dir(DirKind::Root),
+            }),
+        }
+    }
+
+    /// The root inode.
+    pub fn root(&self) -> InodeRef {
+        self.root.clone()
+    }
+
+    /// The root as a VFS root dentry, to mount at `/proc`.
+    pub fn root_dentry(&self) -> Arc<Dentry> {
+        Dentry::new_root(self.root.clone())
+    }
+}
+
+/// A fresh procfs root inode, for the runtime to mount at `/proc` (type
+/// `proc`): `mount(&at, Dentry::new_root(root), "proc", "proc")`. Reads
+/// the host's `/proc/cpuinfo` once, now.
+pub fn new_root(clock: Arc<dyn Clock>) -> InodeRef {
+    ProcFs::new(clock).root()
+}
+
+/// The state of a process as seen through `/proc/<pid>`.
+struct Snap {
+    kernel: Arc<Kernel>,
+    tid: Pid,
+    tg: Arc<ThreadGroup>,
+    // Weak, so that a /proc file held open by the process itself (in its
+    // fd table or as its cwd) does not keep the process alive in a cycle.
+    mm: Weak<MemoryManager>,
+    fds: Weak<FdTable>,
+    fs: Weak<spin::Mutex<FsContext>>,
+    creds: Credentials,
+    sigmask: u64,
+}
+
+impl Snap {
+    fn of(cx: &Task) -> Arc<Snap> {
+        Arc::new(Snap {
+            kernel: cx.kernel.clone(),
+            tid: cx.tid,
+            tg: cx.tg.clone(),
+            mm: Arc::downgrade(&cx.mm),
+            fds: Arc::downgrade(&cx.fds),
+            fs: Arc::downgrade(&cx.fs),
+            creds: cx.creds.clone(),
+            sigmask: cx.sigmask,
+        })
+    }
+
+    fn pid(&self) -> Pid {
+        self.tg.pid
+    }
+
+    fn ino(&self, sub: u64) -> u64 {
+        PID_INO | ((self.pid() as u32 as u64) << 24) | (sub & 0xff_ffff)
+    }
+
+    /// The address space (`ESRCH` once the process is gone).
+    fn mm(&self) -> Result<Arc<MemoryManager>, Errno> {
+        self.mm.upgrade().ok_or(Errno::ESRCH)
+    }
+
+    /// The fd table (`ESRCH` once the process is gone).
+    fn fds(&self) -> Result<Arc<FdTable>, Errno> {
+        self.fds.upgrade().ok_or(Errno::ESRCH)
+    }
+
+    /// The fs context (`ESRCH` once the process is gone).
+    fn fs(&self) -> Result<Arc<spin::Mutex<FsContext>>, Errno> {
+        self.fs.upgrade().ok_or(Errno::ESRCH)
+    }
+
+    fn root(&self) -> Result<Location, Errno> {
+        Ok(self.fs()?.lock().root.clone())
+    }
+}
+
+#[derive(Clone)]
+enum DirKind {
+    Root,
+    Sys,
+    SysKernel,
+    SysKernelRandom,
+    SysVm,
+    SysFs,
+    Pid(Arc<Snap>),
+    Task(Arc<Snap>),
+    Fd(Arc<Snap>),
+    FdInfo(Arc<Snap>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Global {
+    Cpuinfo,
+    Meminfo,
+    Stat,
+    Uptime,
+    Loadavg,
+    Version,
+    Filesystems,
+    Hostname,
+    Domainname,
+    Ostype,
+    Osrelease,
+    KVersion,
+    PidMax,
+    NgroupsMax,
+    CapLastCap,
+    BootId,
+    Uuid,
+    Overcommit,
+    MaxMapCount,
+    FileMax,
+    NrOpen,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PidFile {
+    Maps,
+    Status,
+    Stat,
+    Statm,
+    Cmdline,
+    Environ,
+    Comm,
+    Mounts,
+    Mountinfo,
+    Limits,
+    Cgroup,
+    OomScoreAdj,
+}
+
+#[derive(Clone)]
+enum LinkKind {
+    SelfLink,
+    ThreadSelf,
+    Fixed(&'static [u8]),
+    Exe(Arc<Snap>),
+    Cwd(Arc<Snap>),
+    Root(Arc<Snap>),
+    Fd(Arc<Snap>, i32),
+}
+
+#[derive(Clone)]
+enum Node {
+    Dir(DirKind),
+    Global(Global),
+    Pid(Arc<Snap>, PidFile),
+    FdInfo(Arc<Snap>, i32),
+    Link(LinkKind),
+}
+
+/// A procfs inode.
+pub struct ProcInode {
+    fs: Arc<Shared>,
+    ino: u64,
+    node: Node,
+}
+
+const ROOT_ENTRIES: &[(&str, u64)] = &[
+    ("cpuinfo", 2),
+    ("filesystems", 3),
+    ("loadavg", 4),
+    ("meminfo", 5),
+    ("mounts", 6),
+    ("self", 7),
+    ("stat", 8),
+    ("sys", 9),
+    ("thread-self", 10),
+    ("uptime", 11),
+    ("version", 12),
+];
+
+const SYS_ENTRIES: &[(&str, u64)] = &[("fs", 20), ("kernel", 21), ("vm", 22)];
+const SYS_KERNEL_ENTRIES: &[(&str, u64)] = &[
+    ("cap_last_cap", 30),
+    ("domainname", 31),
+    ("hostname", 32),
+    ("ngroups_max", 33),
+    ("osrelease", 34),
+    ("ostype", 35),
+    ("pid_max", 36),
+    ("random", 37),
+    ("version", 38),
+];
+const SYS_RANDOM_ENTRIES: &[(&str, u64)] = &[("boot_id", 40), ("uuid", 41)];
+const SYS_VM_ENTRIES: &[(&str, u64)] = &[("max_map_count", 50), ("overcommit_memory", 51)];
+const SYS_FS_ENTRIES: &[(&str, u64)] = &[("file-max", 60), ("nr_open", 61)];
+
+const PID_ENTRIES: &[(&str, u64)] = &[
+    ("cgroup", 1),
+    ("cmdline", 2),
+    ("comm", 3),
+    ("cwd", 4),
+    ("environ", 5),
+    ("exe", 6),
+    ("fd", 7),
+    ("fdinfo", 8),
+    ("limits", 9),
+    ("maps", 10),
+    ("mountinfo", 11),
+    ("mounts", 12),
+    ("oom_score_adj", 13),
+    ("root", 14),
+    ("stat", 15),
+    ("statm", 16),
+    ("status", 17),
+    ("task", 18),
+];
+/// Sub-codes of `fd/N` and `fdinfo/N` entries (plus the fd).
+const SUB_FD: u64 = 1 << 20;
+const SUB_FDINFO: u64 = 2 << 20;
+/// Sub-code of `task/<tid>`.
+const SUB_TASK_DIR: u64 = 19;
+
+/// Parses a pid or fd as Linux does: decimal digits, no sign, no leading
+/// zero.
+fn parse_num(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 10 || (name[0] == b'0' && name.len() > 1) {
+        return None;
+    }
+    if !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()?.parse().ok()
+}
+
+impl ProcInode {
+    fn make(&self, ino: u64, node: Node) -> Arc<ProcInode> {
+        Arc::new(ProcInode {
+            fs: self.fs.clone(),
+            ino,
+            node,
+        })
+    }
+
+    fn static_entries(&self) -> &'static [(&'static str, u64)] {
+        match &self.node {
+            Node::Dir(DirKind::Root) => ROOT_ENTRIES,
+            Node::Dir(DirKind::Sys) => SYS_ENTRIES,
+            Node::Dir(DirKind::SysKernel) => SYS_KERNEL_ENTRIES,
+            Node::Dir(DirKind::SysKernelRandom) => SYS_RANDOM_ENTRIES,
+            Node::Dir(DirKind::SysVm) => SYS_VM_ENTRIES,
+            Node::Dir(DirKind::SysFs) => SYS_FS_ENTRIES,
+            Node::Dir(DirKind::Pid(_)) => PID_ENTRIES,
+            _ => &[],
+        }
+    }
+
+    /// The node for a static entry of this directory.
+    fn static_node(&self, name: &str, code: u64) -> Option<(u64, Node)> {
+        let g = |g| Some((code, Node::Global(g)));
+        match &self.node {
+            Node::Dir(DirKind::Root) => match name {
+                "cpuinfo" => g(Global::Cpuinfo),
+                "filesystems" => g(Global::Filesystems),
+                "loadavg" => g(Global::Loadavg),
+                "meminfo" => g(Global::Meminfo),
+                "mounts" => Some((code, Node::Link(LinkKind::Fixed(b"self/mounts")))),
+                "self" => Some((code, Node::Link(LinkKind::SelfLink))),
+                "stat" => g(Global::Stat),
+                "sys" => Some((code, Node::Dir(DirKind::Sys))),
+                "thread-self" => Some((code, Node::Link(LinkKind::ThreadSelf))),
+                "uptime" => g(Global::Uptime),
+                "version" => g(Global::Version),
+                _ => None,
+            },
+            Node::Dir(DirKind::Sys) => match name {
+                "fs" => Some((code, Node::Dir(DirKind::SysFs))),
+                "kernel" => Some((code, Node::Dir(DirKind::SysKernel))),
+                "vm" => Some((code, Node::Dir(DirKind::SysVm))),
+                _ => None,
+            },
+            Node::Dir(DirKind::SysKernel) => match name {
+                "cap_last_cap" => g(Global::CapLastCap),
+                "domainname" => g(Global::Domainname),
+                "hostname" => g(Global::Hostname),
+                "ngroups_max" => g(Global::NgroupsMax),
+                "osrelease" => g(Global::Osrelease),
+                "ostype" => g(Global::Ostype),
+                "pid_max" => g(Global::PidMax),
+                "random" => Some((code, Node::Dir(DirKind::SysKernelRandom))),
+                "version" => g(Global::KVersion),
+                _ => None,
+            },
+            Node::Dir(DirKind::SysKernelRandom) => match name {
+                "boot_id" => g(Global::BootId),
+                "uuid" => g(Global::Uuid),
+                _ => None,
+            },
+            Node::Dir(DirKind::SysVm) => match name {
+                "max_map_count" => g(Global::MaxMapCount),
+                "overcommit_memory" => g(Global::Overcommit),
+                _ => None,
+            },
+            Node::Dir(DirKind::SysFs) => match name {
+                "file-max" => g(Global::FileMax),
+                "nr_open" => g(Global::NrOpen),
+                _ => None,
+            },
+            Node::Dir(DirKind::Pid(s)) => {
+                let ino = s.ino(code);
+                let s = s.clone();
+                let p = |f| Some((ino, Node::Pid(s.clone(), f)));
+                match name {
+                    "cgroup" => p(PidFile::Cgroup),
+                    "cmdline" => p(PidFile::Cmdline),
+                    "comm" => p(PidFile::Comm),
+                    "cwd" => Some((ino, Node::Link(LinkKind::Cwd(s.clone())))),
+                    "environ" => p(PidFile::Environ),
+                    "exe" => Some((ino, Node::Link(LinkKind::Exe(s.clone())))),
+                    "fd" => Some((ino, Node::Dir(DirKind::Fd(s.clone())))),
+                    "fdinfo" => Some((ino, Node::Dir(DirKind::FdInfo(s.clone())))),
+                    "limits" => p(PidFile::Limits),
+                    "maps" => p(PidFile::Maps),
+                    "mountinfo" => p(PidFile::Mountinfo),
+                    "mounts" => p(PidFile::Mounts),
+                    "oom_score_adj" => p(PidFile::OomScoreAdj),
+                    "root" => Some((ino, Node::Link(LinkKind::Root(s.clone())))),
+                    "stat" => p(PidFile::Stat),
+                    "statm" => p(PidFile::Statm),
+                    "status" => p(PidFile::Status),
+                    "task" => Some((ino, Node::Dir(DirKind::Task(s.clone())))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// All entries of this directory as (name, ino, kind).
+    fn entries(&self) -> Vec<(Vec<u8>, u64, FileType, u64)> {
+        let mut out = Vec::new();
+        match &self.node {
+            Node::Dir(DirKind::Fd(s)) | Node::Dir(DirKind::FdInfo(s)) => {
+                let info = matches!(self.node, Node::Dir(DirKind::FdInfo(_)));
+                let list = s.fds().map(|f| f.list()).unwrap_or_default();
+                for (fd, _) in list {
+                    let (sub, kind) = if info {
+                        (SUB_FDINFO, FileType::Regular)
+                    } else {
+                        (SUB_FD, FileType::Symlink)
+                    };
+                    out.push((
+                        fd.to_string().into_bytes(),
+                        s.ino(sub | fd as u64),
+                        kind,
+                        fd as u64 + 1,
+                    ));
+                }
+            }
+            Node::Dir(DirKind::Task(s)) => {
+                out.push((
+                    s.tid.to_string().into_bytes(),
+                    s.ino(SUB_TASK_DIR),
+                    FileType::Directory,
+                    1,
+                ));
+            }
+            _ => {
+                for (i, (name, code)) in self.static_entries().iter().enumerate() {
+                    if let Some((ino, node)) = self.static_node(name, *code) {
+                        out.push((name.as_bytes().to_vec(), ino, node.kind(), i as u64 + 1));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn text(&self, cx: &Task) -> Result<Vec<u8>, Errno> {
+        match &self.node {
+            Node::Global(g) => Ok(global_text(&self.fs, *g, cx)),
+            Node::Pid(s, f) => pid_text(s, *f),
+            Node::FdInfo(s, fd) => fdinfo_text(s, *fd),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn mode(&self) -> u32 {
+        match &self.node {
+            Node::Dir(DirKind::Fd(_)) | Node::Dir(DirKind::FdInfo(_)) => S_IFDIR | 0o500,
+            Node::Dir(_) => S_IFDIR | 0o555,
+            Node::Link(LinkKind::Fd(s, fd)) => {
+                let perm = match s
+                    .fds()
+                    .and_then(|t| t.file(*fd))
+                    .map(|f| f.flags() & O_ACCMODE)
+                {
+                    Ok(O_RDONLY) => 0o500,
+                    Ok(O_WRONLY) => 0o300,
+                    _ => 0o700,
+                };
+                S_IFLNK | perm
+            }
+            Node::Link(_) => S_IFLNK | 0o777,
+            Node::Global(g) => {
+                S_IFREG
+                    | match g {
+                        Global::Hostname
+                        | Global::Domainname
+                        | Global::PidMax
+                        | Global::Overcommit
+                        | Global::MaxMapCount
+                        | Global::FileMax
+                        | Global::NrOpen => 0o644,
+                        _ => 0o444,
+                    }
+            }
+            Node::Pid(_, f) => {
+                S_IFREG
+                    | match f {
+                        PidFile::Environ => 0o400,
+                        PidFile::Comm | PidFile::OomScoreAdj => 0o644,
+                        _ => 0o444,
+                    }
+            }
+            Node::FdInfo(..) => S_IFREG | 0o444,
+        }
+    }
+
+    fn snap(&self) -> Option<&Arc<Snap>> {
+        match &self.node {
+            Node::Dir(DirKind::Pid(s) | DirKind::Task(s) | DirKind::Fd(s) | DirKind::FdInfo(s)) => {
+                Some(s)
+            }
+            Node::Pid(s, _) | Node::FdInfo(s, _) => Some(s),
+            Node::Link(
+                LinkKind::Exe(s) | LinkKind::Cwd(s) | LinkKind::Root(s) | LinkKind::Fd(s, _),
+            ) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn target(&self, cx: &Task) -> Result<Location, Errno> {
+        match &self.node {
+            Node::Link(LinkKind::Exe(s)) => s.tg.exe.lock().clone().ok_or(Errno::ENOENT),
+            Node::Link(LinkKind::Cwd(s)) => Ok(s.fs()?.lock().cwd.clone()),
+            Node::Link(LinkKind::Root(s)) => s.root(),
+            Node::Link(LinkKind::Fd(s, fd)) => {
+                let file = s.fds()?.file(*fd).map_err(|_| Errno::ENOENT)?;
+                if let Some(l) = &file.location {
+                    return Ok(l.clone());
+                }
+                // No path: a detached place whose open gives the same
+                // object back (host fds only).
+                let root = cx.fs.lock().root.clone();
+                let anon = Arc::new(AnonInode {
+                    ops: file.ops.clone(),
+                    ino: self.ino,
+                    dev: self.fs.dev,
+                });
+                Ok(Location {
+                    mount: root.mount,
+                    dentry: Dentry::new_root(anon),
+                })
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+impl Node {
+    fn kind(&self) -> FileType {
+        match self {
+            Node::Dir(_) => FileType::Directory,
+            Node::Link(_) => FileType::Symlink,
+            _ => FileType::Regular,
+        }
+    }
+}
+
+impl Inode for ProcInode {
+    fn attr(&self) -> Result<InodeAttr, Errno> {
+        let (uid, gid) = match self.snap() {
+            Some(s) => (s.creds.euid, s.creds.egid),
+            None => (0, 0),
+        };
+        Ok(InodeAttr {
+            dev: self.fs.dev,
+            ino: self.ino,
+            mode: self.mode(),
+            nlink: if self.node.kind() == FileType::Directory {
+                2
+            } else {
+                1
+            },
+            uid,
+            gid,
+            rdev: 0,
+            size: 0,
+            blksize: 1024,
+            blocks: 0,
+            atime: self.fs.time,
+            mtime: self.fs.time,
+            ctime: self.fs.time,
+        })
+    }
+
+    fn lookup(&self, cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+        let Node::Dir(dir) = &self.node else {
+            return Err(Errno::ENOTDIR);
+        };
+        match dir {
+            DirKind::Root => {
+                if let Some(pid) = parse_num(name) {
+                    if pid == cx.pid() || pid == cx.tid {
+                        let s = Snap::of(cx);
+                        let ino = s.ino(0);
+                        return Ok(self.make(ino, Node::Dir(DirKind::Pid(s))));
+                    }
+                    return Err(Errno::ENOENT);
+                }
+            }
+            DirKind::Task(s) => {
+                return match parse_num(name) {
+                    Some(tid) if tid == s.tid => {
+                        Ok(self.make(s.ino(SUB_TASK_DIR), Node::Dir(DirKind::Pid(s.clone()))))
+                    }
+                    _ => Err(Errno::ENOENT),
+                };
+            }
+            DirKind::Fd(s) | DirKind::FdInfo(s) => {
+                let fd = parse_num(name).ok_or(Errno::ENOENT)?;
+                s.fds()?.get(fd).map_err(|_| Errno::ENOENT)?;
+                return Ok(match dir {
+                    DirKind::Fd(_) => self.make(
+                        s.ino(SUB_FD | fd as u64),
+                        Node::Link(LinkKind::Fd(s.clone(), fd)),
+                    ),
+                    _ => self.make(s.ino(SUB_FDINFO | fd as u64), Node::FdInfo(s.clone(), fd)),
+                });
+            }
+            _ => {}
+        }
+        let name = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
+        let code = self
+            .static_entries()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| *c)
+            .ok_or(Errno::ENOENT)?;
+        let (ino, node) = self.static_node(name, code).ok_or(Errno::ENOENT)?;
+        Ok(self.make(ino, node))
+    }
+
+    fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+        if !matches!(self.node, Node::Dir(_)) {
+            return Err(Errno::ENOTDIR);
+        }
+        for (name, ino, kind, next) in self.entries() {
+            if next <= offset {
+                continue;
+            }
+            if !sink(DirEntry {
+                ino,
+                kind,
+                name,
+                next,
+            }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn readlink(&self, cx: &Task) -> Result<Vec<u8>, Errno> {
+        match &self.node {
+            Node::Link(LinkKind::SelfLink) => Ok(cx.pid().to_string().into_bytes()),
+            Node::Link(LinkKind::ThreadSelf) => {
+                Ok(format!("{}/task/{}", cx.pid(), cx.tid).into_bytes())
+            }
+            Node::Link(LinkKind::Fixed(t)) => Ok(t.to_vec()),
+            Node::Link(LinkKind::Fd(s, fd)) => {
+                let file = s.fds()?.file(*fd).map_err(|_| Errno::ENOENT)?;
+                match &file.location {
+                    Some(l) => {
+                        let root = cx.fs.lock().root.clone();
+                        Ok(l.path_from(&root))
+                    }
+                    None => Ok(describe(&*file.ops, self.ino)),
+                }
+            }
+            Node::Link(_) => {
+                let loc = self.target(cx)?;
+                let root = cx.fs.lock().root.clone();
+                Ok(loc.path_from(&root))
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn magic_link(&self, cx: &Task) -> Option<Result<Location, Errno>> {
+        match &self.node {
+            Node::Link(
+                LinkKind::Exe(_) | LinkKind::Cwd(_) | LinkKind::Root(_) | LinkKind::Fd(..),
+            ) => Some(self.target(cx)),
+            _ => None,
+        }
+    }
+
+    fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        match &self.node {
+            Node::Dir(_) => return Err(Errno::EISDIR),
+            Node::Link(_) => return Err(Errno::ELOOP),
+            _ => {}
+        }
+        let writing = matches!(flags & O_ACCMODE, O_WRONLY | O_RDWR);
+        let writable = match &self.node {
+            Node::Pid(s, PidFile::Comm) => Some(Writer::Comm(s.tg.clone())),
+            Node::Pid(_, PidFile::OomScoreAdj) => Some(Writer::Ignore),
+            _ => None,
+        };
+        if writing && writable.is_none() {
+            return Err(Errno::EACCES);
+        }
+        let data = if flags & O_ACCMODE == O_WRONLY {
+            Vec::new()
+        } else {
+            self.text(cx)?
+        };
+        Ok(Arc::new(ProcFile {
+            data,
+            writer: writable,
+        }))
+    }
+
+    fn statfs(&self) -> Result<Statfs, Errno> {
+        Ok(Statfs {
+            f_type: PROC_SUPER_MAGIC,
+            f_bsize: 4096,
+            f_namelen: 255,
+            f_frsize: 4096,
+            f_fsid: [self.fs.dev as i32, (self.fs.dev >> 32) as i32],
+            f_flags: 0x20 | 0x2 | 0x4 | 0x8, // ST_VALID|NOSUID|NODEV|NOEXEC
+            ..Default::default()
+        })
+    }
+
+    fn cacheable(&self) -> bool {
+        matches!(
+            self.node,
+            Node::Dir(
+                DirKind::Sys
+                    | DirKind::SysKernel
+                    | DirKind::SysKernelRandom
+                    | DirKind::SysVm
+                    | DirKind::SysFs
+            )
+        )
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// What `/proc/<pid>/fd/N` shows for a file opened without a path.
+fn describe(ops: &dyn FileOps, ino: u64) -> Vec<u8> {
+    if let Some(h) = ops.as_any().downcast_ref::<HostFdFile>() {
+        return h.describe();
+    }
+    if ops.is_tty() {
+        return b"/dev/tty".to_vec();
+    }
+    let kind = match ops.stat().and_then(|a| a.file_type()) {
+        Some(FileType::Fifo) => "pipe",
+        Some(FileType::Socket) => "socket",
+        _ => "anon_inode",
+    };
+    let n = ops.stat().map(|a| a.ino).unwrap_or(ino);
+    format!("{kind}:[{n}]").into_bytes()
+}
+
+/// The place `/proc/<pid>/fd/N` leads to for a file without a path: opening
+/// it gives the same open object back (host fds only; anything else is
+/// `ENXIO`, as reopening a socket is on Linux).
+struct AnonInode {
+    ops: Arc<dyn FileOps>,
+    ino: u64,
+    dev: u64,
+}
+
+impl Inode for AnonInode {
+    fn attr(&self) -> Result<InodeAttr, Errno> {
+        if let Some(mut a) = self.ops.stat() {
+            a.dev = self.dev;
+            a.ino = self.ino;
+            return Ok(a);
+        }
+        Ok(InodeAttr {
+            dev: self.dev,
+            ino: self.ino,
+            mode: if self.ops.seekable() {
+                S_IFREG
+            } else {
+                S_IFCHR
+            } | 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        })
+    }
+
+    fn open(&self, _cx: &Task, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        if self.ops.as_any().downcast_ref::<HostFdFile>().is_some() {
+            Ok(self.ops.clone())
+        } else {
+            Err(Errno::ENXIO)
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+enum Writer {
+    Comm(Arc<ThreadGroup>),
+    Ignore,
+}
+
+/// An open procfs file: the text generated at open.
+struct ProcFile {
+    data: Vec<u8>,
+    writer: Option<Writer>,
+}
+
+impl FileOps for ProcFile {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let Ok(off) = usize::try_from(offset) else {
+            return Ok(0);
+        };
+        if off >= self.data.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.data.len() - off);
+        buf[..n].copy_from_slice(&self.data[off..off + n]);
+        Ok(n)
+    }
+
+    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        match &self.writer {
+            Some(Writer::Comm(tg)) => {
+                let end = buf
+                    .iter()
+                    .position(|&c| c == b'\n' || c == 0)
+                    .unwrap_or(buf.len());
+                let name = &buf[..end.min(15)];
+                *tg.comm.lock() = String::from_utf8_lossy(name).into_owned();
+                Ok(buf.len())
+            }
+            Some(Writer::Ignore) => Ok(buf.len()),
+            None => Err(Errno::EINVAL),
+        }
+    }
+
+    fn size(&self) -> Result<u64, Errno> {
+        Ok(self.data.len() as u64)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+// ---------------------------------------------------------------------
+// Generated text.
+
+fn ns_of(t: Timespec) -> u64 {
+    (t.tv_sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec.max(0) as u64)
+}
+
+/// Nanoseconds since the sandbox booted.
+fn uptime_ns(k: &Kernel) -> u64 {
+    let now = ns_of(k.clock.monotonic());
+    now.saturating_sub(k.boot_ns.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// USER_HZ ticks.
+fn ticks(ns: u64) -> u64 {
+    ns / 10_000_000
+}
+
+fn cpus(k: &Kernel) -> u32 {
+    k.identity.cpus.max(1)
+}
+
+fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
+    let k = &cx.kernel;
+    let id = &k.identity;
+    let line = |s: &str| format!("{s}\n").into_bytes();
+    match g {
+        Global::Cpuinfo => cpuinfo(&fs.cpuinfo, cpus(k)),
+        Global::Meminfo => meminfo(id.total_memory),
+        Global::Stat => {
+            let up = uptime_ns(k);
+            let n = cpus(k) as u64;
+            let user = ticks(up) / 10;
+            let idle = ticks(up).saturating_mul(n).saturating_sub(user);
+            let mut s = format!("cpu  {user} 0 0 {idle} 0 0 0 0 0 0\n");
+            for i in 0..n {
+                let _ = writeln!(s, "cpu{i} {} 0 0 {} 0 0 0 0 0 0", user / n, idle / n);
+            }
+            let boot = ns_of(k.clock.realtime()).saturating_sub(up) / 1_000_000_000;
+            let _ = write!(
+                s,
+                "intr 0\nctxt 0\nbtime {boot}\nprocesses {}\nprocs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n",
+                cx.pid()
+            );
+            s.into_bytes()
+        }
+        Global::Uptime => {
+            let up = uptime_ns(k);
+            let idle = up.saturating_mul(cpus(k) as u64);
+            format!(
+                "{}.{:02} {}.{:02}\n",
+                up / 1_000_000_000,
+                (up / 10_000_000) % 100,
+                idle / 1_000_000_000,
+                (idle / 10_000_000) % 100
+            )
+            .into_bytes()
+        }
+        Global::Loadavg => format!("0.00 0.00 0.00 1/1 {}\n", cx.pid()).into_bytes(),
+        Global::Version => format!(
+            "Linux version {} (veil@veil) (veil) {}\n",
+            id.release, id.version
+        )
+        .into_bytes(),
+        Global::Filesystems => {
+            b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n"
+                .to_vec()
+        }
+        Global::Hostname => line(&id.hostname),
+        Global::Domainname => line("(none)"),
+        Global::Ostype => line("Linux"),
+        Global::Osrelease => line(&id.release),
+        Global::KVersion => line(&id.version),
+        Global::PidMax => line("4194304"),
+        Global::NgroupsMax => line("65536"),
+        Global::CapLastCap => line("40"),
+        Global::BootId => line(fs.boot_id.get_or_init(|| uuid(k))),
+        Global::Uuid => line(&uuid(k)),
+        Global::Overcommit => line("0"),
+        Global::MaxMapCount => line("65530"),
+        Global::FileMax => line("9223372036854775807"),
+        Global::NrOpen => line("1048576"),
+    }
+}
+
+/// A random (version 4) UUID.
+fn uuid(k: &Kernel) -> String {
+    let mut b = [0u8; 16];
+    k.random.fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    )
+}
+
+/// The host's cpuinfo cut to `n` processors, or a generated one.
+fn cpuinfo(host: &[u8], n: u32) -> Vec<u8> {
+    let text = String::from_utf8_lossy(host);
+    let blocks: Vec<&str> = text
+        .split("\n\n")
+        .filter(|b| b.trim_start().starts_with("processor"))
+        .collect();
+    let mut out = String::new();
+    if blocks.is_empty() {
+        for i in 0..n {
+            let _ = write!(
+                out,
+                "processor\t: {i}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 0\n\
+                 model name\t: veil virtual CPU\ncpu MHz\t\t: 2000.000\ncache size\t: 4096 KB\n\
+                 physical id\t: 0\nsiblings\t: {n}\ncore id\t\t: {i}\ncpu cores\t: {n}\n\
+                 flags\t\t: fpu tsc cx8 cmov mmx fxsr sse sse2 ht syscall nx lm sse3 ssse3 sse4_1 sse4_2 popcnt\n\
+                 bogomips\t: 4000.00\naddress sizes\t: 46 bits physical, 48 bits virtual\n\n"
+            );
+        }
+        return out.into_bytes();
+    }
+    for b in blocks.iter().take(n as usize) {
+        out.push_str(b.trim_matches('\n'));
+        out.push_str("\n\n");
+    }
+    out.into_bytes()
+}
+
+fn meminfo(total: u64) -> Vec<u8> {
+    let kb = total / 1024;
+    let free = kb / 4 * 3;
+    let cached = kb / 16;
+    let rows: &[(&str, u64)] = &[
+        ("MemTotal", kb),
+        ("MemFree", free),
+        ("MemAvailable", free + cached),
+        ("Buffers", 0),
+        ("Cached", cached),
+        ("SwapCached", 0),
+        ("Active", kb / 8),
+        ("Inactive", kb / 16),
+        ("Active(anon)", kb / 16),
+        ("Inactive(anon)", 0),
+        ("Active(file)", kb / 16),
+        ("Inactive(file)", kb / 16),
+        ("Unevictable", 0),
+        ("Mlocked", 0),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Dirty", 0),
+        ("Writeback", 0),
+        ("AnonPages", kb / 16),
+        ("Mapped", kb / 64),
+        ("Shmem", 0),
+        ("KReclaimable", 0),
+        ("Slab", 0),
+        ("SReclaimable", 0),
+        ("SUnreclaim", 0),
+        ("KernelStack", 0),
+        ("PageTables", 0),
+        ("NFS_Unstable", 0),
+        ("Bounce", 0),
+        ("WritebackTmp", 0),
+        ("CommitLimit", kb / 2),
+        ("Committed_AS", kb / 16),
+        ("VmallocTotal", 34_359_738_367),
+        ("VmallocUsed", 0),
+        ("VmallocChunk", 0),
+        ("Percpu", 0),
+        ("AnonHugePages", 0),
+        ("ShmemHugePages", 0),
+        ("ShmemPmdMapped", 0),
+        ("FileHugePages", 0),
+        ("FilePmdMapped", 0),
+    ];
+    let mut s = String::new();
+    for (name, v) in rows {
+        let _ = writeln!(s, "{:<16}{:>8} kB", format!("{name}:"), v);
+    }
+    s.push_str("HugePages_Total:       0\nHugePages_Free:        0\nHugePages_Rsvd:        0\nHugePages_Surp:        0\n");
+    s.push_str("Hugepagesize:       2048 kB\nHugetlb:               0 kB\n");
+    s.into_bytes()
+}
+
+/// Reads `[start, end)` of a process's memory (at most 1 MiB); what cannot
+/// be read is left out.
+fn read_range(mm: &MemoryManager, start: u64, end: u64) -> Vec<u8> {
+    if end <= start {
+        return Vec::new();
+    }
+    let len = (end - start).min(1 << 20) as usize;
+    let mut buf = vec![0u8; len];
+    if mm.copy_in(UserAddr(start), &mut buf).is_ok() {
+        return buf;
+    }
+    // Page by page, stopping at the first hole.
+    let mut out = Vec::new();
+    let mut addr = start;
+    while (addr - start) < len as u64 {
+        let page_end = (addr | 4095).saturating_add(1);
+        let n = (page_end.min(start + len as u64) - addr) as usize;
+        let mut chunk = vec![0u8; n];
+        if mm.copy_in(UserAddr(addr), &mut chunk).is_err() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+        addr += n as u64;
+    }
+    out
+}
+
+fn sig_masks(tg: &ThreadGroup) -> (u64, u64) {
+    let acts = tg.sigactions.lock();
+    let (mut ign, mut cgt) = (0u64, 0u64);
+    for (i, a) in acts.iter().enumerate() {
+        match a.handler {
+            SIG_DFL => {}
+            SIG_IGN => ign |= 1 << i,
+            _ => cgt |= 1 << i,
+        }
+    }
+    (ign, cgt)
+}
+
+fn cpu_mask(n: u32) -> String {
+    let n = n.clamp(1, 64);
+    let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    format!("{mask:x}")
+}
+
+fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
+    let pid = s.pid();
+    let comm = s.tg.comm.lock().clone();
+    let ppid = *s.tg.ppid.lock();
+    let pgid = *s.tg.pgid.lock();
+    let sid = *s.tg.sid.lock();
+    Ok(match f {
+        PidFile::Maps => s.mm()?.maps_text().into_bytes(),
+        PidFile::Cmdline => {
+            let (a0, a1, _, _) = *s.tg.args_range.lock();
+            read_range(&*s.mm()?, a0, a1)
+        }
+        PidFile::Environ => {
+            let (_, _, e0, e1) = *s.tg.args_range.lock();
+            read_range(&*s.mm()?, e0, e1)
+        }
+        PidFile::Comm => format!("{comm}\n").into_bytes(),
+        PidFile::Cgroup => b"0::/\n".to_vec(),
+        PidFile::OomScoreAdj => b"0\n".to_vec(),
+        PidFile::Status => status_text(s, &comm, ppid, pgid, sid)?,
+        PidFile::Stat => {
+            let st = s.mm()?.stats();
+            let (ign, cgt) = sig_masks(&s.tg);
+            let (a0, a1, e0, e1) = *s.tg.args_range.lock();
+            let cpu = ticks(ns_of(s.kernel.clock.thread_cpu()));
+            format!(
+                "{pid} ({comm}) R {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {cpu} 0 0 0 20 0 1 0 0 {} {} 18446744073709551615 1 1 0 0 0 0 {} {ign} {cgt} 0 0 0 17 0 0 0 0 0 0 0 0 0 {a0} {a1} {e0} {e1} 0\n",
+                st.total_pages * 4096,
+                st.resident_pages,
+                s.sigmask,
+            )
+            .into_bytes()
+        }
+        PidFile::Statm => {
+            let st = s.mm()?.stats();
+            format!(
+                "{} {} 0 0 0 {} 0\n",
+                st.total_pages,
+                st.resident_pages,
+                st.total_pages.saturating_sub(st.stack_pages)
+            )
+            .into_bytes()
+        }
+        PidFile::Mounts | PidFile::Mountinfo => mounts_text(s, f == PidFile::Mountinfo)?,
+        PidFile::Limits => limits_text(&s.tg),
+    })
+}
+
+fn status_text(s: &Snap, comm: &str, ppid: Pid, pgid: Pid, sid: Pid) -> Result<Vec<u8>, Errno> {
+    let c = &s.creds;
+    let st = s.mm()?.stats();
+    let kb = |pages: u64| pages * 4;
+    let (ign, cgt) = sig_masks(&s.tg);
+    let umask = s.fs()?.lock().umask;
+    let fd_size = s
+        .fds()?
+        .list()
+        .last()
+        .map(|(fd, _)| *fd as u64 + 1)
+        .unwrap_or(0);
+    let fd_size = fd_size.max(64).next_power_of_two();
+    let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
+    let caps = if c.euid == 0 {
+        "000001ffffffffff"
+    } else {
+        "0000000000000000"
+    };
+    let n = cpus(&s.kernel);
+    let sigpending = s.tg.rlimit(veil_abi::flags::RLIMIT_SIGPENDING);
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "Name:\t{comm}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+         Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t{fd_size}\nGroups:\t{}\n\
+         NStgid:\t{pid}\nNSpid:\t{tid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n",
+        c.uid,
+        c.euid,
+        c.suid,
+        c.fsuid,
+        c.gid,
+        c.egid,
+        c.sgid,
+        c.fsgid,
+        groups.join(" "),
+        pid = s.pid(),
+        tid = s.tid,
+    );
+    let _ = write!(
+        o,
+        "VmPeak:\t{:>8} kB\nVmSize:\t{:>8} kB\nVmLck:\t{:>8} kB\nVmPin:\t{:>8} kB\nVmHWM:\t{:>8} kB\nVmRSS:\t{:>8} kB\n\
+         RssAnon:\t{:>8} kB\nRssFile:\t{:>8} kB\nRssShmem:\t{:>8} kB\nVmData:\t{:>8} kB\nVmStk:\t{:>8} kB\n\
+         VmExe:\t{:>8} kB\nVmLib:\t{:>8} kB\nVmPTE:\t{:>8} kB\nVmSwap:\t{:>8} kB\nHugetlbPages:\t{:>8} kB\n",
+        kb(st.total_pages),
+        kb(st.total_pages),
+        0,
+        0,
+        kb(st.resident_pages),
+        kb(st.resident_pages),
+        kb(st.resident_pages),
+        0,
+        0,
+        kb(st.total_pages.saturating_sub(st.stack_pages)),
+        kb(st.stack_pages),
+        0,
+        0,
+        kb(st.vmas.div_ceil(64).max(1)),
+        0,
+        0,
+    );
+    let _ = write!(
+        o,
+        "CoreDumping:\t0\nTHP_enabled:\t1\nThreads:\t1\nSigQ:\t0/{sigpending}\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+         SigBlk:\t{:016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n\
+         CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n\
+         NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tthread vulnerable\n\
+         SpeculationIndirectBranch:\tconditional enabled\nCpus_allowed:\t{}\nCpus_allowed_list:\t0-{}\n\
+         Mems_allowed:\t00000000,00000001\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+        s.sigmask,
+        cpu_mask(n),
+        n - 1,
+    );
+    Ok(o.into_bytes())
+}
+
+fn mounts_text(s: &Snap, info: bool) -> Result<Vec<u8>, Errno> {
+    let root = s.root()?;
+    let mut o = String::new();
+    for m in s.kernel.mounts.all() {
+        let path = match &m.mountpoint {
+            Some(at) => at.path_from(&root),
+            None => b"/".to_vec(),
+        };
+        let path = escape_mount_path(&path);
+        let rw = if m.read_only { "ro" } else { "rw" };
+        let extra = match m.fs_type.as_str() {
+            "proc" | "sysfs" => ",nosuid,nodev,noexec",
+            "devtmpfs" | "devpts" => ",nosuid",
+            _ => "",
+        };
+        if info {
+            let dev = m.root.inode.attr().map(|a| a.dev).unwrap_or(0);
+            let (major, minor) = veil_core::mm::split_dev(dev);
+            let parent = m.mountpoint.as_ref().map(|p| p.mount.id).unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "{} {} {major}:{minor} / {path} {rw},relatime{extra} - {} {} {rw}",
+                m.id, parent, m.fs_type, m.source
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "{} {path} {} {rw},relatime{extra} 0 0",
+                m.source, m.fs_type
+            );
+        }
+    }
+    Ok(o.into_bytes())
+}
+
+/// Escapes space, tab, newline and backslash as `\ooo`, as Linux does in
+/// mount tables.
+fn escape_mount_path(p: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in p {
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\\') {
+            let _ = write!(s, "\\{c:03o}");
+        } else {
+            s.push(c as char);
+        }
+    }
+    s
+}
+
+fn limits_text(tg: &ThreadGroup) -> Vec<u8> {
+    const ROWS: [(&str, &str); 16] = [
+        ("Max cpu time", "seconds"),
+        ("Max file size", "bytes"),
+        ("Max data size", "bytes"),
+        ("Max stack size", "bytes"),
+        ("Max core file size", "bytes"),
+        ("Max resident set", "bytes"),
+        ("Max processes", "processes"),
+        ("Max open files", "files"),
+        ("Max locked memory", "bytes"),
+        ("Max address space", "bytes"),
+        ("Max file locks", "locks"),
+        ("Max pending signals", "signals"),
+        ("Max msgqueue size", "bytes"),
+        ("Max nice priority", ""),
+        ("Max realtime priority", ""),
+        ("Max realtime timeout", "us"),
+    ];
+    let lim = *tg.rlimits.lock();
+    let show = |v: u64| {
+        if v == veil_abi::flags::RLIM_INFINITY {
+            "unlimited".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut o = format!(
+        "{:<26}{:<21}{:<21}{:<10}\n",
+        "Limit", "Soft Limit", "Hard Limit", "Units"
+    );
+    for (i, (name, unit)) in ROWS.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "{:<26}{:<21}{:<21}{:<10}",
+            name,
+            show(lim[i].cur),
+            show(lim[i].max),
+            unit
+        );
+    }
+    o.into_bytes()
+}
+
+fn fdinfo_text(s: &Snap, fd: i32) -> Result<Vec<u8>, Errno> {
+    let e = s.fds()?.get(fd).map_err(|_| Errno::ENOENT)?;
+    let f = &e.file;
+    let flags = f.flags() | if e.cloexec { O_CLOEXEC } else { 0 };
+    let (mnt, ino) = match &f.location {
+        Some(l) => (l.mount.id, l.inode().attr().map(|a| a.ino).unwrap_or(0)),
+        None => (0, f.ops.stat().map(|a| a.ino).unwrap_or(0)),
+    };
+    Ok(format!(
+        "pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n",
+        f.pos(),
+        flags
+    )
+    .into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{kernel_with_root, names, read_all, task_in, TestClock};
+    use crate::tmpfs::TmpFs;
+    use veil_abi::flags::{MAP_ANONYMOUS, MAP_PRIVATE};
+    use veil_core::platform::Prot;
+    use veil_core::vfs::{OpenFile, Owner};
+
+    struct Env {
+        _tmp: TmpFs,
+        proc_root: InodeRef,
+        task: Task,
+    }
+
+    fn env() -> Env {
+        let tmp = TmpFs::new(Arc::new(TestClock::default()));
+        let root = tmp.root();
+        root.mkdir(b"proc", 0o555, Owner::default()).unwrap();
+        let etc = root.mkdir(b"etc", 0o755, Owner::default()).unwrap();
+        etc.mknod(b"passwd", FileType::Regular, 0o644, 0, Owner::default())
+            .unwrap();
+        let kernel = kernel_with_root(tmp.root_dentry());
+        let task = task_in(&kernel);
+        let proc = ProcFs::with_cpuinfo(
+            Arc::new(TestClock::default()),
+            b"processor\t: 0\nmodel name\t: X\n\nprocessor\t: 1\nmodel name\t: X\n\nprocessor\t: 2\nmodel name\t: X\n\n"
+                .to_vec(),
+        );
+        let proc_dentry = proc.root_dentry();
+        let at = veil_core::vfs::walk::resolve(
+            &task,
+            veil_abi::flags::AT_FDCWD,
+            b"/proc",
+            veil_core::vfs::walk::WalkFlags::default(),
+        )
+        .unwrap();
+        kernel
+            .mounts
+            .mount(&at, proc_dentry.clone(), "proc", "proc");
+        Env {
+            _tmp: tmp,
+            proc_root: proc_dentry.inode.clone(),
+            task,
+        }
+    }
+
+    fn text(dir: &InodeRef, t: &Task, path: &str) -> String {
+        let mut node = dir.clone();
+        for c in path.split('/') {
+            node = node
+                .lookup(t, c.as_bytes())
+                .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        }
+        String::from_utf8(read_all(&*node.open(t, O_RDONLY).unwrap())).unwrap()
+    }
+
+    fn open_path(t: &Task, path: &[u8]) -> Arc<OpenFile> {
+        let loc = veil_core::vfs::walk::resolve(
+            t,
+            veil_abi::flags::AT_FDCWD,
+            path,
+            veil_core::vfs::walk::WalkFlags {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let ops = loc.inode().open(t, O_RDONLY).unwrap();
+        OpenFile::new(ops, Some(loc), O_RDONLY)
+    }
+
+    #[test]
+    fn self_links_and_pid_dir() {
+        let e = env();
+        let t = &e.task;
+        let pid = t.pid().to_string();
+        let me = e.proc_root.lookup(t, b"self").unwrap();
+        assert_eq!(me.attr().unwrap().mode, S_IFLNK | 0o777);
+        assert_eq!(me.readlink(t).unwrap(), pid.as_bytes());
+        let ts = e.proc_root.lookup(t, b"thread-self").unwrap();
+        assert_eq!(
+            ts.readlink(t).unwrap(),
+            format!("{pid}/task/{}", t.tid).as_bytes()
+        );
+        let mounts = e.proc_root.lookup(t, b"mounts").unwrap();
+        assert_eq!(mounts.readlink(t).unwrap(), b"self/mounts");
+        assert!(!e.proc_root.cacheable());
+        let d = e.proc_root.lookup(t, pid.as_bytes()).unwrap();
+        assert_eq!(d.attr().unwrap().mode, S_IFDIR | 0o555);
+        assert!(!d.cacheable());
+        assert_eq!(e.proc_root.lookup(t, b"99999").err(), Some(Errno::ENOENT));
+        assert_eq!(
+            e.proc_root.lookup(t, format!("0{pid}").as_bytes()).err(),
+            Some(Errno::ENOENT)
+        );
+        assert_eq!(e.proc_root.lookup(t, b"nope").err(), Some(Errno::ENOENT));
+        let listed = names(&*d);
+        for want in [
+            "exe",
+            "cwd",
+            "root",
+            "fd",
+            "fdinfo",
+            "maps",
+            "status",
+            "stat",
+            "statm",
+            "cmdline",
+            "environ",
+            "comm",
+            "mounts",
+            "mountinfo",
+            "limits",
+            "task",
+        ] {
+            assert!(listed.iter().any(|n| n == want), "{want}");
+        }
+        let root_names = names(&*e.proc_root);
+        for want in [
+            "self",
+            "thread-self",
+            "cpuinfo",
+            "meminfo",
+            "sys",
+            "mounts",
+            "uptime",
+        ] {
+            assert!(root_names.iter().any(|n| n == want), "{want}");
+        }
+        // task/<tid> is the same process.
+        let task_dir = d.lookup(t, b"task").unwrap();
+        assert_eq!(names(&*task_dir), vec![t.tid.to_string()]);
+        let td = task_dir.lookup(t, t.tid.to_string().as_bytes()).unwrap();
+        assert_eq!(text(&td, t, "comm"), "test\n");
+        // Inode numbers are stable between lookups.
+        let a = d.lookup(t, b"status").unwrap().attr().unwrap().ino;
+        let d2 = e.proc_root.lookup(t, pid.as_bytes()).unwrap();
+        assert_eq!(d2.lookup(t, b"status").unwrap().attr().unwrap().ino, a);
+    }
+
+    #[test]
+    fn status_stat_limits_comm() {
+        let e = env();
+        let t = &e.task;
+        let d = e
+            .proc_root
+            .lookup(t, t.pid().to_string().as_bytes())
+            .unwrap();
+        let status = text(&d, t, "status");
+        assert!(
+            status.starts_with("Name:\ttest\nUmask:\t0022\nState:\tR (running)\n"),
+            "{status}"
+        );
+        assert!(status.contains(&format!("\nPid:\t{}\n", t.tid)));
+        assert!(status.contains("\nPPid:\t0\n"));
+        assert!(status.contains("\nUid:\t0\t0\t0\t0\n"));
+        assert!(status.contains("\nCapEff:\t000001ffffffffff\n"));
+        assert!(status.contains("\nCpus_allowed_list:\t0-1\n"));
+        for key in [
+            "VmRSS:",
+            "Threads:",
+            "SigBlk:",
+            "SigCgt:",
+            "Seccomp:",
+            "TracerPid:",
+            "FDSize:",
+            "Groups:",
+        ] {
+            assert!(status.contains(key), "{key}");
+        }
+        let stat = text(&d, t, "stat");
+        assert!(
+            stat.starts_with(&format!("{} (test) R 0 ", t.pid())),
+            "{stat}"
+        );
+        assert_eq!(stat.split_whitespace().count(), 52);
+        assert_eq!(text(&d, t, "statm").split_whitespace().count(), 7);
+        let limits = text(&d, t, "limits");
+        assert!(
+            limits.contains(
+                "Max open files            1024                 1048576              files"
+            ),
+            "{limits}"
+        );
+        assert!(limits.contains(
+            "Max cpu time              unlimited            unlimited            seconds"
+        ));
+        // comm is writable.
+        let comm = d.lookup(t, b"comm").unwrap();
+        let f = comm.open(t, O_WRONLY).unwrap();
+        f.write(b"renamed-process-name\n", 0).unwrap();
+        assert_eq!(text(&d, t, "comm"), "renamed-process\n");
+        // Others are not.
+        assert_eq!(
+            d.lookup(t, b"status").unwrap().open(t, O_WRONLY).err(),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(text(&d, t, "maps"), t.mm.maps_text());
+        assert_eq!(text(&d, t, "cgroup"), "0::/\n");
+    }
+
+    #[test]
+    fn cmdline_and_environ_from_memory() {
+        let e = env();
+        let t = &e.task;
+        let addr =
+            t.mm.mmap(
+                UserAddr(0),
+                4096,
+                Prot::READ | Prot::WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                None,
+            )
+            .unwrap();
+        let args = b"/bin/prog\0-x\0arg\0";
+        let env = b"A=1\0B=2\0";
+        t.mm.copy_out(addr, args).unwrap();
+        let env_at = addr.0 + 100;
+        t.mm.copy_out(UserAddr(env_at), env).unwrap();
+        *t.tg.args_range.lock() = (
+            addr.0,
+            addr.0 + args.len() as u64,
+            env_at,
+            env_at + env.len() as u64,
+        );
+        let d = e
+            .proc_root
+            .lookup(t, b"self")
+            .and_then(|_| e.proc_root.lookup(t, t.pid().to_string().as_bytes()))
+            .unwrap();
+        assert_eq!(text(&d, t, "cmdline").as_bytes(), args);
+        assert_eq!(text(&d, t, "environ").as_bytes(), env);
+        // A range reaching into unmapped memory stops at the hole.
+        *t.tg.args_range.lock() = (addr.0 + 4090, addr.0 + 8192, 0, 0);
+        assert_eq!(text(&d, t, "cmdline").len(), 6);
+        *t.tg.args_range.lock() = (0, 0, 0, 0);
+        assert_eq!(text(&d, t, "cmdline"), "");
+    }
+
+    #[test]
+    fn fd_links_exe_cwd() {
+        let e = env();
+        let t = &e.task;
+        let file = open_path(t, b"/etc/passwd");
+        let fd = t.fds.insert(3, file.clone(), true, 1024).unwrap();
+        *file.offset.lock() = 7;
+        let d = e
+            .proc_root
+            .lookup(t, t.pid().to_string().as_bytes())
+            .unwrap();
+        let fddir = d.lookup(t, b"fd").unwrap();
+        assert_eq!(names(&*fddir), vec![fd.to_string()]);
+        let link = fddir.lookup(t, fd.to_string().as_bytes()).unwrap();
+        assert_eq!(link.readlink(t).unwrap(), b"/etc/passwd");
+        assert_eq!(link.attr().unwrap().mode, S_IFLNK | 0o500);
+        let loc = link.magic_link(t).unwrap().unwrap();
+        assert!(loc.same(file.location.as_ref().unwrap()));
+        assert_eq!(fddir.lookup(t, b"42").err(), Some(Errno::ENOENT));
+        let info = text(&d, t, &format!("fdinfo/{fd}"));
+        assert!(
+            info.starts_with("pos:\t7\nflags:\t02000000\nmnt_id:\t1\nino:\t"),
+            "{info}"
+        );
+        // exe
+        let exe = d.lookup(t, b"exe").unwrap();
+        assert_eq!(exe.readlink(t).err(), Some(Errno::ENOENT));
+        *t.tg.exe.lock() = file.location.clone();
+        assert_eq!(exe.readlink(t).unwrap(), b"/etc/passwd");
+        assert!(exe
+            .magic_link(t)
+            .unwrap()
+            .unwrap()
+            .same(file.location.as_ref().unwrap()));
+        assert_eq!(d.lookup(t, b"cwd").unwrap().readlink(t).unwrap(), b"/");
+        assert_eq!(d.lookup(t, b"root").unwrap().readlink(t).unwrap(), b"/");
+        // Through the path walk: /proc/self/fd/N and /proc/self/exe.
+        let via = open_path(t, format!("/proc/self/fd/{fd}").as_bytes());
+        assert!(via
+            .location
+            .as_ref()
+            .unwrap()
+            .same(file.location.as_ref().unwrap()));
+        let via = open_path(t, b"/proc/self/exe");
+        assert!(via
+            .location
+            .as_ref()
+            .unwrap()
+            .same(file.location.as_ref().unwrap()));
+        // A host fd without a path.
+        let mut fds = [0; 2];
+        // SAFETY: valid array for pipe2.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        use std::os::fd::FromRawFd;
+        // SAFETY: fresh fds we own.
+        let (r, w) = unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        };
+        let hw = Arc::new(HostFdFile::new(w).unwrap());
+        let hfile = OpenFile::new(hw.clone(), None, O_WRONLY);
+        let hfd = t.fds.insert(0, hfile, false, 1024).unwrap();
+        let hl = fddir.lookup(t, hfd.to_string().as_bytes()).unwrap();
+        assert!(hl.readlink(t).unwrap().starts_with(b"pipe:["));
+        let anon = hl.magic_link(t).unwrap().unwrap();
+        let again = anon.inode().open(t, O_WRONLY).unwrap();
+        again.write(b"hi", 0).unwrap();
+        let mut buf = [0u8; 2];
+        assert_eq!(
+            crate::sys::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut buf).unwrap(),
+            2
+        );
+        assert_eq!(&buf, b"hi");
+        assert_eq!(
+            anon.inode().attr().unwrap().mode & veil_abi::flags::S_IFMT,
+            veil_abi::flags::S_IFIFO
+        );
+    }
+
+    #[test]
+    fn dead_process() {
+        let Env {
+            _tmp,
+            proc_root,
+            task,
+        } = env();
+        let other = task_in(&task.kernel);
+        let pid = task.pid().to_string();
+        let d = proc_root.lookup(&task, pid.as_bytes()).unwrap();
+        let maps = d.lookup(&other, b"maps").unwrap();
+        let fdd = d.lookup(&other, b"fd").unwrap();
+        drop(task);
+        assert_eq!(maps.open(&other, O_RDONLY).err(), Some(Errno::ESRCH));
+        assert!(names(&*fdd).is_empty());
+        assert_eq!(fdd.lookup(&other, b"0").err(), Some(Errno::ESRCH));
+        // Another process's directory is not served yet.
+        assert_eq!(
+            proc_root.lookup(&other, pid.as_bytes()).err(),
+            Some(Errno::ENOENT)
+        );
+    }
+
+    #[test]
+    fn global_files() {
+        let e = env();
+        let t = &e.task;
+        let r = &e.proc_root;
+        let cpu = text(r, t, "cpuinfo");
+        assert_eq!(cpu.matches("processor").count(), 2, "{cpu}");
+        assert!(cpu.ends_with("\n\n"));
+        let mem = text(r, t, "meminfo");
+        assert!(mem.starts_with("MemTotal:        4194304 kB\n"), "{mem}");
+        assert!(mem.contains("\nMemAvailable:"));
+        assert!(text(r, t, "stat").starts_with("cpu  "));
+        let up = text(r, t, "uptime");
+        assert_eq!(up.split_whitespace().count(), 2);
+        assert!(text(r, t, "version").starts_with("Linux version 6.1.0 "));
+        assert!(text(r, t, "filesystems").contains("\ttmpfs\n"));
+        assert_eq!(text(r, t, "sys/kernel/hostname"), "veil\n");
+        assert_eq!(text(r, t, "sys/kernel/ostype"), "Linux\n");
+        assert_eq!(text(r, t, "sys/kernel/osrelease"), "6.1.0\n");
+        assert_eq!(text(r, t, "sys/kernel/pid_max"), "4194304\n");
+        assert_eq!(text(r, t, "sys/kernel/ngroups_max"), "65536\n");
+        assert_eq!(text(r, t, "sys/vm/overcommit_memory"), "0\n");
+        let b1 = text(r, t, "sys/kernel/random/boot_id");
+        assert_eq!(b1, text(r, t, "sys/kernel/random/boot_id"));
+        assert_eq!(b1.len(), 37);
+        assert_ne!(
+            text(r, t, "sys/kernel/random/uuid"),
+            text(r, t, "sys/kernel/random/uuid")
+        );
+        let sys = r.lookup(t, b"sys").unwrap();
+        assert!(sys.cacheable());
+        assert_eq!(names(&*sys), vec!["fs", "kernel", "vm"]);
+        // mounts, through self.
+        let mounts = text(r, t, &format!("{}/mounts", t.pid()));
+        assert_eq!(
+            mounts,
+            "none / tmpfs rw,relatime 0 0\nproc /proc proc rw,relatime,nosuid,nodev,noexec 0 0\n"
+        );
+        let mi = text(r, t, &format!("{}/mountinfo", t.pid()));
+        let lines: Vec<&str> = mi.lines().collect();
+        assert!(lines[1].starts_with("2 1 0:"), "{mi}");
+        assert!(
+            lines[1].contains(" / /proc rw,relatime,nosuid,nodev,noexec - proc proc rw"),
+            "{mi}"
+        );
+        assert_eq!(r.statfs().unwrap().f_type, PROC_SUPER_MAGIC);
+        // Global files are read-only.
+        assert_eq!(
+            r.lookup(t, b"meminfo").unwrap().open(t, O_RDWR).err(),
+            Some(Errno::EACCES)
+        );
+        // Offsets.
+        let f = r.lookup(t, b"version").unwrap().open(t, O_RDONLY).unwrap();
+        let mut buf = [0u8; 5];
+        assert_eq!(f.read(&mut buf, 6).unwrap(), 5);
+        assert_eq!(&buf, b"versi");
+        assert_eq!(f.read(&mut buf, 1 << 40).unwrap(), 0);
+    }
+}
