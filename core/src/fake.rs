@@ -1081,7 +1081,7 @@ impl TestBed {
         let mm = MemoryManager::for_kernel(&self.kernel).expect("fake address space");
         let pid = self.kernel.alloc_pid();
         let root = self.kernel.mounts.root();
-        Task {
+        let t = Task {
             kernel: self.kernel.clone(),
             tid: pid,
             tg: Arc::new(ThreadGroup::new(pid, 0)),
@@ -1099,7 +1099,10 @@ impl TestBed {
             robust_list: (0, 0),
             blocker: Arc::new(FakeBlocker::with_clock(self.clock.clone())),
             pending: Pending::default(),
-        }
+            signals: Default::default(),
+        };
+        crate::signal::attach(&t);
+        t
     }
 
     /// Adds a regular file to the root filesystem.

@@ -216,8 +216,13 @@ impl Kernel {
                 task.pending.reset_fp = false;
                 let _ = ctx.reset_fp_state();
             }
+            // Signals are delivered here, before every switch.
+            let go = crate::signal::before_switch(task, ctx);
             if let Some(st) = *task.tg.exit_status.lock() {
                 return st;
+            }
+            if !go {
+                continue;
             }
             let space = task.mm.space().clone();
             let trap = match ctx.switch(&space, &mut task.cpu) {
@@ -232,31 +237,15 @@ impl Kernel {
                 Trap::Syscall => self.dispatch(task),
                 Trap::PageFault { addr, access } => {
                     if let Err(e) = task.mm.handle_fault(crate::UserAddr(addr), access) {
-                        let signo = if e == Errno::EIO {
-                            veil_abi::flags::SIGBUS
-                        } else {
-                            veil_abi::flags::SIGSEGV
-                        };
-                        self.fatal_signal(task, signo, addr);
+                        crate::signal::page_fault(task, addr, access, e);
                     }
                 }
-                Trap::Exception { signo, addr, .. } => self.fatal_signal(task, signo, addr),
+                Trap::Exception { signo, code, addr } => {
+                    crate::signal::exception(task, signo, code, addr)
+                }
                 Trap::Interrupted => {}
             }
         }
-    }
-
-    /// Delivers a synchronous signal. Until signal delivery exists (issue
-    /// 3), a handled fault cannot be delivered, so the default action runs:
-    /// the thread group dies with the signal.
-    fn fatal_signal(&self, task: &mut Task, signo: i32, addr: u64) {
-        if self.options.strace {
-            self.logger.line(&format!(
-                "[pid {}] --- signal {} at {:#x} (rip {:#x}) ---",
-                task.tid, signo, addr, task.cpu.regs.rip
-            ));
-        }
-        task.exit_group(ExitStatus::Signaled(signo));
     }
 }
 

@@ -1,9 +1,9 @@
 //! veil-core: the kernel model.
 //!
 //! Everything an application sees of "the kernel" is modelled here, with
-//! no host calls of its own: tasks ([`task`]), memory ([`mm`]), the VFS
-//! ([`vfs`]), the ELF loader ([`loader`]) and the syscall table
-//! ([`syscalls`]). What core needs from outside comes through traits:
+//! no host calls of its own: tasks ([`task`]), signals ([`signal`]),
+//! memory ([`mm`]), the VFS ([`vfs`]), the ELF loader ([`loader`]) and the
+//! syscall table ([`syscalls`]). What core needs from outside comes through traits:
 //! [`platform`] (running application code, the memory file) and [`host`]
 //! (clocks, randomness, sleeping, logging). Filesystems plug in through
 //! [`vfs::node`].
@@ -24,6 +24,7 @@ pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod platform;
+pub mod signal;
 pub mod syscalls;
 pub mod task;
 pub mod vfs;

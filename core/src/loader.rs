@@ -183,6 +183,7 @@ pub fn install(task: &mut Task, image: Image) {
         sa.restorer = 0;
         sa.mask = 0;
     }
+    task.signals.on_exec();
     task.pending.reset_fp = true;
 }
 

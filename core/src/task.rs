@@ -123,6 +123,9 @@ pub struct ThreadGroup {
     pub pgid: Mutex<Pid>,
     /// Session id.
     pub sid: Mutex<Pid>,
+    /// Pending group-wide signals, job control, and the registry of the
+    /// group's threads (see [`crate::signal`]).
+    pub signals: crate::signal::GroupSignals,
 }
 
 impl ThreadGroup {
@@ -143,6 +146,7 @@ impl ThreadGroup {
             dead: core::sync::atomic::AtomicBool::new(false),
             pgid: Mutex::new(pid),
             sid: Mutex::new(pid),
+            signals: crate::signal::GroupSignals::new(pid),
         }
     }
 
@@ -237,7 +241,8 @@ pub struct Task {
     pub creds: Credentials,
     /// Registers at the last trap; written back on the next switch.
     pub cpu: CpuState,
-    /// Blocked signals.
+    /// Blocked signals. Change it with [`crate::signal::set_mask`], which
+    /// also tells senders.
     pub sigmask: u64,
     /// set_tid_address.
     pub clear_child_tid: u64,
@@ -247,6 +252,8 @@ pub struct Task {
     pub blocker: Arc<dyn Blocker>,
     /// What the run loop must do after the current syscall.
     pub pending: Pending,
+    /// This thread's own signal state (alternate stack, restart block...).
+    pub signals: crate::signal::TaskSignals,
 }
 
 impl Task {

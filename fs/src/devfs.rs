@@ -120,6 +120,11 @@ impl FileOps for DevFile {
         }
     }
 
+    /// The memory devices have no fsync: Linux answers EINVAL.
+    fn sync(&self) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
+    }
+
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }

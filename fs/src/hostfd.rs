@@ -314,6 +314,7 @@ impl FileOps for HostFdFile {
                 tv_sec: st.st_ctime,
                 tv_nsec: st.st_ctime_nsec,
             },
+            btime: None,
         })
     }
 

@@ -124,7 +124,7 @@ impl HostFs {
 
     /// The root directory inode.
     pub fn root(self: &Arc<Self>) -> io::Result<Arc<HostInode>> {
-        let st = sys::fstat(self.root_fd.as_raw_fd())?;
+        let st = sys::fstat_x(self.root_fd.as_raw_fd())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
         }
@@ -224,7 +224,7 @@ fn ts(sec: i64, nsec: i64) -> Timespec {
 }
 
 impl HostInode {
-    fn from_stat(fs: &Arc<HostFs>, path: Vec<u8>, st: &libc::stat, hidden: bool) -> Arc<HostInode> {
+    fn from_stat(fs: &Arc<HostFs>, path: Vec<u8>, st: &sys::HostStat, hidden: bool) -> Arc<HostInode> {
         let attr = fs_attr(fs, st);
         Arc::new(HostInode {
             fs: fs.clone(),
@@ -257,9 +257,9 @@ impl HostInode {
         })
     }
 
-    fn stat_now(&self) -> Result<libc::stat, Errno> {
+    fn stat_now(&self) -> Result<sys::HostStat, Errno> {
         match self.split() {
-            None => sys::fstat(self.fs.root_fd.as_raw_fd()).map_err(|e| errno_of(&e)),
+            None => sys::fstat_x(self.fs.root_fd.as_raw_fd()).map_err(|e| errno_of(&e)),
             Some((parent, name)) => {
                 let dfd = self.fs.dir_fd(parent)?;
                 let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
@@ -268,7 +268,7 @@ impl HostInode {
         }
     }
 
-    fn update_from(&self, st: &libc::stat) {
+    fn update_from(&self, st: &sys::HostStat) {
         let new = fs_attr(&self.fs, st);
         let mut c = self.cache.lock();
         if new.file_type() == c.attr.file_type() {
@@ -316,7 +316,7 @@ impl HostInode {
             &self.path,
             libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
         )?;
-        let st = sys::fstat(fd.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        let st = sys::fstat_x(fd.as_raw_fd()).map_err(|e| errno_of(&e))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Errno::EPERM);
         }
@@ -415,7 +415,7 @@ fn is_pseudo(dirfd: RawFd, name: &CString) -> bool {
     }
 }
 
-fn fs_attr(fs: &HostFs, st: &libc::stat) -> InodeAttr {
+fn fs_attr(fs: &HostFs, st: &sys::HostStat) -> InodeAttr {
     InodeAttr {
         dev: fs.map_dev(st.st_dev),
         ino: st.st_ino,
@@ -430,6 +430,7 @@ fn fs_attr(fs: &HostFs, st: &libc::stat) -> InodeAttr {
         atime: ts(st.st_atime, st.st_atime_nsec),
         mtime: ts(st.st_mtime, st.st_mtime_nsec),
         ctime: ts(st.st_ctime, st.st_ctime_nsec),
+        btime: st.btime.map(|(s, n)| ts(s, n as i64)),
     }
 }
 

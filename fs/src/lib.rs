@@ -111,7 +111,16 @@ pub fn sandbox_overlay(
             magic: tmpfs::TMPFS_MAGIC,
         },
     );
-    Overlay::new(upper, lower).map_err(io_err)
+    let host_dev = std::fs::metadata(host_root)
+        .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+        .unwrap_or(0);
+    // The kernel's st_dev encoding of the host root's device.
+    let (major, minor) = (
+        ((host_dev >> 8) & 0xfff) | ((host_dev >> 32) & !0xfff),
+        (host_dev & 0xff) | ((host_dev >> 12) & !0xff),
+    );
+    let dev = veil_abi::makedev(major as u32, minor as u32);
+    Overlay::with_dev(upper, lower, dev).map_err(io_err)
 }
 
 #[cfg(test)]

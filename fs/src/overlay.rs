@@ -185,6 +185,13 @@ impl Overlay {
     /// An overlay of `upper` (normally empty) over `lower`. The upper root
     /// takes the lower root's mode, owner and times.
     pub fn new(upper: TmpFs, lower: Arc<dyn LowerNode>) -> Result<Overlay, Errno> {
+        Overlay::with_dev(upper, lower, alloc_dev())
+    }
+
+    /// [`Overlay::new`] reporting `dev` as every object's `st_dev`. `veil
+    /// do` passes the host root's device number, so that files the sandbox
+    /// has not changed stat exactly as on the host.
+    pub fn with_dev(upper: TmpFs, lower: Arc<dyn LowerNode>, dev: u64) -> Result<Overlay, Errno> {
         let la = lower.attr()?;
         if la.file_type() != Some(FileType::Directory) {
             return Err(Errno::ENOTDIR);
@@ -200,7 +207,7 @@ impl Overlay {
             size: None,
         })?;
         let shared = Arc::new(Shared {
-            dev: alloc_dev(),
+            dev,
             upper_fs: upper,
             ns: Lock::new(()),
             meta: Lock::new(HashMap::new()),
@@ -516,8 +523,22 @@ impl Inode for OvInode {
             a.ino = self.fs.map_upper(a.ino);
             a.dev = self.fs.dev;
             if self.kind == FileType::Directory && self.has_lower() {
-                // As overlayfs: a merged directory's link count is unknown.
-                a.nlink = 1;
+                // A merged directory: count its subdirectories as a plain
+                // filesystem would (overlayfs says 1, but programs compare
+                // with the host's answer, and the count is cheap to get).
+                let mut subdirs = 0u64;
+                let _ = OvInode::readdir(self, 0, &mut |e| {
+                    subdirs += (e.kind == FileType::Directory) as u64;
+                    true
+                });
+                a.nlink = 2 + subdirs;
+                // Size and blocks of a directory are the filesystem's own
+                // bookkeeping: show the host's, as for an unmerged one.
+                if let Some(l) = self.lower.as_ref().and_then(|l| l.attr().ok()) {
+                    a.size = l.size;
+                    a.blocks = l.blocks;
+                    a.blksize = l.blksize;
+                }
             }
             return Ok(a);
         }
@@ -967,7 +988,7 @@ mod tests {
         let da = d.attr().unwrap();
         assert_eq!(da.mode, lower_dir.attr().unwrap().mode);
         assert_eq!(da.ino, lower_dir.ino());
-        assert_eq!(da.nlink, 1);
+        assert_eq!(da.nlink, 2);
     }
 
     #[test]

@@ -584,6 +584,7 @@ impl Inode for ProcInode {
             atime: self.fs.time,
             mtime: self.fs.time,
             ctime: self.fs.time,
+            btime: None,
         })
     }
 

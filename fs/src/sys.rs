@@ -101,16 +101,70 @@ pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW): `name` is a single component.
-pub(crate) fn lstat_at(dirfd: RawFd, name: &CStr) -> io::Result<libc::stat> {
-    // SAFETY: zeroed `stat` is a valid value of this plain C struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `name` is NUL-terminated, `st` is a valid out pointer.
-    let r = unsafe { libc::fstatat(dirfd, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+/// A host stat with the birth time, which `struct stat` cannot carry.
+pub(crate) struct HostStat {
+    /// The classic fields.
+    pub st: libc::stat,
+    /// Birth time (seconds, nanoseconds) where the host filesystem has one.
+    pub btime: Option<(i64, u32)>,
+}
+
+impl std::ops::Deref for HostStat {
+    type Target = libc::stat;
+    fn deref(&self) -> &libc::stat {
+        &self.st
+    }
+}
+
+/// statx(dirfd, name, flags) folded into a [`HostStat`].
+fn statx_at(dirfd: RawFd, name: &CStr, flags: i32) -> io::Result<HostStat> {
+    // SAFETY: zeroed `statx` is a valid value of this plain C struct.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated, `sx` is a valid out pointer.
+    let r = unsafe {
+        libc::statx(
+            dirfd,
+            name.as_ptr(),
+            flags,
+            libc::STATX_BASIC_STATS | libc::STATX_BTIME,
+            &mut sx,
+        )
+    };
     if r < 0 {
         return Err(last_err());
     }
-    Ok(st)
+    // SAFETY: zeroed `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_dev = libc::makedev(sx.stx_dev_major, sx.stx_dev_minor);
+    st.st_ino = sx.stx_ino;
+    st.st_nlink = sx.stx_nlink as u64;
+    st.st_mode = sx.stx_mode as u32;
+    st.st_uid = sx.stx_uid;
+    st.st_gid = sx.stx_gid;
+    st.st_rdev = libc::makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+    st.st_size = sx.stx_size as i64;
+    st.st_blksize = sx.stx_blksize as i64;
+    st.st_blocks = sx.stx_blocks as i64;
+    st.st_atime = sx.stx_atime.tv_sec;
+    st.st_atime_nsec = sx.stx_atime.tv_nsec as i64;
+    st.st_mtime = sx.stx_mtime.tv_sec;
+    st.st_mtime_nsec = sx.stx_mtime.tv_nsec as i64;
+    st.st_ctime = sx.stx_ctime.tv_sec;
+    st.st_ctime_nsec = sx.stx_ctime.tv_nsec as i64;
+    let btime = (sx.stx_mask & libc::STATX_BTIME != 0)
+        .then_some((sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec));
+    Ok(HostStat { st, btime })
+}
+
+/// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) with the birth time: `name`
+/// is a single component.
+pub(crate) fn lstat_at(dirfd: RawFd, name: &CStr) -> io::Result<HostStat> {
+    statx_at(dirfd, name, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// fstat(2) with the birth time.
+pub(crate) fn fstat_x(fd: RawFd) -> io::Result<HostStat> {
+    statx_at(fd, c"", libc::AT_EMPTY_PATH)
 }
 
 /// fstat(2).

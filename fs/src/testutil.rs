@@ -104,6 +104,7 @@ pub fn task_in(kernel: &Arc<Kernel>) -> Task {
         robust_list: (0, 0),
         blocker: Arc::new(FakeBlocker::with_clock(Arc::new(FakeClock::new()))),
         pending: Pending::default(),
+        signals: Default::default(),
     }
 }
 

@@ -811,6 +811,7 @@ impl Inode for TmpInode {
             atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
+            btime: None,
         })
     }
 

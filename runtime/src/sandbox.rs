@@ -159,6 +159,7 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         robust_list: (0, 0),
         blocker,
         pending: Pending::default(),
+        signals: Default::default(),
     };
 
     // Kernel filesystems.

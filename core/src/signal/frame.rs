@@ -183,8 +183,10 @@ pub fn setup(
     }
 
     let fault = task.signals.fault;
-    let mut f = RtSigframe::default();
-    f.pretcode = act.restorer;
+    let mut f = RtSigframe {
+        pretcode: act.restorer,
+        ..RtSigframe::default()
+    };
     f.uc.uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | if xsave { UC_FP_XSTATE } else { 0 };
     f.uc.uc_link = 0;
     f.uc.uc_stack = SigaltStack {
@@ -343,7 +345,7 @@ fn read_fp(task: &Task, addr: u64) -> Result<FpRestore, Errno> {
     let mut img = vec![0u8; size.max(FX_SIZE)];
     if fx_only {
         // FXRSTOR wants 16-byte alignment.
-        if addr % 16 != 0 {
+        if !addr.is_multiple_of(16) {
             return Err(Errno::EFAULT);
         }
         img[..FX_SIZE].copy_from_slice(&legacy);
@@ -352,7 +354,7 @@ fn read_fp(task: &Task, addr: u64) -> Result<FpRestore, Errno> {
         }
     } else {
         // XRSTOR wants 64-byte alignment and a standard-format header.
-        if addr % 64 != 0 {
+        if !addr.is_multiple_of(64) {
             return Err(Errno::EFAULT);
         }
         task.mm.copy_in(UserAddr(addr), &mut img[..xstate_size])?;

@@ -118,6 +118,7 @@ impl Inode for MemNode {
             atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
+            btime: None,
         })
     }
     fn set_attr(&self, s: &SetAttr) -> Result<(), Errno> {
@@ -420,6 +421,7 @@ impl Env {
             robust_list: (0, 0),
             blocker: Arc::new(FakeBlocker::with_clock(self.clock.clone())),
             pending: Pending::default(),
+            signals: Default::default(),
         };
         let base =
             t.mm.mmap(

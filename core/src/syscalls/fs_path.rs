@@ -253,6 +253,11 @@ fn under(loc: &Location, root: &Location) -> bool {
 
 fn sys_getcwd(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let (buf, size) = (a[0], a[1]);
+    // A removed working directory has no path (Linux: ENOENT).
+    let cwd = t.fs.lock().cwd.clone();
+    if cwd.inode().attr()?.nlink == 0 {
+        return Err(Errno::ENOENT);
+    }
     let mut path = cwd_path(t);
     path.push(0);
     if path.len() as u64 > size {

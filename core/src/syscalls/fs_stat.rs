@@ -112,7 +112,11 @@ pub fn to_statx(a: &InodeAttr, mnt_id: Option<u32>) -> Statx {
     if mnt_id.is_some() {
         mask |= STATX_MNT_ID;
     }
+    if a.btime.is_some() {
+        mask |= STATX_BTIME;
+    }
     Statx {
+        stx_btime: a.btime.as_ref().map(ts).unwrap_or_default(),
         stx_mask: mask,
         stx_blksize: if a.blksize == 0 { 4096 } else { a.blksize },
         stx_nlink: a.nlink as u32,

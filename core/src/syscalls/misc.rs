@@ -1,13 +1,13 @@
 //! Process identity, limits, time, randomness, uname, and the other small
 //! calls a program makes while starting: everything that is neither file
-//! nor memory. Signal *delivery* is issue 3; here rt_sigaction and
-//! rt_sigprocmask only record and report state.
+//! nor memory. The signal calls are in [`super::signal`]; nanosleep and
+//! clock_nanosleep use its restart machinery.
 
 use alloc::vec;
 
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
-use veil_abi::{Errno, KernelSigaction, Rlimit, SigaltStack, Sysinfo, Timespec, Timeval, Utsname};
+use veil_abi::{Errno, Rlimit, Sysinfo, Timespec, Timeval, Utsname};
 
 use super::arg;
 use super::Handler;
@@ -50,9 +50,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
         NANOSLEEP => sys_nanosleep,
         CLOCK_NANOSLEEP => sys_clock_nanosleep,
         SYSINFO => sys_sysinfo,
-        RT_SIGACTION => sys_rt_sigaction,
-        RT_SIGPROCMASK => sys_rt_sigprocmask,
-        SIGALTSTACK => sys_sigaltstack,
         SCHED_GETAFFINITY => sys_sched_getaffinity,
         SCHED_YIELD => |_, _| Ok(0),
         PRCTL => sys_prctl,
@@ -294,8 +291,21 @@ fn sys_uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
 pub fn clock_now(t: &Task, clock: i32) -> Result<Timespec, Errno> {
     let c = &t.kernel.clock;
     if clock < 0 {
-        // Per-process / per-thread CPU clocks encoded from a pid: treat the
-        // caller's own as its thread CPU time.
+        // A CPU-time clock of a process or thread, encoded as
+        // (~pid << 3) | perthread << 2 | which; which 3 is invalid.
+        const CPUCLOCK_PERTHREAD: i32 = 4;
+        if clock & 3 == 3 {
+            return Err(Errno::EINVAL);
+        }
+        let pid = !clock >> 3;
+        let own = if clock & CPUCLOCK_PERTHREAD != 0 {
+            pid == 0 || pid == t.tid
+        } else {
+            pid == 0 || pid == t.pid()
+        };
+        if !own && t.kernel.thread_group(pid).is_none() {
+            return Err(Errno::EINVAL);
+        }
         return Ok(c.thread_cpu());
     }
     Ok(match clock as u32 {
@@ -369,9 +379,13 @@ fn ns_to_ts(ns: u64) -> Timespec {
     }
 }
 
-/// Sleeps until monotonic `deadline_ns`; on interruption writes the time
-/// left to `rem` (if non-zero) and answers EINTR.
-fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64) -> SysResult {
+/// Sleeps until monotonic `deadline_ns`. Interrupted, an absolute sleep
+/// (`abs`) answers ERESTARTNOHAND (it is simply restarted); a relative one
+/// writes the time left to `rem` (if non-zero) and answers
+/// ERESTART_RESTARTBLOCK, leaving a restart block so that
+/// `restart_syscall` sleeps until the same deadline (EINTR if a handler
+/// runs).
+pub(crate) fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64, abs: bool) -> SysResult {
     loop {
         let now = ts_to_ns(&t.kernel.clock.monotonic()).unwrap_or(0);
         if now >= deadline_ns {
@@ -381,11 +395,15 @@ fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64) -> SysResult {
             WakeReason::TimedOut => return Ok(0),
             WakeReason::Woken => continue,
             WakeReason::Interrupted => {
+                if abs {
+                    return Err(Errno::ERESTARTNOHAND);
+                }
                 if rem != 0 {
                     let now = ts_to_ns(&t.kernel.clock.monotonic()).unwrap_or(0);
                     t.mm.write_obj(UserAddr(rem), &ns_to_ts(deadline_ns.saturating_sub(now)))?;
                 }
-                return Err(Errno::EINTR);
+                t.signals.restart = Some(crate::signal::RestartBlock::Sleep { deadline_ns, rem });
+                return Err(Errno::ERESTART_RESTARTBLOCK);
             }
         }
     }
@@ -395,7 +413,7 @@ fn sys_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let req: Timespec = t.mm.read_obj(UserAddr(a[0]))?;
     let d = ts_to_ns(&req)?;
     let now = ts_to_ns(&t.kernel.clock.monotonic())?;
-    sleep_until(t, now.saturating_add(d), a[1])
+    sleep_until(t, now.saturating_add(d), a[1], false)
 }
 
 fn sys_clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -414,18 +432,19 @@ fn sys_clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     } else {
         mono.saturating_add(d)
     };
-    let rem = if flags & TIMER_ABSTIME != 0 { 0 } else { a[3] };
-    sleep_until(t, deadline, rem)
+    let abs = flags & TIMER_ABSTIME != 0;
+    let rem = if abs { 0 } else { a[3] };
+    sleep_until(t, deadline, rem, abs)
 }
 
 fn sys_sysinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let id = &t.kernel.identity;
-    let up = t.kernel.clock.monotonic().tv_sec;
+    let up = t.kernel.clock.monotonic();
     let free = id
         .total_memory
         .saturating_sub(t.kernel.mf.resident().unwrap_or(0));
     let info = Sysinfo {
-        uptime: up,
+        uptime: up.tv_sec + (up.tv_nsec != 0) as i64,
         totalram: id.total_memory,
         freeram: free,
         procs: 1,
@@ -436,93 +455,8 @@ fn sys_sysinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// The signal set argument size rt_sig* calls insist on.
-const SIGSET_SIZE: u64 = 8;
-
-fn sys_rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let sig = arg::int(a[0]);
-    if a[3] != SIGSET_SIZE || !(1..=NSIG).contains(&sig) {
-        return Err(Errno::EINVAL);
-    }
-    let new = if a[1] != 0 {
-        if sig == SIGKILL || sig == SIGSTOP {
-            return Err(Errno::EINVAL);
-        }
-        let mut act: KernelSigaction = t.mm.read_obj(UserAddr(a[1]))?;
-        act.mask &= !((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1)));
-        Some(act)
-    } else {
-        None
-    };
-    let idx = (sig - 1) as usize;
-    let old = t.tg.sigactions.lock()[idx];
-    if a[2] != 0 {
-        t.mm.write_obj(UserAddr(a[2]), &old)?;
-    }
-    if let Some(act) = new {
-        t.tg.sigactions.lock()[idx] = act;
-    }
-    Ok(0)
-}
-
-fn sys_rt_sigprocmask(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    if a[3] != SIGSET_SIZE {
-        return Err(Errno::EINVAL);
-    }
-    let how = arg::uint(a[0]);
-    let new = if a[1] != 0 {
-        if how > SIG_SETMASK {
-            return Err(Errno::EINVAL);
-        }
-        Some(t.mm.read_obj::<u64>(UserAddr(a[1]))?)
-    } else {
-        None
-    };
-    let old = t.sigmask;
-    if a[2] != 0 {
-        t.mm.write_obj(UserAddr(a[2]), &old)?;
-    }
-    if let Some(set) = new {
-        let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
-        let mask = match how {
-            SIG_BLOCK => old | set,
-            SIG_UNBLOCK => old & !set,
-            _ => set,
-        };
-        t.sigmask = mask & !unblockable;
-    }
-    Ok(0)
-}
-
-fn sys_sigaltstack(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    const SS_DISABLE: i32 = 2;
-    const MINSIGSTKSZ: u64 = 2048;
-    if a[1] != 0 {
-        t.mm.write_obj(
-            UserAddr(a[1]),
-            &SigaltStack {
-                flags: SS_DISABLE,
-                ..Default::default()
-            },
-        )?;
-    }
-    if a[0] != 0 {
-        let ss: SigaltStack = t.mm.read_obj(UserAddr(a[0]))?;
-        if ss.flags & !(SS_DISABLE | (1 << 31)) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        if ss.flags & SS_DISABLE == 0 && ss.size < MINSIGSTKSZ {
-            return Err(Errno::ENOMEM);
-        }
-    }
-    Ok(0)
-}
-
 fn sys_sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let pid = arg::int(a[0]);
-    if pid < 0 {
-        return Err(Errno::EINVAL);
-    }
     if pid != 0 && pid != t.tid && pid != t.pid() {
         return Err(Errno::ESRCH);
     }

@@ -14,8 +14,11 @@ pub mod fs_stat;
 pub mod futex;
 pub mod mem;
 pub mod misc;
+pub mod poll;
 pub mod process;
+pub mod signal;
 pub mod strace;
+pub mod xattr;
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -37,7 +40,10 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| mem::handler(nr))
         .or_else(|| misc::handler(nr))
         .or_else(|| process::handler(nr))
+        .or_else(|| signal::handler(nr))
         .or_else(|| futex::handler(nr))
+        .or_else(|| xattr::handler(nr))
+        .or_else(|| poll::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

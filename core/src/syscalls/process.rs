@@ -142,6 +142,7 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
         t.pid()
     };
     let tg = Arc::new(ThreadGroup::new(pid, parent_pid));
+    tg.signals.set_exit_signal(exit_signal);
     *tg.rlimits.lock() = *t.tg.rlimits.lock();
     *tg.sigactions.lock() = *t.tg.sigactions.lock();
     *tg.exe.lock() = t.tg.exe.lock().clone();
@@ -204,6 +205,7 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
     let parent_blocker = t.blocker.clone();
     let creds = t.creds.clone();
     let sigmask = t.sigmask;
+    let child_signals = t.signals.fork_child();
     let hs = handshake.clone();
     let child_kernel = kernel.clone();
     let child_tg = tg.clone();
@@ -248,7 +250,9 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
                 reset_fp: true,
                 ..Pending::default()
             },
+            signals: child_signals,
         };
+        crate::signal::attach(&task);
         if flags & CLONE_CHILD_SETTID != 0 {
             let _ = task.mm.write_obj(UserAddr(ctid), &pid);
         }
@@ -316,59 +320,103 @@ fn wait_status(st: ExitStatus) -> i32 {
     }
 }
 
-/// Waits for a child selected by `sel` to be dead. Returns the child, or
-/// `None` with WNOHANG when none is ready.
+/// What a wait call found for a child.
+#[derive(Clone, Copy)]
+enum WaitEvent {
+    /// The child is dead.
+    Exited(ExitStatus),
+    /// The child stopped with this signal (WUNTRACED).
+    Stopped(i32),
+    /// The child was continued (WCONTINUED).
+    Continued,
+}
+
+/// Waits for a child selected by `sel` to exit (if `exited`), stop
+/// (WUNTRACED in `options`) or continue (WCONTINUED). `reap` consumes
+/// the event (a dead child is removed); without it (WNOWAIT) it stays.
+/// `None` with WNOHANG when nothing is ready.
 fn wait_child(
     t: &mut Task,
     sel: Select,
-    nohang: bool,
+    options: u32,
+    exited: bool,
     reap: bool,
-) -> Result<Option<Arc<ThreadGroup>>, Errno> {
+) -> Result<Option<(Arc<ThreadGroup>, WaitEvent)>, Errno> {
     let me = t.blocker.clone();
+    let mut interrupted = false;
     loop {
-        {
-            let mut children = t.tg.children.lock();
-            let candidates: Vec<&Arc<ThreadGroup>> =
-                children.iter().filter(|c| sel.matches(c)).collect();
-            if candidates.is_empty() {
-                return Err(Errno::ECHILD);
-            }
-            if let Some(pos) = children
-                .iter()
-                .position(|c| sel.matches(c) && c.dead.load(Ordering::Acquire))
-            {
-                let c = if reap {
-                    children.remove(pos)
-                } else {
-                    children[pos].clone()
-                };
-                drop(children);
-                if reap {
-                    t.kernel.thread_groups.lock().remove(&c.pid);
-                }
-                return Ok(Some(c));
-            }
+        if let Some(found) = scan_children(t, sel, options, exited, reap)? {
+            return Ok(Some(found));
         }
-        if nohang {
+        if options & WNOHANG != 0 {
             return Ok(None);
         }
+        // As Linux's do_wait: a signal ends the wait only once a rescan
+        // found nothing.
+        if interrupted {
+            return Err(Errno::ERESTARTSYS);
+        }
         t.tg.child_waiters.lock().push(me.clone());
-        // A child may have died between the scan and registering.
-        let ready =
-            t.tg.children
-                .lock()
-                .iter()
-                .any(|c| sel.matches(c) && c.dead.load(Ordering::Acquire));
+        // A child may have changed state between the scan and registering.
+        let ready = scan_children(t, sel, options, exited, false)?.is_some();
         let reason = if ready {
             WakeReason::Woken
         } else {
             me.block(None)
         };
         t.tg.child_waiters.lock().retain(|b| !Arc::ptr_eq(b, &me));
-        if reason == WakeReason::Interrupted {
-            return Err(Errno::ERESTARTSYS);
+        interrupted = reason == WakeReason::Interrupted;
+    }
+}
+
+/// One pass over the children for [`wait_child`] (ECHILD if none match).
+fn scan_children(
+    t: &Task,
+    sel: Select,
+    options: u32,
+    exited: bool,
+    reap: bool,
+) -> Result<Option<(Arc<ThreadGroup>, WaitEvent)>, Errno> {
+    let mut children = t.tg.children.lock();
+    if !children.iter().any(|c| sel.matches(c)) {
+        return Err(Errno::ECHILD);
+    }
+    for pos in 0..children.len() {
+        let c = &children[pos];
+        if !sel.matches(c) {
+            continue;
+        }
+        if c.dead.load(Ordering::Acquire) {
+            if !exited {
+                continue;
+            }
+            let st = c.exit_status.lock().unwrap_or(ExitStatus::Exited(0));
+            let c = if reap {
+                children.remove(pos)
+            } else {
+                c.clone()
+            };
+            drop(children);
+            if reap {
+                t.kernel.thread_groups.lock().remove(&c.pid);
+            }
+            return Ok(Some((c, WaitEvent::Exited(st))));
+        }
+        let report = crate::signal::take_wait_report(
+            c,
+            options & WUNTRACED != 0,
+            options & WCONTINUED != 0,
+            !reap,
+        );
+        if let Some(r) = report {
+            let ev = match r {
+                crate::signal::JobReport::Stopped(s) => WaitEvent::Stopped(s),
+                crate::signal::JobReport::Continued => WaitEvent::Continued,
+            };
+            return Ok(Some((c.clone(), ev)));
         }
     }
+    Ok(None)
 }
 
 fn sys_wait4(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -383,12 +431,16 @@ fn sys_wait4(t: &mut Task, a: &[u64; 6]) -> SysResult {
         p if p < -1 => Select::Pgid(p.checked_neg().ok_or(Errno::ESRCH)?),
         p => Select::Pid(p),
     };
-    let Some(child) = wait_child(t, sel, options & WNOHANG != 0, true)? else {
+    let Some((child, ev)) = wait_child(t, sel, options, true, true)? else {
         return Ok(0);
     };
-    let st = child.exit_status.lock().unwrap_or(ExitStatus::Exited(0));
+    let status = match ev {
+        WaitEvent::Exited(st) => wait_status(st),
+        WaitEvent::Stopped(sig) => ((sig & 0xff) << 8) | 0x7f,
+        WaitEvent::Continued => 0xffff,
+    };
     if a[1] != 0 {
-        t.mm.write_obj(UserAddr(a[1]), &wait_status(st))?;
+        t.mm.write_obj(UserAddr(a[1]), &status)?;
     }
     if a[3] != 0 {
         t.mm.write_obj(UserAddr(a[3]), &Rusage::default())?;
@@ -400,8 +452,6 @@ fn sys_waitid(t: &mut Task, a: &[u64; 6]) -> SysResult {
     const P_ALL: u32 = 0;
     const P_PID: u32 = 1;
     const P_PGID: u32 = 2;
-    const CLD_EXITED: i32 = 1;
-    const CLD_KILLED: i32 = 2;
     let idtype = arg::uint(a[0]);
     let id = arg::int(a[1]);
     let options = arg::uint(a[3]);
@@ -418,26 +468,26 @@ fn sys_waitid(t: &mut Task, a: &[u64; 6]) -> SysResult {
         P_PGID if id >= 0 => Select::Pgid(if id == 0 { *t.tg.pgid.lock() } else { id }),
         _ => return Err(Errno::EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stop/continue reports asked for: none happen yet.
-        if options & WNOHANG != 0 {
-            return Ok(0);
-        }
-        return Err(Errno::ECHILD);
-    }
     let reap = options & WNOWAIT == 0;
-    let found = wait_child(t, sel, options & WNOHANG != 0, reap)?;
+    let found = wait_child(t, sel, options, options & WEXITED != 0, reap)?;
     let mut info = Siginfo::default();
-    if let Some(child) = found {
-        let st = child.exit_status.lock().unwrap_or(ExitStatus::Exited(0));
+    if let Some((child, ev)) = found {
         info.signo = SIGCHLD;
-        let (code, status) = match st {
-            ExitStatus::Exited(c) => (CLD_EXITED, c & 0xff),
-            ExitStatus::Signaled(s) => (CLD_KILLED, s),
+        let (code, status) = match ev {
+            WaitEvent::Exited(ExitStatus::Exited(c)) => (CLD_EXITED, c & 0xff),
+            WaitEvent::Exited(ExitStatus::Signaled(s)) => (CLD_KILLED, s),
+            WaitEvent::Stopped(s) => (CLD_STOPPED, s),
+            WaitEvent::Continued => (CLD_CONTINUED, SIGCONT),
         };
         info.code = code;
-        // si_pid, si_uid, si_status in the union.
-        info.fields[0] = (child.pid as u32 as u64) | ((t.creds.uid as u64) << 32);
+        // si_pid, si_uid (the child's), si_status in the union.
+        let uid = child
+            .signals
+            .lock()
+            .threads
+            .first()
+            .map_or(t.creds.uid, |th| th.ids.0);
+        info.fields[0] = (child.pid as u32 as u64) | ((uid as u64) << 32);
         info.fields[1] = status as u32 as u64;
     }
     if a[2] != 0 {
@@ -472,10 +522,16 @@ impl Kernel {
         }
         // Drop the address space now: the stub goes away with it.
         let _ = core::mem::replace(&mut task.fds, Arc::new(FdTable::new()));
-        tg.dead.store(true, Ordering::Release);
+        crate::signal::detach(task);
         let ppid = *tg.ppid.lock();
-        match self.thread_group(ppid) {
-            Some(parent) => parent.wake_child_waiters(),
+        let parent = self.thread_group(ppid);
+        // SIGCHLD ignored or SA_NOCLDWAIT: the parent never sees a zombie.
+        if let Some(p) = &parent {
+            crate::signal::autoreap(self, &tg, p);
+        }
+        tg.dead.store(true, Ordering::Release);
+        match parent {
+            Some(parent) => crate::signal::exit_notify(self, task, &parent),
             None => {
                 self.thread_groups.lock().remove(&tg.pid);
             }

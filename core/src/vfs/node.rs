@@ -114,6 +114,8 @@ pub struct InodeAttr {
     pub mtime: Timespec,
     /// Last status change.
     pub ctime: Timespec,
+    /// Creation time, where the filesystem records one (statx STATX_BTIME).
+    pub btime: Option<Timespec>,
 }
 
 impl InodeAttr {

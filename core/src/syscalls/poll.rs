@@ -1,0 +1,244 @@
+//! poll, ppoll, select and pselect6 over [`FileOps::poll`].
+//!
+//! Readiness comes from each file's `poll()`. Files do not yet wake
+//! pollers through wait queues (epoll and event-driven readiness come with
+//! issue 4), so a call that must wait re-checks its files with a short,
+//! growing sleep (1 ms up to 20 ms) until one is ready, the timeout passes
+//! or a signal interrupts it. Regular files, directories and devices are
+//! always ready, as on Linux.
+//!
+//! [`FileOps::poll`]: crate::vfs::FileOps::poll
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use veil_abi::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
+use veil_abi::sysno::*;
+use veil_abi::{Errno, Pollfd, Timespec, Timeval};
+
+use super::{arg, Handler};
+use crate::host::WakeReason;
+use crate::task::Task;
+use crate::{SysResult, UserAddr};
+
+/// The handler for `nr` if this family serves it.
+pub fn handler(nr: u64) -> Option<Handler> {
+    Some(match nr {
+        POLL => sys_poll,
+        PPOLL => sys_ppoll,
+        SELECT => sys_select,
+        PSELECT6 => sys_pselect6,
+        _ => return None,
+    })
+}
+
+/// Linux's limit on nfds for poll (RLIMIT_NOFILE is checked too).
+const POLL_MAX: u64 = 1 << 20;
+
+fn now_ns(t: &Task) -> u64 {
+    let ts = t.kernel.clock.monotonic();
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64))
+}
+
+/// Calls `scan` until it reports something ready (a non-zero count), the
+/// deadline passes (monotonic ns; `None` = forever) or a signal arrives.
+fn wait_ready(t: &mut Task, deadline: Option<u64>, mut scan: impl FnMut(&Task) -> Result<u64, Errno>) -> SysResult {
+    let mut nap = 1_000_000u64;
+    loop {
+        let n = scan(t)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        let now = now_ns(t);
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(0);
+        }
+        let until = match deadline {
+            Some(d) => d.min(now + nap),
+            None => now + nap,
+        };
+        nap = (nap * 2).min(20_000_000);
+        if t.blocker.block(Some(until)) == WakeReason::Interrupted {
+            return Err(Errno::EINTR);
+        }
+    }
+}
+
+/// Readiness of `fd` for `events` (POLLNVAL for a closed fd).
+fn revents(t: &Task, fd: i32, events: u32) -> u32 {
+    if fd < 0 {
+        return 0;
+    }
+    match t.fds.file(fd) {
+        Ok(f) => f.ops.poll() & (events | POLLERR | POLLHUP),
+        Err(_) => POLLNVAL,
+    }
+}
+
+fn do_poll(t: &mut Task, fds_addr: u64, nfds: u64, deadline: Option<u64>) -> SysResult {
+    if nfds > POLL_MAX || nfds > t.rlimit(veil_abi::flags::RLIMIT_NOFILE) {
+        return Err(Errno::EINVAL);
+    }
+    let n = nfds as usize;
+    let mut pfds: Vec<Pollfd> = vec![Pollfd::default(); n];
+    for (i, p) in pfds.iter_mut().enumerate() {
+        *p = t.mm.read_obj(UserAddr(fds_addr + (i * 8) as u64))?;
+    }
+    let ready = wait_ready(t, deadline, |t| {
+        let mut count = 0;
+        for p in pfds.iter_mut() {
+            let ev = p.events as u16 as u32;
+            let r = revents(t, p.fd, ev | POLLIN | POLLOUT) & (ev | POLLERR | POLLHUP | POLLNVAL);
+            p.revents = r as i16;
+            count += (r != 0) as u64;
+        }
+        Ok(count)
+    })?;
+    for (i, p) in pfds.iter().enumerate() {
+        t.mm.write_obj(UserAddr(fds_addr + (i * 8) as u64 + 6), &p.revents)?;
+    }
+    Ok(ready)
+}
+
+fn sys_poll(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let timeout_ms = arg::int(a[2]);
+    let deadline = if timeout_ms < 0 {
+        None
+    } else {
+        Some(now_ns(t) + timeout_ms as u64 * 1_000_000)
+    };
+    do_poll(t, a[0], a[1], deadline)
+}
+
+/// Applies a temporary signal mask for ppoll / pselect6 (restored after).
+fn with_mask(t: &mut Task, mask_addr: u64, f: impl FnOnce(&mut Task) -> SysResult) -> SysResult {
+    if mask_addr == 0 {
+        return f(t);
+    }
+    let mask: u64 = t.mm.read_obj(UserAddr(mask_addr))?;
+    let old = t.sigmask;
+    t.sigmask = mask & !((1 << 8) | (1 << 18));
+    let r = f(t);
+    t.sigmask = old;
+    r
+}
+
+fn sys_ppoll(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let deadline = if a[2] == 0 {
+        None
+    } else {
+        let ts: Timespec = t.mm.read_obj(UserAddr(a[2]))?;
+        Some(now_ns(t).saturating_add(ts_ns(&ts)?))
+    };
+    if a[3] != 0 && a[4] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    with_mask(t, a[3], |t| do_poll(t, a[0], a[1], deadline))
+}
+
+/// The three fd sets of select, as bitmaps of `nfds` bits.
+fn do_select(t: &mut Task, nfds: i32, sets: [u64; 3], deadline: Option<u64>) -> SysResult {
+    if nfds < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let nfds = (nfds as u64).min(t.rlimit(veil_abi::flags::RLIMIT_NOFILE)) as usize;
+    let bytes = nfds.div_ceil(64) * 8;
+    let mut inp: [Vec<u8>; 3] = [vec![0; bytes], vec![0; bytes], vec![0; bytes]];
+    for (i, &addr) in sets.iter().enumerate() {
+        if addr != 0 {
+            t.mm.copy_in(UserAddr(addr), &mut inp[i])?;
+        }
+    }
+    // Every fd named must be open.
+    for fd in 0..nfds {
+        let named = inp.iter().any(|s| s[fd / 8] & (1 << (fd % 8)) != 0);
+        if named && t.fds.file(fd as i32).is_err() {
+            return Err(Errno::EBADF);
+        }
+    }
+    let mut out: [Vec<u8>; 3] = [vec![0; bytes], vec![0; bytes], vec![0; bytes]];
+    let want = [POLLIN | POLLRDNORM | POLLHUP | POLLERR, POLLOUT | POLLWRNORM | POLLERR, POLLPRI];
+    let n = wait_ready(t, deadline, |t| {
+        let mut count = 0;
+        for o in out.iter_mut() {
+            o.fill(0);
+        }
+        for fd in 0..nfds {
+            let (byte, bit) = (fd / 8, 1u8 << (fd % 8));
+            if !inp.iter().any(|s| s[byte] & bit != 0) {
+                continue;
+            }
+            let r = revents(t, fd as i32, POLLIN | POLLOUT | POLLPRI);
+            for k in 0..3 {
+                if inp[k][byte] & bit != 0 && r & want[k] != 0 {
+                    out[k][byte] |= bit;
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
+    })?;
+    for (i, &addr) in sets.iter().enumerate() {
+        if addr != 0 {
+            t.mm.copy_out(UserAddr(addr), &out[i])?;
+        }
+    }
+    Ok(n)
+}
+
+fn sys_select(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let start = now_ns(t);
+    let deadline = if a[4] == 0 {
+        None
+    } else {
+        let tv: Timeval = t.mm.read_obj(UserAddr(a[4]))?;
+        if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(start.saturating_add((tv.tv_sec as u64).saturating_mul(1_000_000_000) + tv.tv_usec as u64 * 1000))
+    };
+    let r = do_select(t, arg::int(a[0]), [a[1], a[2], a[3]], deadline);
+    // Linux writes back the time left.
+    if a[4] != 0 {
+        if let Some(d) = deadline {
+            let left = d.saturating_sub(now_ns(t));
+            let tv = Timeval {
+                tv_sec: (left / 1_000_000_000) as i64,
+                tv_usec: ((left % 1_000_000_000) / 1000) as i64,
+            };
+            let _ = t.mm.write_obj(UserAddr(a[4]), &tv);
+        }
+    }
+    r
+}
+
+fn sys_pselect6(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let deadline = if a[4] == 0 {
+        None
+    } else {
+        let ts: Timespec = t.mm.read_obj(UserAddr(a[4]))?;
+        Some(now_ns(t).saturating_add(ts_ns(&ts)?))
+    };
+    // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
+    let mask_addr = if a[5] != 0 {
+        let pair: [u64; 2] = t.mm.read_obj(UserAddr(a[5]))?;
+        if pair[0] != 0 && pair[1] != 8 {
+            return Err(Errno::EINVAL);
+        }
+        pair[0]
+    } else {
+        0
+    };
+    with_mask(t, mask_addr, |t| do_select(t, arg::int(a[0]), [a[1], a[2], a[3]], deadline))
+}
