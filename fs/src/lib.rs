@@ -18,7 +18,7 @@
 //!
 //! # What the runtime calls
 //!
-//! ```ignore
+//! ```text
 //! use veil_core::vfs::{Dentry, MountNamespace};
 //!
 //! // `/`: the host's root, read-only, under an in-memory upper layer.

@@ -75,8 +75,9 @@ pub(crate) const C_MEMFD: u64 = 0x10;
 pub(crate) const C_EFD: u64 = 0x14;
 /// `u64`: the constant 1 (the eventfd write buffer).
 pub(crate) const C_ONE: u64 = 0x18;
-/// `u64`: an empty signal set.
-pub(crate) const C_EMPTY_SET: u64 = 0x20;
+/// `u64`: every signal but SIGTRAP (a new thread's mask until its first
+/// `rt_sigreturn`).
+pub(crate) const C_TRAP_ONLY_SET: u64 = 0x28;
 /// `struct sock_fprog` of the stub's base filter.
 pub(crate) const C_FBASE_FPROG: u64 = 0x30;
 /// `struct sock_fprog` of the application threads' filter.
@@ -178,9 +179,8 @@ pub(crate) const UC_FLAGS: u64 = 0;
 pub(crate) const UC_MCONTEXT: u64 = 40;
 /// `uc_sigmask`.
 pub(crate) const UC_SIGMASK: u64 = 296;
-/// `struct sigcontext` fields, from `uc_mcontext`, each a `u64` unless
-/// noted: r8 .. r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags.
-pub(crate) const SC_R8: u64 = 0;
+/// `struct sigcontext` (from `uc_mcontext`) starts with r8 .. r15, rdi,
+/// rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags as `u64`; then
 /// `cs`, `gs`, `fs`, `ss` as four `u16`.
 pub(crate) const SC_CS: u64 = 144;
 /// `ss` (`u16`).
@@ -193,5 +193,3 @@ pub(crate) const SC_TRAPNO: u64 = 160;
 pub(crate) const SC_FPSTATE: u64 = 184;
 /// Bytes of `siginfo_t` the Sentry reads.
 pub(crate) const SI_SIZE: u64 = 128;
-/// `UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS`.
-pub(crate) const UC_FLAGS_WANTED: u64 = 7;

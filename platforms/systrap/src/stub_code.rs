@@ -21,11 +21,14 @@
 //!   `C_MAX_ADDR`), stores the raw results, and confirms the batch by
 //!   writing the eventfd (the application cannot forge that);
 //! - **thread start** (a new thread, born from the executor's `clone` on
-//!   its slot's start stack): `sigaltstack` onto its slot, installs the
-//!   application filter on itself, unblocks all signals and executes
-//!   `int3`; the handler reports that first trap and the Sentry answers
-//!   by writing the application's registers into its signal frame, so
-//!   every entry into the application is an `rt_sigreturn`;
+//!   its slot's start stack): `sigaltstack` onto its slot, unblocks
+//!   SIGTRAP only, installs the application filter on itself and
+//!   executes `int3`; the handler reports that first trap and the Sentry
+//!   (after checking that it is exactly this `int3`) answers by writing
+//!   the application's registers and an empty signal mask into the
+//!   signal frame, so every entry into the application, the first
+//!   included, is an `rt_sigreturn`, and no signal can reach the handler
+//!   before the application filter is in place;
 //! - the **handler** (every catchable signal, `SA_SIGINFO | SA_ONSTACK`,
 //!   all signals blocked while it runs): finds its slot from `rsp`
 //!   (refusing any stack outside the slots), records the frame's address
@@ -294,6 +297,17 @@ std::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jnz .Lvs_die",
+    // Everything but SIGTRAP stays blocked until the first rt_sigreturn
+    // (which loads the frame's empty mask): no signal can run the
+    // handler before the application filter is in place.
+    "mov eax, {SYS_RT_SIGPROCMASK}",
+    "mov edi, {SIG_SETMASK}",
+    "lea rsi, [r15 + {C_TRAP_ONLY_SET}]",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "syscall",
+    "test rax, rax",
+    "jnz .Lvs_die",
     "mov eax, {SYS_SECCOMP}",
     "mov edi, {SECCOMP_SET_MODE_FILTER}",
     "xor esi, esi",
@@ -301,16 +315,12 @@ std::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jnz .Lvs_die",
-    "mov eax, {SYS_RT_SIGPROCMASK}",
-    "mov edi, {SIG_SETMASK}",
-    "lea rsi, [r15 + {C_EMPTY_SET}]",
-    "xor edx, edx",
-    "mov r10d, 8",
-    "syscall",
-    "test rax, rax",
-    "jnz .Lvs_die",
-    // The first trap: the Sentry answers with the application's state.
+    // The first trap: the Sentry answers with the application's state
+    // (and checks that the trap is this one, at the label below).
     "int3",
+    ".globl veil_systrap_stub_first_trap",
+    ".hidden veil_systrap_stub_first_trap",
+    "veil_systrap_stub_first_trap:",
     ".Lvs_die:",
     "ud2",
     // ---------------- handler ----------------
@@ -460,7 +470,7 @@ std::arch::global_asm!(
     C_MEMFD = const C_MEMFD,
     C_EFD = const C_EFD,
     C_ONE = const C_ONE,
-    C_EMPTY_SET = const C_EMPTY_SET,
+    C_TRAP_ONLY_SET = const C_TRAP_ONLY_SET,
     C_FBASE_FPROG = const C_FBASE_FPROG,
     C_FAPP_FPROG = const C_FAPP_FPROG,
     C_MAX_ADDR = const C_MAX_ADDR,
@@ -523,6 +533,7 @@ std::arch::global_asm!(
 extern "C" {
     fn veil_systrap_stub_start();
     fn veil_systrap_stub_boot();
+    fn veil_systrap_stub_first_trap();
     fn veil_systrap_stub_handler();
     fn veil_systrap_stub_restorer();
     fn veil_systrap_stub_end();
@@ -535,6 +546,9 @@ pub(crate) struct StubCode {
     pub bytes: Vec<u8>,
     /// Offset of the boot entry.
     pub boot: u64,
+    /// Offset of the instruction after the new thread's `int3`: where
+    /// its first trap must be.
+    pub first_trap: u64,
     /// Offset of the signal handler.
     pub handler: u64,
     /// Offset of the `SA_RESTORER` trampoline.
@@ -559,8 +573,8 @@ impl StubCode {
 pub(crate) fn stub_code() -> &'static StubCode {
     static CODE: OnceLock<StubCode> = OnceLock::new();
     CODE.get_or_init(|| {
-        let start = veil_systrap_stub_start as usize;
-        let end = veil_systrap_stub_end as usize;
+        let start = veil_systrap_stub_start as *const () as usize;
+        let end = veil_systrap_stub_end as *const () as usize;
         assert!(end > start && (end - start) as u64 <= CODE_LEN, "stub code too large");
         // SAFETY: [start, end) is our own code in the Sentry's text
         // section, mapped readable for the life of the process.
@@ -568,9 +582,10 @@ pub(crate) fn stub_code() -> &'static StubCode {
         let off = |f: usize| (f - start) as u64;
         StubCode {
             bytes,
-            boot: off(veil_systrap_stub_boot as usize),
-            handler: off(veil_systrap_stub_handler as usize),
-            restorer: off(veil_systrap_stub_restorer as usize),
+            boot: off(veil_systrap_stub_boot as *const () as usize),
+            first_trap: off(veil_systrap_stub_first_trap as *const () as usize),
+            handler: off(veil_systrap_stub_handler as *const () as usize),
+            restorer: off(veil_systrap_stub_restorer as *const () as usize),
         }
     })
 }
