@@ -224,7 +224,12 @@ fn ts(sec: i64, nsec: i64) -> Timespec {
 }
 
 impl HostInode {
-    fn from_stat(fs: &Arc<HostFs>, path: Vec<u8>, st: &sys::HostStat, hidden: bool) -> Arc<HostInode> {
+    fn from_stat(
+        fs: &Arc<HostFs>,
+        path: Vec<u8>,
+        st: &sys::HostStat,
+        hidden: bool,
+    ) -> Arc<HostInode> {
         let attr = fs_attr(fs, st);
         Arc::new(HostInode {
             fs: fs.clone(),

@@ -31,6 +31,7 @@ use veil_abi::{Errno, Iovec, PAGE_SIZE};
 use zerocopy::IntoBytes;
 
 use super::{arg, Handler};
+use crate::host::WakeReason;
 use crate::task::Task;
 use crate::vfs::dir::{pack_dirent, pack_dirent64, DentRecord, DirFile};
 use crate::vfs::{FileType, OpenFile};
@@ -309,9 +310,129 @@ fn do_read(task: &Task, file: &OpenFile, segs: &[Iovec], total: usize, at: At) -
             file.set_pos(p + n as u64);
             n
         }
-        At::Current => read_segs(task, file, segs, total, 0)?,
+        At::Current => wait_while_blocked(task, file, POLLIN | POLLHUP | POLLERR, || {
+            read_segs(task, file, segs, total, 0)
+        })?,
     };
     Ok(n as u64)
+}
+
+/// Runs `op` on a stream file until it stops answering EAGAIN, sleeping on
+/// the file's wait queue in between, unless the description is O_NONBLOCK
+/// or the file cannot make a caller wait. `ready` is the poll mask that
+/// means "try again".
+pub(crate) fn wait_while_blocked(
+    task: &Task,
+    file: &OpenFile,
+    ready: u32,
+    mut op: impl FnMut() -> Result<usize, Errno>,
+) -> Result<usize, Errno> {
+    loop {
+        match op() {
+            Err(Errno::EAGAIN) if file.flags() & O_NONBLOCK == 0 => {}
+            r => return r,
+        }
+        let Some(q) = file.ops.wait_queue() else {
+            return Err(Errno::EAGAIN);
+        };
+        q.register(&task.blocker);
+        // A change between the attempt and registering must not be lost.
+        let reason = if file.ops.poll() & ready != 0 {
+            WakeReason::Woken
+        } else {
+            task.blocker.block(None)
+        };
+        q.unregister(&task.blocker);
+        if reason == WakeReason::Interrupted {
+            return Err(Errno::ERESTARTSYS);
+        }
+    }
+}
+
+/// A write to a pipe or socket with no reader raises SIGPIPE in the
+/// writing thread (the write itself answers EPIPE).
+fn raise_sigpipe(task: &Task) {
+    let info = veil_abi::Siginfo {
+        signo: SIGPIPE,
+        code: SI_USER,
+        fields: [
+            task.pid() as u32 as u64 | ((task.creds.uid as u64) << 32),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ],
+        ..Default::default()
+    };
+    let _ = crate::signal::send(
+        &task.kernel,
+        &task.tg,
+        crate::signal::Dest::Thread(task.tid),
+        info,
+        false,
+        Some(task.tid),
+    );
+}
+
+/// The buffers left after the first `n` bytes of `segs`.
+fn skip_segs(segs: &[Iovec], mut n: usize) -> Vec<Iovec> {
+    let mut out = Vec::new();
+    for s in segs {
+        let len = s.len as usize;
+        if n >= len {
+            n -= len;
+            continue;
+        }
+        out.push(Iovec {
+            base: s.base + n as u64,
+            len: (len - n) as u64,
+        });
+        n = 0;
+    }
+    out
+}
+
+/// A blocking write to a stream: Linux returns only when everything is
+/// written (or on error / signal after a partial write).
+fn write_stream(
+    task: &Task,
+    file: &OpenFile,
+    segs: &[Iovec],
+    total: usize,
+) -> Result<usize, Errno> {
+    let mut done = 0usize;
+    while done < total {
+        let rest = skip_segs(segs, done);
+        let r = wait_while_blocked(task, file, POLLOUT | POLLERR, || {
+            write_segs(task, file, &rest, total - done, 0)
+        });
+        match r {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => {
+                if e == Errno::EPIPE {
+                    raise_sigpipe(task);
+                }
+                if done > 0 {
+                    break;
+                }
+                return Err(e);
+            }
+        }
+        if file.flags() & O_NONBLOCK != 0 {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 fn do_write(task: &Task, file: &OpenFile, segs: &[Iovec], total: usize, at: At) -> SysResult {
@@ -352,7 +473,7 @@ fn do_write_flags(
             file.set_pos(p + n as u64);
             n
         }
-        At::Current => write_segs(task, file, segs, total, 0)?,
+        At::Current => write_stream(task, file, segs, total)?,
     };
     Ok(n as u64)
 }

@@ -14,6 +14,7 @@ pub mod fs_stat;
 pub mod futex;
 pub mod mem;
 pub mod misc;
+pub mod pipe;
 pub mod poll;
 pub mod process;
 pub mod signal;
@@ -44,6 +45,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| futex::handler(nr))
         .or_else(|| xattr::handler(nr))
         .or_else(|| poll::handler(nr))
+        .or_else(|| pipe::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

@@ -1,24 +1,28 @@
 //! poll, ppoll, select and pselect6 over [`FileOps::poll`].
 //!
-//! Readiness comes from each file's `poll()`. Files do not yet wake
-//! pollers through wait queues (epoll and event-driven readiness come with
-//! issue 4), so a call that must wait re-checks its files with a short,
-//! growing sleep (1 ms up to 20 ms) until one is ready, the timeout passes
-//! or a signal interrupts it. Regular files, directories and devices are
-//! always ready, as on Linux.
+//! Readiness comes from each file's `poll()`. A call that must wait sleeps
+//! on the wait queues of the files it polls (pipes wake them on every
+//! change); when one of the files has no queue (a host fd such as the
+//! sandbox's stdin), it re-checks with a short, growing nap (1 ms up to
+//! 20 ms) instead. Regular files, directories and devices are always
+//! ready, as on Linux. epoll comes with issue 4.
 //!
 //! [`FileOps::poll`]: crate::vfs::FileOps::poll
 
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use veil_abi::flags::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
+use veil_abi::flags::{
+    POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM,
+};
 use veil_abi::sysno::*;
 use veil_abi::{Errno, Pollfd, Timespec, Timeval};
 
 use super::{arg, Handler};
 use crate::host::WakeReason;
 use crate::task::Task;
+use crate::vfs::OpenFile;
 use crate::{SysResult, UserAddr};
 
 /// The handler for `nr` if this family serves it.
@@ -53,26 +57,53 @@ fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {
 
 /// Calls `scan` until it reports something ready (a non-zero count), the
 /// deadline passes (monotonic ns; `None` = forever) or a signal arrives.
-fn wait_ready(t: &mut Task, deadline: Option<u64>, mut scan: impl FnMut(&Task) -> Result<u64, Errno>) -> SysResult {
+/// Sleeps on the wait queues of `files`; if one of them has none (a host
+/// file), re-checks with a short, growing nap instead.
+fn wait_ready(
+    t: &mut Task,
+    deadline: Option<u64>,
+    files: &[Arc<OpenFile>],
+    mut scan: impl FnMut(&Task) -> Result<u64, Errno>,
+) -> SysResult {
+    let all_queued = files.iter().all(|f| f.ops.wait_queue().is_some());
     let mut nap = 1_000_000u64;
     loop {
-        let n = scan(t)?;
-        if n > 0 {
-            return Ok(n);
+        for f in files {
+            if let Some(q) = f.ops.wait_queue() {
+                q.register(&t.blocker);
+            }
         }
+        let n = scan(t);
         let now = now_ns(t);
-        if deadline.is_some_and(|d| now >= d) {
-            return Ok(0);
-        }
-        let until = match deadline {
-            Some(d) => d.min(now + nap),
-            None => now + nap,
+        let stop = !matches!(n, Ok(0)) || deadline.is_some_and(|d| now >= d);
+        let reason = if stop {
+            WakeReason::Woken
+        } else {
+            let until = match (deadline, all_queued) {
+                (d, true) => d,
+                (Some(d), false) => Some(d.min(now + nap)),
+                (None, false) => Some(now + nap),
+            };
+            nap = (nap * 2).min(20_000_000);
+            t.blocker.block(until)
         };
-        nap = (nap * 2).min(20_000_000);
-        if t.blocker.block(Some(until)) == WakeReason::Interrupted {
-            return Err(Errno::EINTR);
+        for f in files {
+            if let Some(q) = f.ops.wait_queue() {
+                q.unregister(&t.blocker);
+            }
+        }
+        if stop {
+            return n;
+        }
+        if reason == WakeReason::Interrupted {
+            return Err(Errno::ERESTARTNOHAND);
         }
     }
+}
+
+/// The open files behind `fds` (closed ones are skipped).
+fn files_of(t: &Task, fds: impl Iterator<Item = i32>) -> Vec<Arc<OpenFile>> {
+    fds.filter_map(|fd| t.fds.file(fd).ok()).collect()
 }
 
 /// Readiness of `fd` for `events` (POLLNVAL for a closed fd).
@@ -95,7 +126,8 @@ fn do_poll(t: &mut Task, fds_addr: u64, nfds: u64, deadline: Option<u64>) -> Sys
     for (i, p) in pfds.iter_mut().enumerate() {
         *p = t.mm.read_obj(UserAddr(fds_addr + (i * 8) as u64))?;
     }
-    let ready = wait_ready(t, deadline, |t| {
+    let files = files_of(t, pfds.iter().map(|p| p.fd).filter(|&fd| fd >= 0));
+    let ready = wait_ready(t, deadline, &files, |t| {
         let mut count = 0;
         for p in pfds.iter_mut() {
             let ev = p.events as u16 as u32;
@@ -168,8 +200,18 @@ fn do_select(t: &mut Task, nfds: i32, sets: [u64; 3], deadline: Option<u64>) -> 
         }
     }
     let mut out: [Vec<u8>; 3] = [vec![0; bytes], vec![0; bytes], vec![0; bytes]];
-    let want = [POLLIN | POLLRDNORM | POLLHUP | POLLERR, POLLOUT | POLLWRNORM | POLLERR, POLLPRI];
-    let n = wait_ready(t, deadline, |t| {
+    let want = [
+        POLLIN | POLLRDNORM | POLLHUP | POLLERR,
+        POLLOUT | POLLWRNORM | POLLERR,
+        POLLPRI,
+    ];
+    let files = files_of(
+        t,
+        (0..nfds)
+            .filter(|fd| inp.iter().any(|s| s[fd / 8] & (1 << (fd % 8)) != 0))
+            .map(|fd| fd as i32),
+    );
+    let n = wait_ready(t, deadline, &files, |t| {
         let mut count = 0;
         for o in out.iter_mut() {
             o.fill(0);
@@ -206,7 +248,9 @@ fn sys_select(t: &mut Task, a: &[u64; 6]) -> SysResult {
         if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
             return Err(Errno::EINVAL);
         }
-        Some(start.saturating_add((tv.tv_sec as u64).saturating_mul(1_000_000_000) + tv.tv_usec as u64 * 1000))
+        Some(start.saturating_add(
+            (tv.tv_sec as u64).saturating_mul(1_000_000_000) + tv.tv_usec as u64 * 1000,
+        ))
     };
     let r = do_select(t, arg::int(a[0]), [a[1], a[2], a[3]], deadline);
     // Linux writes back the time left.
@@ -240,5 +284,7 @@ fn sys_pselect6(t: &mut Task, a: &[u64; 6]) -> SysResult {
     } else {
         0
     };
-    with_mask(t, mask_addr, |t| do_select(t, arg::int(a[0]), [a[1], a[2], a[3]], deadline))
+    with_mask(t, mask_addr, |t| {
+        do_select(t, arg::int(a[0]), [a[1], a[2], a[3]], deadline)
+    })
 }

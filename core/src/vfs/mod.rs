@@ -14,6 +14,8 @@ pub mod node;
 pub mod open;
 pub mod pathops;
 pub mod perm;
+pub mod pipe;
+pub mod waitq;
 pub mod walk;
 
 use alloc::collections::BTreeMap;

@@ -325,6 +325,13 @@ pub trait FileOps: Send + Sync {
     fn stat(&self) -> Option<InodeAttr> {
         None
     }
+    /// The queue woken when this file's readiness changes. A file that can
+    /// make a reader or writer wait (pipes, sockets, ttys) returns one and
+    /// answers `EAGAIN` from `read` / `write` when the call would block;
+    /// core then sleeps on the queue unless the description is O_NONBLOCK.
+    fn wait_queue(&self) -> Option<&crate::vfs::waitq::WaitQueue> {
+        None
+    }
     /// Called when the last descriptor referring to it closes.
     fn release(&self) {}
     /// For downcasting.

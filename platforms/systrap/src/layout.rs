@@ -139,24 +139,26 @@ pub(crate) const S_SENTRY_STATE: u64 = 0x08;
 pub(crate) const S_SENTRY_SLEEPING: u64 = 0x0c;
 /// `u32`: what the handler does on a reply (`ACTION_*`).
 pub(crate) const S_ACTION: u64 = 0x10;
-/// `u32`: `pause` iterations the handler spins for a reply.
+/// `u32`: `pause` iterations the handler spins for a reply (it yields
+/// the CPU every `SPIN_YIELD_EVERY` of them).
 pub(crate) const S_SPIN: u64 = 0x14;
-/// `u32`: `sched_yield`s the handler makes before sleeping.
-pub(crate) const S_YIELDS: u64 = 0x18;
-/// `u64`: the handler's `siginfo_t *`.
-pub(crate) const S_SIGINFO: u64 = 0x20;
-/// `u64`: the handler's `ucontext *`.
-pub(crate) const S_UCTX: u64 = 0x28;
+/// `u64`: the handler's `ucontext *` (its `siginfo_t` follows at
+/// `+ UC_SIZE`, as in the kernel's `struct rt_sigframe`).
+pub(crate) const S_UCTX: u64 = 0x18;
 /// `u64`: `fs_base` at the trap.
-pub(crate) const S_FS: u64 = 0x30;
+pub(crate) const S_FS: u64 = 0x20;
 /// `u64`: `gs_base` at the trap.
-pub(crate) const S_GS: u64 = 0x38;
+pub(crate) const S_GS: u64 = 0x28;
 /// `u64`: `fs_base` to load.
-pub(crate) const S_NEW_FS: u64 = 0x40;
+pub(crate) const S_NEW_FS: u64 = 0x30;
 /// `u64`: `gs_base` to load.
-pub(crate) const S_NEW_GS: u64 = 0x48;
-/// `u64`: the signal number the handler got.
-pub(crate) const S_SIGNO: u64 = 0x50;
+pub(crate) const S_NEW_GS: u64 = 0x38;
+/// `u32`: `sched_yield`s the handler makes before sleeping.
+pub(crate) const S_YIELDS: u64 = 0x40;
+/// A spinning stub (handler or executor) yields the CPU after this many
+/// `pause`s, so that a third runnable thread (the executor, while the
+/// Sentry and the handler both wait) is never starved on a busy CPU.
+pub(crate) const SPIN_YIELD_EVERY: u32 = 32;
 /// Top of the stack a new thread starts on (inside its state page).
 pub(crate) const S_START_STACK: u64 = PAGE;
 /// The alternate signal stack.
