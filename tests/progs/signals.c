@@ -294,6 +294,60 @@ static void test_segv(void)
 	munmap(page, 2 * 4096);
 }
 
+static void *volatile fault_at, *volatile fault_addr;
+
+static void trap(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	last_sig = sig;
+	last_code = si->si_code;
+	fault_addr = si->si_addr;
+	if (sig != SIGTRAP)
+		siglongjmp(jb, 1);
+	hits++;
+}
+
+static void test_exceptions(void)
+{
+	printf("-- SIGILL, SIGFPE, SIGTRAP\n");
+	install(SIGILL, trap, 0, NULL);
+	install(SIGFPE, trap, 0, NULL);
+	install(SIGTRAP, trap, 0, NULL);
+	if (sigsetjmp(jb, 1) == 0) {
+		__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+				 "mov %%rax, %0\n"
+				 "1:\tud2"
+				 : "=m"(fault_at)
+				 :
+				 : "rax", "memory");
+		printf("ud2: no signal\n");
+	} else {
+		printf("ud2: sig=%d si_code=%d (ILL_ILLOPN=%d) si_addr at the instruction: %s\n", last_sig, last_code,
+		       ILL_ILLOPN, fault_addr == fault_at ? "yes" : "no");
+	}
+	if (sigsetjmp(jb, 1) == 0) {
+		__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+				 "mov %%rax, %0\n\t"
+				 "xor %%ecx, %%ecx\n\t"
+				 "mov $1, %%eax\n\t"
+				 "cltd\n"
+				 "1:\tidivl %%ecx"
+				 : "=m"(fault_at)
+				 :
+				 : "rax", "rcx", "rdx", "memory");
+		printf("idiv by zero: no signal\n");
+	} else {
+		printf("idiv by zero: sig=%d si_code=%d (FPE_INTDIV=%d) si_addr at the instruction: %s\n", last_sig,
+		       last_code, FPE_INTDIV, fault_addr == fault_at ? "yes" : "no");
+	}
+	hits = 0;
+	__asm__ volatile("int3" ::: "memory");
+	printf("int3: sig=%d si_code=%#x hits=%d, execution goes on after it\n", last_sig, last_code, (int)hits);
+	reset(SIGILL);
+	reset(SIGFPE);
+	reset(SIGTRAP);
+}
+
 /* ---------------------------------------------------------------------- */
 
 static char *alt;
@@ -629,6 +683,7 @@ int main(int argc, char **argv)
 	test_block_unblock();
 	test_realtime();
 	test_segv();
+	test_exceptions();
 	test_altstack();
 	test_fpstate();
 	test_restart();

@@ -27,7 +27,8 @@ macro_rules! prog_tests {
 }
 
 prog_tests!(
-    dirs, enosys, exit, fileio, ident, ioctl, links, mm, perms, sigmask, stat, task, time, trunc,
+    dirs, enosys, exit, fileio, ident, ioctl, links, mm, perms, sigmask, signals, stat, task, time,
+    trunc,
 );
 
 #[test]

@@ -65,7 +65,8 @@ const MAX_XSTATE: usize = 64 << 10;
 
 /// The flags a frame may change (Linux's `FIX_EFLAGS`): AC, OF, DF, TF,
 /// SF, ZF, AF, PF, CF, RF.
-pub const FIX_EFLAGS: u64 = 0x4_0000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x1_0000;
+pub const FIX_EFLAGS: u64 =
+    0x4_0000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x1_0000;
 const EFLAGS_TF: u64 = 0x100;
 const EFLAGS_DF: u64 = 0x400;
 const EFLAGS_RF: u64 = 0x1_0000;
@@ -166,20 +167,25 @@ pub fn setup(
     let mut fp = Vec::new();
     ctx.fp_state(&mut fp).map_err(|_| Errno::EFAULT)?;
     let xsave = fp.len() >= XSAVE_MIN;
-    let features = image_features(&fp);
+    // What the images so far showed the CPU supports (an image in its
+    // initial state names only x87|SSE).
+    let features = task.signals.fp_features | image_features(&fp);
     if xsave {
         write_sw_bytes(&mut fp, features);
     }
     let math_size = fp.len() as u64 + if xsave { 4 } else { 0 };
     let regs = task.cpu.regs;
     let alt = task.signals.altstack;
-    let (frame, fpaddr) = place(&alt, regs.rsp, act.flags & SA_ONSTACK != 0, math_size)
-        .ok_or(Errno::EFAULT)?;
+    let (frame, fpaddr) =
+        place(&alt, regs.rsp, act.flags & SA_ONSTACK != 0, math_size).ok_or(Errno::EFAULT)?;
 
     let mm = task.mm.clone();
     mm.copy_out(UserAddr(fpaddr), &fp)?;
     if xsave {
-        mm.write_obj(UserAddr(fpaddr.wrapping_add(fp.len() as u64)), &FP_XSTATE_MAGIC2)?;
+        mm.write_obj(
+            UserAddr(fpaddr.wrapping_add(fp.len() as u64)),
+            &FP_XSTATE_MAGIC2,
+        )?;
     }
 
     let fault = task.signals.fault;
@@ -236,7 +242,10 @@ pub fn setup(
     let sigmask = uc + core::mem::offset_of!(Ucontext, uc_sigmask);
     let ranges = [
         (0, stack + 12),
-        (stack + 16, mctx + core::mem::offset_of!(veil_abi::Sigcontext, reserved1)),
+        (
+            stack + 16,
+            mctx + core::mem::offset_of!(veil_abi::Sigcontext, reserved1),
+        ),
         (sigmask, sigmask + 8),
     ];
     for (lo, hi) in ranges {
@@ -244,7 +253,10 @@ pub fn setup(
     }
     if act.flags & SA_SIGINFO != 0 {
         let lo = INFO_OFFSET as usize;
-        mm.copy_out(UserAddr(frame.wrapping_add(INFO_OFFSET)), &bytes[lo..lo + 128])?;
+        mm.copy_out(
+            UserAddr(frame.wrapping_add(INFO_OFFSET)),
+            &bytes[lo..lo + 128],
+        )?;
     }
 
     let r = &mut task.cpu.regs;
@@ -319,7 +331,6 @@ fn read_fp(task: &Task, addr: u64) -> Result<FpRestore, Errno> {
     let mut legacy = [0u8; FX_SIZE];
     task.mm.copy_in(UserAddr(addr), &mut legacy)?;
     let live = task.signals.fp_size;
-    let live_features = task.signals.fp_features;
     let magic1 = u32_at(&legacy, SW_BYTES) == FP_XSTATE_MAGIC1;
     let extended = u32_at(&legacy, SW_BYTES + 4) as usize;
     let user_features = u64_at(&legacy, SW_BYTES + 8);
@@ -333,10 +344,8 @@ fn read_fp(task: &Task, addr: u64) -> Result<FpRestore, Errno> {
     } else {
         XSAVE_MIN
     };
-    let mut fx_only = !(magic1
-        && xstate_size >= XSAVE_MIN
-        && xstate_size <= size
-        && xstate_size <= extended);
+    let mut fx_only =
+        !(magic1 && xstate_size >= XSAVE_MIN && xstate_size <= size && xstate_size <= extended);
     if !fx_only {
         let at = addr.checked_add(xstate_size as u64).ok_or(Errno::EFAULT)?;
         let magic2: u32 = task.mm.read_obj(UserAddr(at))?;
@@ -362,12 +371,14 @@ fn read_fp(task: &Task, addr: u64) -> Result<FpRestore, Errno> {
         if header[8..].iter().any(|&b| b != 0) {
             return Err(Errno::EFAULT);
         }
+        // Components the frame did not ask for start in their init state;
+        // ones the CPU lacks are dropped by the platform's sanitising.
         let bv = u64_at(&img, OFF_XSTATE_BV);
-        if live_features != 0 && bv & !live_features != 0 {
-            return Err(Errno::EFAULT);
-        }
-        // Components the frame did not ask for start in their init state.
-        put_u64(&mut img, OFF_XSTATE_BV, bv & (user_features | FEATURES_FPSSE));
+        put_u64(
+            &mut img,
+            OFF_XSTATE_BV,
+            bv & (user_features | FEATURES_FPSSE),
+        );
     }
     let mut mask = task.signals.fp_mxcsr_mask;
     if mask == 0 {

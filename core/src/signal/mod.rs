@@ -162,10 +162,37 @@ pub fn default_action(sig: i32) -> DefaultAction {
 /// The signal's name as strace prints it (`SIGUSR1`, `SIGRT_2`).
 pub fn name(sig: i32) -> String {
     const NAMES: [&str; 31] = [
-        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-        "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match sig {
         1..=31 => String::from(NAMES[(sig - 1) as usize]),
@@ -282,7 +309,7 @@ pub struct TaskSignals {
     pub fault: FaultRegs,
     /// Size of the FP image when the last frame was built (0: none yet).
     pub fp_size: usize,
-    /// XSAVE features that image said the kernel supports.
+    /// XSAVE features the images so far showed in use or supported.
     pub fp_features: u64,
     /// MXCSR_MASK of that image.
     pub fp_mxcsr_mask: u32,
@@ -428,7 +455,12 @@ impl GroupState {
 
     /// Siginfo entries queued in the whole group.
     pub fn queued(&self) -> usize {
-        self.shared.queued() + self.threads.iter().map(|t| t.pending.queued()).sum::<usize>()
+        self.shared.queued()
+            + self
+                .threads
+                .iter()
+                .map(|t| t.pending.queued())
+                .sum::<usize>()
     }
 
     /// Signals pending for thread `tid` (its own and the group's).
@@ -605,8 +637,7 @@ pub fn send(
                 q.push(info, keep);
                 // complete_signal: wake a thread that wants it; a fatal
                 // signal or SIGKILL wakes them all.
-                let wants =
-                    |t: &ThreadHandle| !t.exited && (sig == SIGKILL || t.mask & b == 0);
+                let wants = |t: &ThreadHandle| !t.exited && (sig == SIGKILL || t.mask & b == 0);
                 let fatal = sig == SIGKILL
                     || (handler == SIG_DFL
                         && matches!(
@@ -673,6 +704,27 @@ pub fn kill_from_host(kernel: &Kernel, pid: Pid, sig: i32) -> Result<(), Errno> 
         ..Siginfo::default()
     };
     send(kernel, &tg, Dest::Group, info, true, None)
+}
+
+/// SIGKILL to every process of the sandbox but `except` (Linux's
+/// `zap_pid_ns_processes` when the namespace's init exits; `except` is
+/// init).
+pub fn kill_all(kernel: &Kernel, except: Pid) {
+    let groups: Vec<Arc<ThreadGroup>> = kernel
+        .thread_groups
+        .lock()
+        .values()
+        .filter_map(|w| w.upgrade())
+        .filter(|g| g.pid != except)
+        .collect();
+    let info = Siginfo {
+        signo: SIGKILL,
+        code: SI_USER,
+        ..Siginfo::default()
+    };
+    for g in groups {
+        let _ = send(kernel, &g, Dest::Group, info, true, None);
+    }
 }
 
 /// Queues a signal `task` cannot escape (Linux's
@@ -863,9 +915,11 @@ fn deliver(task: &mut Task, ctx: &mut dyn Context) -> bool {
                     DefaultAction::Terminate | DefaultAction::Core => {
                         log_signal(task, &info);
                         if task.kernel.options.strace {
-                            task.kernel
-                                .logger
-                                .line(&format!("[pid {}] +++ killed by {} +++", task.tid, name(sig)));
+                            task.kernel.logger.line(&format!(
+                                "[pid {}] +++ killed by {} +++",
+                                task.tid,
+                                name(sig)
+                            ));
                         }
                         task.exit_group(ExitStatus::Signaled(sig));
                         wake_others(task);
@@ -985,9 +1039,10 @@ fn log_signal(task: &Task, info: &Siginfo) {
             (info.fields[0] >> 32) as u32
         )
     };
-    task.kernel
-        .logger
-        .line(&format!("[pid {}] --- {n} {{si_signo={n}, {detail}}} ---", task.tid));
+    task.kernel.logger.line(&format!(
+        "[pid {}] --- {n} {{si_signo={n}, {detail}}} ---",
+        task.tid
+    ));
 }
 
 /// Interrupts the group's other threads (they must notice an exit or a
@@ -1104,7 +1159,8 @@ pub fn exit_notify(kernel: &Kernel, task: &Task, parent: &Arc<ThreadGroup>) {
         ExitStatus::Exited(c) => (CLD_EXITED, c & 0xff),
         ExitStatus::Signaled(s) => (CLD_KILLED, s),
     };
-    let ignored = sig == SIGCHLD && parent.sigactions.lock()[(SIGCHLD - 1) as usize].handler == SIG_IGN;
+    let ignored =
+        sig == SIGCHLD && parent.sigactions.lock()[(SIGCHLD - 1) as usize].handler == SIG_IGN;
     if valid(sig) && !ignored {
         let info = chld_info(sig, code, tg.pid, task.creds.uid, status);
         let _ = send(kernel, parent, Dest::Group, info, false, None);
@@ -1115,7 +1171,12 @@ pub fn exit_notify(kernel: &Kernel, task: &Task, parent: &Arc<ThreadGroup>) {
 /// A stop or continue of `child` for wait: with `stopped`
 /// (WUNTRACED) a stop, with `continued` (WCONTINUED) a continue; taken
 /// unless `keep` (WNOWAIT).
-pub fn take_wait_report(child: &ThreadGroup, stopped: bool, continued: bool, keep: bool) -> Option<JobReport> {
+pub fn take_wait_report(
+    child: &ThreadGroup,
+    stopped: bool,
+    continued: bool,
+    keep: bool,
+) -> Option<JobReport> {
     let mut g = child.signals.lock();
     let r = g.job.report?;
     let wanted = match r {

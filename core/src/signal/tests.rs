@@ -52,16 +52,15 @@ fn task_as(tb: &TestBed, creds: Credentials) -> Task {
 }
 
 fn map(t: &Task, len: u64) -> u64 {
-    t.mm
-        .mmap(
-            UserAddr(0),
-            len,
-            Prot::READ | Prot::WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            None,
-        )
-        .expect("mmap")
-        .0
+    t.mm.mmap(
+        UserAddr(0),
+        len,
+        Prot::READ | Prot::WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        None,
+    )
+    .expect("mmap")
+    .0
 }
 
 fn set_action(t: &Task, sig: i32, handler: u64, flags: u64, mask: u64) {
@@ -185,13 +184,23 @@ fn queue_order_and_coalescing() {
     // entry without info is lost, the signal still counted once more.
     assert_eq!(
         order,
-        vec![(SIGSEGV, 0), (SIGUSR1, 0), (SIGUSR2, 1), (35, 0), (40, 1), (40, 2)]
+        vec![
+            (SIGSEGV, 0),
+            (SIGUSR1, 0),
+            (SIGUSR2, 1),
+            (35, 0),
+            (40, 1),
+            (40, 2)
+        ]
     );
     assert_eq!(q.pending(), 0);
     // A pending bit without an entry dequeues as SI_USER from nobody.
     q.push(info(41, 9), false);
     let i = q.take_next(0).unwrap();
-    assert_eq!((i.signo, i.code, i.fields[0], i.fields[1]), (41, SI_USER, 0, 0));
+    assert_eq!(
+        (i.signo, i.code, i.fields[0], i.fields[1]),
+        (41, SI_USER, 0, 0)
+    );
 }
 
 #[test]
@@ -272,7 +281,11 @@ fn frame_layout_matches_linux() {
 
     // struct rt_sigframe, offset by offset.
     assert_eq!(read_u64(&t, frame), RESTORER, "pretcode");
-    assert_eq!(read_u64(&t, frame + 8), 7, "uc_flags: FP_XSTATE|SIGCONTEXT_SS|STRICT_RESTORE_SS");
+    assert_eq!(
+        read_u64(&t, frame + 8),
+        7,
+        "uc_flags: FP_XSTATE|SIGCONTEXT_SS|STRICT_RESTORE_SS"
+    );
     assert_eq!(read_u64(&t, frame + 16), 0, "uc_link");
     assert_eq!(read_u64(&t, frame + 24), 0, "uc_stack.ss_sp");
     assert_eq!(read_u32(&t, frame + 32), 0, "uc_stack.ss_flags");
@@ -307,7 +320,11 @@ fn frame_layout_matches_linux() {
     assert_eq!(read_u16(&t, mc + 150), USER_DS as u16, "ss");
     assert_eq!(read_u64(&t, mc + 168), 0, "oldmask (the mask before)");
     assert_eq!(read_u64(&t, mc + 184), fp, "fpstate");
-    assert_eq!(read_u64(&t, frame + 304), 0, "uc_sigmask at 296 in the ucontext");
+    assert_eq!(
+        read_u64(&t, frame + 304),
+        0,
+        "uc_sigmask at 296 in the ucontext"
+    );
     // siginfo at 312: kill's SI_USER with the sender's pid and uid.
     assert_eq!(read_u32(&t, frame + 312) as i32, SIGUSR1, "si_signo");
     assert_eq!(read_u32(&t, frame + 316), 0, "si_errno");
@@ -344,7 +361,10 @@ fn frame_without_siginfo_leaves_the_info_alone() {
     t.mm.copy_out(UserAddr(frame + 312), &[0xee; 128]).unwrap();
     let regs: Regs = Arc::default();
     // A 512-byte (FXSAVE only) state: no magic, no XSTATE flag.
-    let steps = vec![Step::Syscall(KILL, [pid, SIGUSR2 as u64, 0, 0, 0, 0]), capture(&regs)];
+    let steps = vec![
+        Step::Syscall(KILL, [pid, SIGUSR2 as u64, 0, 0, 0, 0]),
+        capture(&regs),
+    ];
     run(&tb, &mut t, steps, Some(&[0u8; 512]));
     let frame = regs.lock()[0].regs.rsp;
     assert_eq!(read_u64(&t, frame + 8), 6, "no UC_FP_XSTATE without XSAVE");
@@ -447,15 +467,23 @@ fn forged_frames_cannot_escalate() {
     // a mask with SIGKILL and SIGSTOP, a bad MXCSR.
     t.mm.write_obj(UserAddr(mc + 144), &0x10u16).unwrap();
     t.mm.write_obj(UserAddr(mc + 150), &0x0u16).unwrap();
-    t.mm.write_obj(UserAddr(mc + 136), &(0x3000u64 | 0x2_0000 | 0x4000 | 0x1)).unwrap();
+    t.mm.write_obj(UserAddr(mc + 136), &(0x3000u64 | 0x2_0000 | 0x4000 | 0x1))
+        .unwrap();
     t.mm.write_obj(UserAddr(frame + 304), &u64::MAX).unwrap();
     t.cpu.regs.eflags = 0x202;
     t.cpu.regs.rsp = frame + 8;
     sys_sigreturn(&mut t);
     let r = t.cpu.regs;
     assert_eq!((r.cs, r.ss), (USER_CS, USER_DS));
-    assert_eq!(r.eflags, 0x202 | 0x1, "only FIX_EFLAGS bits come from the frame");
-    assert_eq!(t.sigmask, !UNBLOCKABLE, "SIGKILL and SIGSTOP stay unblockable");
+    assert_eq!(
+        r.eflags,
+        0x202 | 0x1,
+        "only FIX_EFLAGS bits come from the frame"
+    );
+    assert_eq!(
+        t.sigmask, !UNBLOCKABLE,
+        "SIGKILL and SIGSTOP stay unblockable"
+    );
     assert!(matches!(t.signals.fp_restore, Some(FpRestore::Image(_))));
 
     // A bad MXCSR in the FP state: SIGSEGV (Linux's XRSTOR faults).
@@ -471,9 +499,15 @@ fn forged_frames_cannot_escalate() {
     t2.mm.write_obj(UserAddr(fp + 24), &0xffff_0000u32).unwrap();
     t2.cpu.regs.rsp = frame + 8;
     sys_sigreturn(&mut t2);
-    assert_eq!(t2.tg.signals.lock().pending_for(t2.tid) & bit(SIGSEGV), bit(SIGSEGV));
+    assert_eq!(
+        t2.tg.signals.lock().pending_for(t2.tid) & bit(SIGSEGV),
+        bit(SIGSEGV)
+    );
     assert!(!before_switch(&mut t2, &mut ctx2));
-    assert_eq!(*t2.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGSEGV)));
+    assert_eq!(
+        *t2.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGSEGV))
+    );
 
     // A frame pointer into nothing: SIGSEGV.
     let mut t3 = task(&tb);
@@ -481,7 +515,10 @@ fn forged_frames_cannot_escalate() {
     sys_sigreturn(&mut t3);
     let mut ctx3 = tb.platform.context(Vec::new());
     assert!(!before_switch(&mut t3, &mut ctx3));
-    assert_eq!(*t3.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGSEGV)));
+    assert_eq!(
+        *t3.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGSEGV))
+    );
 }
 
 fn sys_sigreturn(t: &mut Task) {
@@ -500,7 +537,12 @@ fn handlers_without_restorer_get_sigsegv() {
         restorer: 0,
         mask: 0,
     };
-    let r = run(&tb, &mut t, vec![Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0])], None);
+    let r = run(
+        &tb,
+        &mut t,
+        vec![Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0])],
+        None,
+    );
     assert_eq!(r.status, ExitStatus::Signaled(SIGSEGV));
 }
 
@@ -510,7 +552,13 @@ fn nodefer_and_resethand() {
     let mut t = task(&tb);
     let pid = t.pid() as u64;
     let scratch = map(&t, 0x1000);
-    set_action(&t, SIGUSR1, HANDLER, SA_RESTORER | SA_NODEFER | SA_RESETHAND, bit(SIGINT));
+    set_action(
+        &t,
+        SIGUSR1,
+        HANDLER,
+        SA_RESTORER | SA_NODEFER | SA_RESETHAND,
+        bit(SIGINT),
+    );
     let steps = vec![
         Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0]),
         Step::Syscall(RT_SIGPROCMASK, [SIG_BLOCK as u64, 0, scratch, 8, 0, 0]),
@@ -519,11 +567,23 @@ fn nodefer_and_resethand() {
     let r = run(&tb, &mut t, steps, None);
     assert_eq!(r.status, ExitStatus::Exited(0));
     let m = u64::from_le_bytes(r.log.reads[0].clone().try_into().unwrap());
-    assert_eq!(m, bit(SIGINT), "SA_NODEFER: the signal itself is not blocked");
-    assert_eq!(t.tg.sigactions.lock()[(SIGUSR1 - 1) as usize].handler, SIG_DFL);
+    assert_eq!(
+        m,
+        bit(SIGINT),
+        "SA_NODEFER: the signal itself is not blocked"
+    );
+    assert_eq!(
+        t.tg.sigactions.lock()[(SIGUSR1 - 1) as usize].handler,
+        SIG_DFL
+    );
     // The next SIGUSR1 takes the default action.
     *t.tg.exit_status.lock() = None;
-    let r = run(&tb, &mut t, vec![Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0])], None);
+    let r = run(
+        &tb,
+        &mut t,
+        vec![Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0])],
+        None,
+    );
     assert_eq!(r.status, ExitStatus::Signaled(SIGUSR1));
 }
 
@@ -587,7 +647,10 @@ fn send_later(tb: &TestBed, t: &Task, sig: i32) -> Step {
 
 #[test]
 fn erestartsys_restarts_with_sa_restart_and_fails_without() {
-    for (flags, want) in [(SA_RESTORER | SA_RESTART, WAIT4), (SA_RESTORER, errno(Errno::EINTR))] {
+    for (flags, want) in [
+        (SA_RESTORER | SA_RESTART, WAIT4),
+        (SA_RESTORER, errno(Errno::EINTR)),
+    ] {
         let (tb, _init) = bed();
         let mut t = task(&tb);
         let c = with_child(&tb, &t);
@@ -617,7 +680,12 @@ fn no_handler_always_restarts() {
     let c = with_child(&tb, &t);
     // A stale wake-up (no signal at all): the call restarts.
     t.blocker.interrupt();
-    let r = run(&tb, &mut t, vec![Step::Syscall(WAIT4, [c.pid as u64, 0, 0, 0, 0, 0])], None);
+    let r = run(
+        &tb,
+        &mut t,
+        vec![Step::Syscall(WAIT4, [c.pid as u64, 0, 0, 0, 0, 0])],
+        None,
+    );
     assert_eq!(r.log.results[0], WAIT4, "rax = orig_rax, rip rewound");
     // ERESTARTNOHAND (pause) with an ignored signal: restart.
     let mut t = task(&tb);
@@ -669,7 +737,11 @@ fn nanosleep_restarts_through_restart_syscall() {
         capture(&regs),
     ];
     run(&tb, &mut t, steps, None);
-    assert_eq!(regs.lock()[0].regs.rax, errno(Errno::EINTR), "even with SA_RESTART");
+    assert_eq!(
+        regs.lock()[0].regs.rax,
+        errno(Errno::EINTR),
+        "even with SA_RESTART"
+    );
 }
 
 #[test]
@@ -702,7 +774,11 @@ fn sigsuspend_delivers_with_the_old_mask_saved() {
     let word = |i: usize| u64::from_le_bytes(r.log.reads[i].clone().try_into().unwrap());
     assert_eq!(word(0), bit(SIGUSR1), "rt_sigpending");
     assert_eq!(regs.lock()[0].regs.rip, HANDLER);
-    assert_eq!(word(1), bit(SIGUSR1) | bit(SIGUSR2), "suspend mask + the signal");
+    assert_eq!(
+        word(1),
+        bit(SIGUSR1) | bit(SIGUSR2),
+        "suspend mask + the signal"
+    );
     assert_eq!(regs.lock()[1].regs.rax, errno(Errno::EINTR));
     assert_eq!(word(2), block, "the mask from before sigsuspend");
 }
@@ -721,13 +797,20 @@ fn sigqueueinfo_values_and_sigtimedwait_order() {
         let mut i = info(sig, value);
         i.fields[0] = pid;
         t.mm.write_obj(UserAddr(buf), &i).unwrap();
-        assert_eq!(sys(&mut t, RT_SIGQUEUEINFO, [pid, sig as u64, buf, 0, 0, 0]), Ok(0));
+        assert_eq!(
+            sys(&mut t, RT_SIGQUEUEINFO, [pid, sig as u64, buf, 0, 0, 0]),
+            Ok(0)
+        );
     }
     let set = !0u64;
     t.mm.write_obj(UserAddr(buf + 0x800), &set).unwrap();
     let mut got = Vec::new();
     loop {
-        match sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, buf + 0x900, 0, 8, 0, 0]) {
+        match sys(
+            &mut t,
+            RT_SIGTIMEDWAIT,
+            [buf + 0x800, buf + 0x900, 0, 8, 0, 0],
+        ) {
             Ok(sig) => {
                 let i: Siginfo = t.mm.read_obj(UserAddr(buf + 0x900)).unwrap();
                 assert_eq!(i.signo as u64, sig);
@@ -743,32 +826,79 @@ fn sigqueueinfo_values_and_sigtimedwait_order() {
     }
     assert_eq!(
         got,
-        vec![(SIGUSR2, SI_QUEUE, 0), (35, SI_QUEUE, 7), (40, SI_QUEUE, 1), (40, SI_QUEUE, 2)]
+        vec![
+            (SIGUSR2, SI_QUEUE, 0),
+            (35, SI_QUEUE, 7),
+            (40, SI_QUEUE, 1),
+            (40, SI_QUEUE, 2)
+        ]
     );
     // A zero timeout with nothing pending: EAGAIN; a bad one: EINVAL.
-    t.mm.write_obj(UserAddr(buf + 0xa00), &Timespec::default()).unwrap();
+    t.mm.write_obj(UserAddr(buf + 0xa00), &Timespec::default())
+        .unwrap();
     let ts = buf + 0xa00;
-    assert_eq!(sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, 0, ts, 8, 0, 0]), Err(Errno::EAGAIN));
-    t.mm.write_obj(UserAddr(ts), &Timespec { tv_sec: 0, tv_nsec: 2_000_000_000 }).unwrap();
-    assert_eq!(sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, 0, ts, 8, 0, 0]), Err(Errno::EINVAL));
+    assert_eq!(
+        sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, 0, ts, 8, 0, 0]),
+        Err(Errno::EAGAIN)
+    );
+    t.mm.write_obj(
+        UserAddr(ts),
+        &Timespec {
+            tv_sec: 0,
+            tv_nsec: 2_000_000_000,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, 0, ts, 8, 0, 0]),
+        Err(Errno::EINVAL)
+    );
     // A real timeout passes (the fake clock jumps).
-    t.mm.write_obj(UserAddr(ts), &Timespec { tv_sec: 1, tv_nsec: 0 }).unwrap();
-    assert_eq!(sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, 0, ts, 8, 0, 0]), Err(Errno::EAGAIN));
+    t.mm.write_obj(
+        UserAddr(ts),
+        &Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        sys(&mut t, RT_SIGTIMEDWAIT, [buf + 0x800, 0, ts, 8, 0, 0]),
+        Err(Errno::EAGAIN)
+    );
     // Forging SI_USER / SI_TKILL for another process: EPERM.
     let other = task(&tb);
     let mut i = info(40, 0);
     i.code = SI_USER;
     t.mm.write_obj(UserAddr(buf), &i).unwrap();
     let op = other.pid() as u64;
-    assert_eq!(sys(&mut t, RT_SIGQUEUEINFO, [op, 40, buf, 0, 0, 0]), Err(Errno::EPERM));
+    assert_eq!(
+        sys(&mut t, RT_SIGQUEUEINFO, [op, 40, buf, 0, 0, 0]),
+        Err(Errno::EPERM)
+    );
     i.code = SI_QUEUE;
     t.mm.write_obj(UserAddr(buf), &i).unwrap();
     assert_eq!(sys(&mut t, RT_SIGQUEUEINFO, [op, 40, buf, 0, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut t, RT_SIGQUEUEINFO, [op, 40, 1, 0, 0, 0]), Err(Errno::EFAULT));
-    assert_eq!(sys(&mut t, RT_SIGQUEUEINFO, [op, 99, buf, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut t, RT_SIGQUEUEINFO, [0, 40, buf, 0, 0, 0]), Err(Errno::ESRCH));
-    assert_eq!(sys(&mut t, RT_TGSIGQUEUEINFO, [op, 0, 40, buf, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut t, RT_TGSIGQUEUEINFO, [op, op, 40, buf, 0, 0]), Ok(0));
+    assert_eq!(
+        sys(&mut t, RT_SIGQUEUEINFO, [op, 40, 1, 0, 0, 0]),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGQUEUEINFO, [op, 99, buf, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGQUEUEINFO, [0, 40, buf, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        sys(&mut t, RT_TGSIGQUEUEINFO, [op, 0, 40, buf, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut t, RT_TGSIGQUEUEINFO, [op, op, 40, buf, 0, 0]),
+        Ok(0)
+    );
 }
 
 #[test]
@@ -786,7 +916,10 @@ fn rt_queue_is_bounded_by_rlimit_sigpending() {
     assert_eq!(q(&mut t), Ok(0));
     assert_eq!(q(&mut t), Ok(0));
     assert_eq!(q(&mut t), Err(Errno::EAGAIN));
-    assert_eq!(sys(&mut t, TKILL, [pid, 41, 0, 0, 0, 0]), Err(Errno::EAGAIN));
+    assert_eq!(
+        sys(&mut t, TKILL, [pid, 41, 0, 0, 0, 0]),
+        Err(Errno::EAGAIN)
+    );
     // kill still sends, losing the siginfo; standard signals always queue.
     assert_eq!(sys(&mut t, KILL, [pid, 42, 0, 0, 0, 0]), Ok(0));
     assert_eq!(sys(&mut t, KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0]), Ok(0));
@@ -807,45 +940,126 @@ fn kill_errors_and_permissions() {
     let (rp, up, op) = (root.pid() as u64, user.pid() as u64, other.pid() as u64);
     // Existence checks and permission.
     assert_eq!(sys(&mut user, KILL, [rp, 0, 0, 0, 0, 0]), Err(Errno::EPERM));
-    assert_eq!(sys(&mut user, KILL, [op, SIGTERM as u64, 0, 0, 0, 0]), Err(Errno::EPERM));
+    assert_eq!(
+        sys(&mut user, KILL, [op, SIGTERM as u64, 0, 0, 0, 0]),
+        Err(Errno::EPERM)
+    );
     assert_eq!(sys(&mut root, KILL, [up, 0, 0, 0, 0, 0]), Ok(0));
     assert_eq!(sys(&mut user, KILL, [up, 0, 0, 0, 0, 0]), Ok(0));
     // SIGCONT within the session is allowed.
     *other.tg.sid.lock() = *user.tg.sid.lock();
-    assert_eq!(sys(&mut user, KILL, [op, SIGCONT as u64, 0, 0, 0, 0]), Ok(0));
+    assert_eq!(
+        sys(&mut user, KILL, [op, SIGCONT as u64, 0, 0, 0, 0]),
+        Ok(0)
+    );
     // Bad signal numbers, missing processes.
-    assert_eq!(sys(&mut root, KILL, [up, 65, 0, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut root, KILL, [up, (-1i64) as u64, 0, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut root, KILL, [99_999, SIGTERM as u64, 0, 0, 0, 0]), Err(Errno::ESRCH));
-    assert_eq!(sys(&mut root, KILL, [99_999, 65, 0, 0, 0, 0]), Err(Errno::ESRCH));
-    assert_eq!(sys(&mut root, KILL, [i32::MIN as u32 as u64, 0, 0, 0, 0, 0]), Err(Errno::ESRCH));
-    assert_eq!(sys(&mut root, KILL, [(-99_999i64) as u64, 0, 0, 0, 0, 0]), Err(Errno::ESRCH));
+    assert_eq!(
+        sys(&mut root, KILL, [up, 65, 0, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut root, KILL, [up, (-1i64) as u64, 0, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut root, KILL, [99_999, SIGTERM as u64, 0, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        sys(&mut root, KILL, [99_999, 65, 0, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        sys(&mut root, KILL, [i32::MIN as u32 as u64, 0, 0, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        sys(&mut root, KILL, [(-99_999i64) as u64, 0, 0, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
     // Process groups: 0 is ours, -pgid another.
     assert_eq!(sys(&mut root, KILL, [0, 0, 0, 0, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut root, KILL, [(-(up as i64)) as u64, 0, 0, 0, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut user, KILL, [(-(rp as i64)) as u64, 0, 0, 0, 0, 0]), Err(Errno::EPERM));
+    assert_eq!(
+        sys(&mut root, KILL, [(-(up as i64)) as u64, 0, 0, 0, 0, 0]),
+        Ok(0)
+    );
+    assert_eq!(
+        sys(&mut user, KILL, [(-(rp as i64)) as u64, 0, 0, 0, 0, 0]),
+        Err(Errno::EPERM)
+    );
     // -1: everyone but init and the caller; EPERM alone is not an error.
-    assert_eq!(sys(&mut user, KILL, [(-1i64) as u64, SIGUSR1 as u64, 0, 0, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut user, KILL, [(-1i64) as u64, 65, 0, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(init.tg.signals.lock().shared.pending(), 0, "init left alone");
+    assert_eq!(
+        sys(
+            &mut user,
+            KILL,
+            [(-1i64) as u64, SIGUSR1 as u64, 0, 0, 0, 0]
+        ),
+        Ok(0)
+    );
+    assert_eq!(
+        sys(&mut user, KILL, [(-1i64) as u64, 65, 0, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        init.tg.signals.lock().shared.pending(),
+        0,
+        "init left alone"
+    );
     assert_eq!(other.tg.signals.lock().shared.pending(), 0, "no permission");
     assert_eq!(root.tg.signals.lock().shared.pending(), 0, "no permission");
     // tkill / tgkill.
-    assert_eq!(sys(&mut root, TKILL, [0, SIGUSR1 as u64, 0, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut root, TGKILL, [up, 0, SIGUSR1 as u64, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut root, TGKILL, [rp, up, SIGUSR1 as u64, 0, 0, 0]), Err(Errno::ESRCH));
-    assert_eq!(sys(&mut root, TGKILL, [up, up, 65, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut root, TGKILL, [up, 99_999, SIGUSR1 as u64, 0, 0, 0]), Err(Errno::ESRCH));
-    assert_eq!(sys(&mut root, TGKILL, [up, up, SIGUSR2 as u64, 0, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut user, TKILL, [op, SIGUSR2 as u64, 0, 0, 0, 0]), Err(Errno::EPERM));
+    assert_eq!(
+        sys(&mut root, TKILL, [0, SIGUSR1 as u64, 0, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut root, TGKILL, [up, 0, SIGUSR1 as u64, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut root, TGKILL, [rp, up, SIGUSR1 as u64, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        sys(&mut root, TGKILL, [up, up, 65, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut root, TGKILL, [up, 99_999, SIGUSR1 as u64, 0, 0, 0]),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        sys(&mut root, TGKILL, [up, up, SIGUSR2 as u64, 0, 0, 0]),
+        Ok(0)
+    );
+    assert_eq!(
+        sys(&mut user, TKILL, [op, SIGUSR2 as u64, 0, 0, 0, 0]),
+        Err(Errno::EPERM)
+    );
     let g = user.tg.signals.lock();
-    assert_eq!(g.find(user.tid).unwrap().pending.pending(), bit(SIGUSR2), "tkill is per thread");
+    assert_eq!(
+        g.find(user.tid).unwrap().pending.pending(),
+        bit(SIGUSR2),
+        "tkill is per thread"
+    );
     drop(g);
     let i = dequeue(&user, 0).unwrap();
     assert_eq!((i.signo, i.code, i.fields[0]), (SIGUSR2, SI_TKILL, rp));
     // Absurd arguments never panic.
-    for a in [[u64::MAX; 6], [0, u64::MAX, 0, 0, 0, 0], [i64::MIN as u64, 1, 0, 0, 0, 0]] {
-        for nr in [KILL, TKILL, TGKILL, RT_SIGQUEUEINFO, RT_TGSIGQUEUEINFO, RT_SIGACTION, RT_SIGPROCMASK] {
+    for a in [
+        [u64::MAX; 6],
+        [0, u64::MAX, 0, 0, 0, 0],
+        [i64::MIN as u64, 1, 0, 0, 0, 0],
+    ] {
+        for nr in [
+            KILL,
+            TKILL,
+            TGKILL,
+            RT_SIGQUEUEINFO,
+            RT_TGSIGQUEUEINFO,
+            RT_SIGACTION,
+            RT_SIGPROCMASK,
+        ] {
             let _ = sys(&mut root, nr, a);
         }
     }
@@ -863,7 +1077,10 @@ fn ignored_signals_are_dropped_and_flushed() {
     set_mask(&mut t, bit(SIGCHLD) | bit(SIGUSR1));
     sys(&mut t, KILL, [pid, SIGCHLD as u64, 0, 0, 0, 0]).unwrap();
     sys(&mut t, KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0]).unwrap();
-    assert_eq!(t.tg.signals.lock().shared.pending(), bit(SIGCHLD) | bit(SIGUSR1));
+    assert_eq!(
+        t.tg.signals.lock().shared.pending(),
+        bit(SIGCHLD) | bit(SIGUSR1)
+    );
     // Setting SIG_IGN discards the pending one.
     let buf = map(&t, 0x1000);
     let act = KernelSigaction {
@@ -880,11 +1097,26 @@ fn ignored_signals_are_dropped_and_flushed() {
     let old: KernelSigaction = t.mm.read_obj(UserAddr(buf + 64)).unwrap();
     assert_eq!(old.flags, SA_RESTORER);
     assert_eq!(old.mask, !UNBLOCKABLE);
-    assert_eq!(sys(&mut t, RT_SIGACTION, [SIGKILL as u64, buf, 0, 8, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut t, RT_SIGACTION, [SIGKILL as u64, 0, buf + 64, 8, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut t, RT_SIGACTION, [0, 0, buf + 64, 8, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut t, RT_SIGACTION, [SIGUSR1 as u64, 1, 0, 8, 0, 0]), Err(Errno::EFAULT));
-    assert_eq!(sys(&mut t, RT_SIGACTION, [SIGUSR1 as u64, 0, 0, 4, 0, 0]), Err(Errno::EINVAL));
+    assert_eq!(
+        sys(&mut t, RT_SIGACTION, [SIGKILL as u64, buf, 0, 8, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGACTION, [SIGKILL as u64, 0, buf + 64, 8, 0, 0]),
+        Ok(0)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGACTION, [0, 0, buf + 64, 8, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGACTION, [SIGUSR1 as u64, 1, 0, 8, 0, 0]),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGACTION, [SIGUSR1 as u64, 0, 0, 4, 0, 0]),
+        Err(Errno::EINVAL)
+    );
 }
 
 #[test]
@@ -905,9 +1137,23 @@ fn init_ignores_default_signals_from_inside() {
     // From outside the sandbox, SIGKILL works.
     kill_from_host(&tb.kernel, 1, SIGKILL).unwrap();
     assert!(!before_switch(&mut init, &mut ctx));
-    assert_eq!(*init.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGKILL)));
-    assert_eq!(kill_from_host(&tb.kernel, 77_777, SIGKILL), Err(Errno::ESRCH));
+    assert_eq!(
+        *init.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGKILL))
+    );
+    assert_eq!(
+        kill_from_host(&tb.kernel, 77_777, SIGKILL),
+        Err(Errno::ESRCH)
+    );
     assert_eq!(kill_from_host(&tb.kernel, 1, 0), Err(Errno::EINVAL));
+    // init gone: everyone else gets SIGKILL.
+    let mut other = task(&tb);
+    kill_all(&tb.kernel, 1);
+    assert!(!before_switch(&mut other, &mut ctx));
+    assert_eq!(
+        *other.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGKILL))
+    );
 }
 
 // -------------------------------------------------------------------------
@@ -928,7 +1174,11 @@ fn faults_reach_a_handler_with_si_addr() {
     assert_eq!(read_u64(&t, f + 328), 0xdead_b000, "si_addr");
     let mc = f + 48;
     assert_eq!(read_u64(&t, mc + 160), 14, "trapno: page fault");
-    assert_eq!(read_u64(&t, mc + 152), 4 | 2 | 1, "err: user, write, protection");
+    assert_eq!(
+        read_u64(&t, mc + 152),
+        4 | 2 | 1,
+        "err: user, write, protection"
+    );
     assert_eq!(read_u64(&t, mc + 176), 0xdead_b000, "cr2");
     assert_eq!(t.sigmask, bit(SIGSEGV));
 
@@ -936,7 +1186,10 @@ fn faults_reach_a_handler_with_si_addr() {
     // action kills, as Linux's force_sig_fault.
     page_fault(&mut t, 0x10, Access::Read, Errno::EFAULT);
     assert!(!before_switch(&mut t, &mut ctx));
-    assert_eq!(*t.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGSEGV)));
+    assert_eq!(
+        *t.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGSEGV))
+    );
 }
 
 #[test]
@@ -946,7 +1199,10 @@ fn ignored_fault_signals_still_kill_even_init() {
     exception(&mut init, SIGFPE, 1, 0x40_0000);
     let mut ctx = tb.platform.context(Vec::new());
     assert!(!before_switch(&mut init, &mut ctx));
-    assert_eq!(*init.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGFPE)));
+    assert_eq!(
+        *init.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGFPE))
+    );
     // An unresolvable fault through the run loop, no handler: SIGSEGV.
     let mut t = task(&tb);
     let r = run(&tb, &mut t, vec![Step::Read(0x1000, 8)], None);
@@ -960,7 +1216,12 @@ fn a_broken_stack_turns_the_signal_into_sigsegv() {
     let pid = t.pid() as u64;
     set_action(&t, SIGUSR1, HANDLER, SA_RESTORER, 0);
     t.cpu.regs.rsp = 0x2000;
-    let r = run(&tb, &mut t, vec![Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0])], None);
+    let r = run(
+        &tb,
+        &mut t,
+        vec![Step::Syscall(KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0])],
+        None,
+    );
     assert_eq!(r.status, ExitStatus::Signaled(SIGSEGV));
 }
 
@@ -990,7 +1251,10 @@ fn sigaltstack_calls_and_frames() {
     assert_eq!((old.sp, old.flags, old.size), (0, SS_DISABLE, 0));
     assert_eq!(set(&mut t, ss(alt, 0, 1024)), Err(Errno::ENOMEM));
     assert_eq!(set(&mut t, ss(alt, 4, 0x4000)), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut t, SIGALTSTACK, [1, 0, 0, 0, 0, 0]), Err(Errno::EFAULT));
+    assert_eq!(
+        sys(&mut t, SIGALTSTACK, [1, 0, 0, 0, 0, 0]),
+        Err(Errno::EFAULT)
+    );
     assert_eq!(set(&mut t, ss(alt, SS_AUTODISARM, 0x4000)), Ok(0));
     sys(&mut t, SIGALTSTACK, [0, buf + 64, 0, 0, 0, 0]).unwrap();
     let old: SigaltStack = t.mm.read_obj(UserAddr(buf + 64)).unwrap();
@@ -1008,13 +1272,24 @@ fn sigaltstack_calls_and_frames() {
     let (want, _) = expected_frame(alt + 0x4000 + 128, 1024);
     assert_eq!(f, want, "the frame tops the alternate stack");
     assert_eq!(read_u64(&t, f + 24), alt, "uc_stack.ss_sp");
-    assert_eq!(read_u32(&t, f + 32) as i32, SS_AUTODISARM, "uc_stack.ss_flags");
+    assert_eq!(
+        read_u32(&t, f + 32) as i32,
+        SS_AUTODISARM,
+        "uc_stack.ss_flags"
+    );
     assert_eq!(read_u64(&t, f + 40), 0x4000, "uc_stack.ss_size");
     assert_eq!(t.signals.altstack.size, 0, "disarmed in the handler");
     t.cpu.regs.rsp = f + 8;
     sys_sigreturn(&mut t);
     assert_eq!(t.cpu.regs.rsp, rsp0);
-    assert_eq!(t.signals.altstack, AltStack { sp: alt, size: 0x4000, flags: SS_AUTODISARM });
+    assert_eq!(
+        t.signals.altstack,
+        AltStack {
+            sp: alt,
+            size: 0x4000,
+            flags: SS_AUTODISARM
+        }
+    );
 
     // Without SS_AUTODISARM: changing it from on the stack is EPERM, and
     // a nested signal stays on it, below the running frame.
@@ -1037,13 +1312,20 @@ fn sigaltstack_calls_and_frames() {
     let mut t = task(&tb);
     let pid = t.pid() as u64;
     let alt = map(&t, 0x1000);
-    t.signals.altstack = AltStack { sp: alt, size: 2048, flags: 0 };
+    t.signals.altstack = AltStack {
+        sp: alt,
+        size: 2048,
+        flags: 0,
+    };
     set_action(&t, SIGUSR1, HANDLER, SA_RESTORER | SA_ONSTACK, 0);
     let mut ctx = tb.platform.context(Vec::new());
     ctx.set_fp_state(&vec![0u8; 4096]).unwrap();
     sys(&mut t, KILL, [pid, SIGUSR1 as u64, 0, 0, 0, 0]).unwrap();
     assert!(!before_switch(&mut t, &mut ctx));
-    assert_eq!(*t.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGSEGV)));
+    assert_eq!(
+        *t.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGSEGV))
+    );
 }
 
 #[test]
@@ -1061,7 +1343,16 @@ fn frame_placement_is_aligned_for_any_rsp() {
         }
     }
     // Wrapping around zero never panics.
-    let _ = frame::place(&AltStack { sp: u64::MAX - 10, size: u64::MAX, flags: 0 }, 0, true, 1028);
+    let _ = frame::place(
+        &AltStack {
+            sp: u64::MAX - 10,
+            size: u64::MAX,
+            flags: 0,
+        },
+        0,
+        true,
+        1028,
+    );
 }
 
 // -------------------------------------------------------------------------
@@ -1081,7 +1372,12 @@ fn family(tb: &TestBed) -> (Task, Task) {
 
 fn chld(parent: &Task) -> Option<(i32, i32, u64, u64)> {
     let i = dequeue(parent, !bit(SIGCHLD))?;
-    Some((i.signo, i.code, i.fields[0] & 0xffff_ffff, i.fields[1] & 0xffff_ffff))
+    Some((
+        i.signo,
+        i.code,
+        i.fields[0] & 0xffff_ffff,
+        i.fields[1] & 0xffff_ffff,
+    ))
 }
 
 #[test]
@@ -1095,7 +1391,10 @@ fn stop_and_continue_reach_the_parent_and_wait4() {
     sys(&mut parent, KILL, [cp, SIGSTOP as u64, 0, 0, 0, 0]).unwrap();
     assert!(!before_switch(&mut child, &mut ctx), "stopped: no switch");
     assert!(child.tg.signals.lock().job.stopped);
-    assert_eq!(chld(&parent), Some((SIGCHLD, CLD_STOPPED, cp, SIGSTOP as u64)));
+    assert_eq!(
+        chld(&parent),
+        Some((SIGCHLD, CLD_STOPPED, cp, SIGSTOP as u64))
+    );
     // wait4(WUNTRACED) reports it once.
     let opts = (WNOHANG | WUNTRACED) as u64;
     assert_eq!(sys(&mut parent, WAIT4, [cp, buf, opts, 0, 0, 0]), Ok(cp));
@@ -1107,7 +1406,10 @@ fn stop_and_continue_reach_the_parent_and_wait4() {
     child.tg.sigactions.lock()[(SIGCONT - 1) as usize].handler = SIG_IGN;
     sys(&mut parent, KILL, [cp, SIGCONT as u64, 0, 0, 0, 0]).unwrap();
     assert!(before_switch(&mut child, &mut ctx));
-    assert_eq!(chld(&parent), Some((SIGCHLD, CLD_CONTINUED, cp, SIGCONT as u64)));
+    assert_eq!(
+        chld(&parent),
+        Some((SIGCHLD, CLD_CONTINUED, cp, SIGCONT as u64))
+    );
     let opts = (WNOHANG | WCONTINUED) as u64;
     assert_eq!(sys(&mut parent, WAIT4, [cp, buf, opts, 0, 0, 0]), Ok(cp));
     assert_eq!(read_u32(&parent, buf), 0xffff);
@@ -1116,17 +1418,26 @@ fn stop_and_continue_reach_the_parent_and_wait4() {
     *child.tg.pgid.lock() = 4242;
     *parent.tg.pgid.lock() = 4343;
     *child.tg.sid.lock() = *parent.tg.sid.lock();
-    assert!(!before_switch(&mut child, &mut ctx), "SIGTSTP stops a non-orphaned group");
+    assert!(
+        !before_switch(&mut child, &mut ctx),
+        "SIGTSTP stops a non-orphaned group"
+    );
     let wid = (WNOHANG | WUNTRACED | WNOWAIT) as u64;
     for _ in 0..2 {
         assert_eq!(sys(&mut parent, WAITID, [1, cp, buf, wid, 0, 0]), Ok(0));
         let i: Siginfo = parent.mm.read_obj(UserAddr(buf)).unwrap();
-        assert_eq!((i.signo, i.code, i.fields[1] as i32), (SIGCHLD, CLD_STOPPED, SIGTSTP));
+        assert_eq!(
+            (i.signo, i.code, i.fields[1] as i32),
+            (SIGCHLD, CLD_STOPPED, SIGTSTP)
+        );
     }
     // SIGKILL ends a stopped group.
     sys(&mut parent, KILL, [cp, SIGKILL as u64, 0, 0, 0, 0]).unwrap();
     assert!(!before_switch(&mut child, &mut ctx));
-    assert_eq!(*child.tg.exit_status.lock(), Some(ExitStatus::Signaled(SIGKILL)));
+    assert_eq!(
+        *child.tg.exit_status.lock(),
+        Some(ExitStatus::Signaled(SIGKILL))
+    );
 }
 
 #[test]
@@ -1166,13 +1477,20 @@ fn exit_sends_sigchld_and_honours_sig_ign() {
     child.exit_group(ExitStatus::Exited(3));
     tb.kernel.exit_task(&mut child);
     assert_eq!(chld(&parent), Some((SIGCHLD, CLD_EXITED, cp, 3)));
-    assert_eq!(parent.tg.children.lock().len(), 1, "a zombie until waited for");
+    assert_eq!(
+        parent.tg.children.lock().len(),
+        1,
+        "a zombie until waited for"
+    );
 
     let (parent, mut child) = family(&tb);
     let cp = child.pid() as u64;
     child.exit_group(ExitStatus::Signaled(SIGTERM));
     tb.kernel.exit_task(&mut child);
-    assert_eq!(chld(&parent), Some((SIGCHLD, CLD_KILLED, cp, SIGTERM as u64)));
+    assert_eq!(
+        chld(&parent),
+        Some((SIGCHLD, CLD_KILLED, cp, SIGTERM as u64))
+    );
 
     // SIGCHLD ignored: no signal, reaped at once.
     let (mut parent, mut child) = family(&tb);
@@ -1182,7 +1500,10 @@ fn exit_sends_sigchld_and_honours_sig_ign() {
     assert_eq!(chld(&parent), None);
     assert!(parent.tg.children.lock().is_empty());
     assert!(tb.kernel.thread_group(child.pid()).is_none());
-    assert_eq!(sys(&mut parent, WAIT4, [(-1i64) as u64, 0, 0, 0, 0, 0]), Err(Errno::ECHILD));
+    assert_eq!(
+        sys(&mut parent, WAIT4, [(-1i64) as u64, 0, 0, 0, 0, 0]),
+        Err(Errno::ECHILD)
+    );
 
     // SA_NOCLDWAIT with a handler: the signal comes, the zombie does not.
     let (parent, mut child) = family(&tb);
@@ -1197,7 +1518,10 @@ fn exit_sends_sigchld_and_honours_sig_ign() {
     child.tg.signals.set_exit_signal(SIGUSR1);
     child.exit_group(ExitStatus::Exited(0));
     tb.kernel.exit_task(&mut child);
-    assert_eq!(dequeue(&parent, 0).map(|i| (i.signo, i.code)), Some((SIGUSR1, CLD_EXITED)));
+    assert_eq!(
+        dequeue(&parent, 0).map(|i| (i.signo, i.code)),
+        Some((SIGUSR1, CLD_EXITED))
+    );
 }
 
 #[test]
@@ -1233,13 +1557,30 @@ fn sigpending_reports_blocked_pending_only() {
     sys(&mut t, TKILL, [pid, SIGHUP as u64, 0, 0, 0, 0]).unwrap();
     assert_eq!(sys(&mut t, RT_SIGPENDING, [buf, 8, 0, 0, 0, 0]), Ok(0));
     assert_eq!(read_u64(&t, buf), bit(SIGUSR1) | bit(SIGHUP));
-    assert_eq!(sys(&mut t, RT_SIGPENDING, [buf, 9, 0, 0, 0, 0]), Err(Errno::EINVAL));
-    assert_eq!(sys(&mut t, RT_SIGPENDING, [1, 8, 0, 0, 0, 0]), Err(Errno::EFAULT));
+    assert_eq!(
+        sys(&mut t, RT_SIGPENDING, [buf, 9, 0, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys(&mut t, RT_SIGPENDING, [1, 8, 0, 0, 0, 0]),
+        Err(Errno::EFAULT)
+    );
     // sigprocmask: bad how is EINVAL only with a set; SIGKILL never
     // blocked; EFAULT after the mask changed.
-    t.mm.write_obj(UserAddr(buf), &(bit(SIGKILL) | bit(SIGTERM))).unwrap();
-    assert_eq!(sys(&mut t, RT_SIGPROCMASK, [7, buf, 0, 8, 0, 0]), Err(Errno::EINVAL));
+    t.mm.write_obj(UserAddr(buf), &(bit(SIGKILL) | bit(SIGTERM)))
+        .unwrap();
+    assert_eq!(
+        sys(&mut t, RT_SIGPROCMASK, [7, buf, 0, 8, 0, 0]),
+        Err(Errno::EINVAL)
+    );
     assert_eq!(sys(&mut t, RT_SIGPROCMASK, [7, 0, 0, 8, 0, 0]), Ok(0));
-    assert_eq!(sys(&mut t, RT_SIGPROCMASK, [SIG_SETMASK as u64, buf, 1, 8, 0, 0]), Err(Errno::EFAULT));
+    assert_eq!(
+        sys(
+            &mut t,
+            RT_SIGPROCMASK,
+            [SIG_SETMASK as u64, buf, 1, 8, 0, 0]
+        ),
+        Err(Errno::EFAULT)
+    );
     assert_eq!(t.sigmask, bit(SIGTERM));
 }

@@ -14,9 +14,12 @@
 //! parent's memory; programs that write to the parent's memory from a vfork
 //! child (outside of what POSIX allows) would see a difference.
 //!
+//! The exit signal (SIGCHLD), auto-reaping and the stop/continue reports
+//! wait4 and waitid give come from [`crate::signal`].
+//!
 //! Left for issue 3: threads (CLONE_THREAD / CLONE_VM without VFORK answer
-//! ENOSYS), signals on child exit (SIGCHLD), stop/continue reports, FP
-//! state inherited by the child (it starts with the initial FP state).
+//! ENOSYS), FP state inherited by the child (it starts with the initial FP
+//! state).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
