@@ -221,6 +221,9 @@ impl Kernel {
             if let Some(st) = *task.tg.exit_status.lock() {
                 return st;
             }
+            if let Some(st) = task.pending.thread_status {
+                return st;
+            }
             if !go {
                 continue;
             }

@@ -119,6 +119,8 @@ pub struct ThreadGroup {
     pub vfork_parent: Mutex<Option<VforkWaiter>>,
     /// True once the group's last thread has finished (a zombie until reaped).
     pub dead: core::sync::atomic::AtomicBool,
+    /// Threads of the group still running (the group ends with the last).
+    pub live_threads: core::sync::atomic::AtomicU32,
     /// Process group id.
     pub pgid: Mutex<Pid>,
     /// Session id.
@@ -144,6 +146,7 @@ impl ThreadGroup {
             child_waiters: Mutex::new(Vec::new()),
             vfork_parent: Mutex::new(None),
             dead: core::sync::atomic::AtomicBool::new(false),
+            live_threads: core::sync::atomic::AtomicU32::new(1),
             pgid: Mutex::new(pid),
             sid: Mutex::new(pid),
             signals: crate::signal::GroupSignals::new(pid),
@@ -221,6 +224,8 @@ pub struct Pending {
     pub exited: bool,
     /// Do not write the handler's result into rax (execve, rt_sigreturn).
     pub keep_rax: bool,
+    /// This thread alone exited (exit(2) in a multi-threaded group).
+    pub thread_status: Option<ExitStatus>,
 }
 
 /// One application thread.
@@ -269,11 +274,31 @@ impl Task {
 
     /// Ends the whole thread group with `status`.
     pub fn exit_group(&mut self, status: ExitStatus) {
-        let mut st = self.tg.exit_status.lock();
-        if st.is_none() {
-            *st = Some(status);
+        {
+            let mut st = self.tg.exit_status.lock();
+            if st.is_none() {
+                *st = Some(status);
+            }
         }
         self.pending.exited = true;
+        // Every other thread sees the status at its next check and ends.
+        crate::signal::interrupt_group(&self.tg, self.tid);
+    }
+
+    /// Ends this thread only (exit(2)); the group ends with its last
+    /// thread, with this status.
+    pub fn exit_thread(&mut self, status: ExitStatus) {
+        if self
+            .tg
+            .live_threads
+            .load(core::sync::atomic::Ordering::Acquire)
+            <= 1
+        {
+            self.exit_group(status);
+        } else {
+            self.pending.exited = true;
+            self.pending.thread_status = Some(status);
+        }
     }
 
     /// Reads a NUL-terminated path from user memory (`ENAMETOOLONG` past

@@ -106,6 +106,9 @@ struct Shared {
     upper_fs: TmpFs,
     /// Serialises every change to the overlay.
     ns: Lock<()>,
+    /// Bumped whenever `ns` is taken for a change: cached directory link
+    /// counts older than it are recomputed.
+    gen: std::sync::atomic::AtomicU64,
     /// Keyed by upper inode number.
     meta: Lock<HashMap<u64, UpperMeta>>,
     /// Lower `st_dev` -> layer index (xino).
@@ -113,6 +116,13 @@ struct Shared {
 }
 
 impl Shared {
+    /// Takes the change lock; every change invalidates cached link counts.
+    fn lock_ns(&self) -> NsGuard<'_> {
+        let g = self.ns.lock();
+        self.gen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        g
+    }
+
     fn map_lower(&self, dev: u64, ino: u64) -> u64 {
         let idx = {
             let mut m = self.lower_devs.lock();
@@ -210,6 +220,7 @@ impl Overlay {
             dev,
             upper_fs: upper,
             ns: Lock::new(()),
+            gen: std::sync::atomic::AtomicU64::new(1),
             meta: Lock::new(HashMap::new()),
             lower_devs: Lock::new(HashMap::new()),
         });
@@ -258,6 +269,9 @@ pub struct OvInode {
     /// own copy-up must agree on it). Entries are dropped whenever the
     /// overlay changes that name.
     children: Lock<HashMap<Vec<u8>, Weak<OvInode>>>,
+    /// For merged directories: (overlay generation, link count) last
+    /// computed, so that a path walk does not list the directory each time.
+    nlink_cache: Lock<(u64, u64)>,
 }
 
 type NsGuard<'a> = MutexGuard<'a, ()>;
@@ -278,6 +292,7 @@ impl OvInode {
             upper: Lock::new(upper),
             lower,
             children: Lock::new(HashMap::new()),
+            nlink_cache: Lock::new((0, 0)),
         })
     }
 
@@ -526,12 +541,19 @@ impl Inode for OvInode {
                 // A merged directory: count its subdirectories as a plain
                 // filesystem would (overlayfs says 1, but programs compare
                 // with the host's answer, and the count is cheap to get).
-                let mut subdirs = 0u64;
-                let _ = OvInode::readdir(self, 0, &mut |e| {
-                    subdirs += (e.kind == FileType::Directory) as u64;
-                    true
-                });
-                a.nlink = 2 + subdirs;
+                let gen = self.fs.gen.load(std::sync::atomic::Ordering::Acquire);
+                let cached = *self.nlink_cache.lock();
+                a.nlink = if cached.0 == gen {
+                    cached.1
+                } else {
+                    let mut subdirs = 0u64;
+                    let _ = OvInode::readdir(self, 0, &mut |e| {
+                        subdirs += (e.kind == FileType::Directory) as u64;
+                        true
+                    });
+                    *self.nlink_cache.lock() = (gen, 2 + subdirs);
+                    2 + subdirs
+                };
                 // Size and blocks of a directory are the filesystem's own
                 // bookkeeping: show the host's, as for an unmerged one.
                 if let Some(l) = self.lower.as_ref().and_then(|l| l.attr().ok()) {
@@ -550,7 +572,7 @@ impl Inode for OvInode {
     }
 
     fn set_attr(&self, set: &SetAttr) -> Result<(), Errno> {
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let u = self.copy_up(&ns, set.size != Some(0))?;
         u.set_attr(set)
     }
@@ -567,21 +589,21 @@ impl Inode for OvInode {
         rdev: u64,
         owner: Owner,
     ) -> Result<InodeRef, Errno> {
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let (u, wh) = self.prepare_create(&ns, name)?;
         let new = u.create_node(name, kind, mode, rdev, owner)?;
         self.created(&u, name, new, wh)
     }
 
     fn mkdir(&self, name: &[u8], mode: u32, owner: Owner) -> Result<InodeRef, Errno> {
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let (u, wh) = self.prepare_create(&ns, name)?;
         let new = u.create_dir(name, mode, owner)?;
         self.created(&u, name, new, wh)
     }
 
     fn symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<InodeRef, Errno> {
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let (u, wh) = self.prepare_create(&ns, name)?;
         let new = u.create_symlink(name, target, owner)?;
         self.created(&u, name, new, wh)
@@ -596,7 +618,7 @@ impl Inode for OvInode {
         if t.kind == FileType::Directory {
             return Err(Errno::EPERM);
         }
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let (u, wh) = self.prepare_create(&ns, name)?;
         let tu = t.copy_up(&ns, true)?;
         let tu_ref: InodeRef = tu;
@@ -608,7 +630,7 @@ impl Inode for OvInode {
     }
 
     fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let child = self.find(name)?;
         if child.kind == FileType::Directory {
             return Err(Errno::EISDIR);
@@ -626,7 +648,7 @@ impl Inode for OvInode {
     }
 
     fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let child = self.find(name)?;
         if child.kind != FileType::Directory {
             return Err(Errno::ENOTDIR);
@@ -668,7 +690,7 @@ impl Inode for OvInode {
         }
         check_name(old_name)?;
         check_name(new_name)?;
-        let ns = self.fs.ns.lock();
+        let ns = self.fs.lock_ns();
         let src = self.find(old_name)?;
         let tgt = nd.find_opt(new_name)?;
         if std::ptr::eq(self, nd) && old_name == new_name {
@@ -833,7 +855,7 @@ impl Inode for OvInode {
                 if wants_write(flags) {
                     let truncating = flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY;
                     let u = {
-                        let ns = self.fs.ns.lock();
+                        let ns = self.fs.lock_ns();
                         self.copy_up(&ns, !truncating)?
                     };
                     return u.open_file(flags);

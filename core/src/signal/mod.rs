@@ -330,6 +330,15 @@ impl TaskSignals {
         }
     }
 
+    /// The state of a new thread (CLONE_THREAD / CLONE_VM): as a forked
+    /// child's, but without the alternate stack, which belongs to the
+    /// creating thread's stack (Linux clears it for CLONE_VM).
+    pub fn new_thread(&self) -> TaskSignals {
+        let mut s = self.fork_child();
+        s.altstack = AltStack::default();
+        s
+    }
+
     /// What execve changes: the alternate stack is gone.
     pub fn on_exec(&mut self) {
         self.altstack.sp = 0;
@@ -398,6 +407,23 @@ impl Waker {
         if let Some(i) = self.1 {
             i.interrupt();
         }
+    }
+}
+
+/// Interrupts every thread of `tg` but `except` (blocked calls end, running
+/// application code traps): used when the group exits, so that each thread
+/// sees the group's exit status and ends.
+pub fn interrupt_group(tg: &ThreadGroup, except: Pid) {
+    let wakers: Vec<Waker> = tg
+        .signals
+        .lock()
+        .threads
+        .iter()
+        .filter(|t| t.tid != except && !t.exited)
+        .map(ThreadHandle::waker)
+        .collect();
+    for w in wakers {
+        w.fire();
     }
 }
 

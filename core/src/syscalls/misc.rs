@@ -115,8 +115,7 @@ fn sys_getgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
 }
 
 fn sys_exit(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    // One thread per process until issue 3: the thread's exit ends the group.
-    t.exit_group(ExitStatus::Exited(a[0] as i32 & 0xff));
+    t.exit_thread(ExitStatus::Exited(a[0] as i32 & 0xff));
     Ok(0)
 }
 

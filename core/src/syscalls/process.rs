@@ -111,9 +111,17 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
         return Err(Errno::EINVAL);
     }
     let vfork = flags & CLONE_VFORK != 0;
-    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && !vfork) {
+    if flags & CLONE_THREAD != 0 {
+        if flags & CLONE_NEW_MASK != 0 || flags & CLONE_PIDFD != 0 {
+            return Err(Errno::EINVAL);
+        }
+        return clone_thread(t, flags, stack, ptid, ctid, tls);
+    }
+    if flags & CLONE_VM != 0 && !vfork {
+        // A process sharing memory without being a thread: the platform
+        // address space is per process here.
         t.kernel
-            .note_unsupported("clone: threads (CLONE_THREAD / CLONE_VM) come with issue 3");
+            .note_unsupported("clone: CLONE_VM without CLONE_THREAD or CLONE_VFORK");
         return Err(Errno::ENOSYS);
     }
     if flags & CLONE_NEW_MASK != 0 {
@@ -290,6 +298,103 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
         }
     }
     Ok(pid as u64)
+}
+
+/// clone with CLONE_THREAD: a new thread in the caller's group, sharing its
+/// memory and signal handlers, on a new host thread.
+fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
+    let kernel = t.kernel.clone();
+    let Some(spawner) = kernel.spawner().cloned() else {
+        return Err(Errno::ENOSYS);
+    };
+    if t.tg.exit_status.lock().is_some() {
+        return Err(Errno::EAGAIN);
+    }
+    let mut cpu = CpuState { regs: t.cpu.regs };
+    cpu.regs.rax = 0;
+    if stack != 0 {
+        cpu.regs.rsp = stack;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        if tls >= 0x7fff_ffff_f000 {
+            return Err(Errno::EPERM);
+        }
+        cpu.regs.fs_base = tls;
+    }
+    let tid = kernel.alloc_pid();
+    if flags & CLONE_PARENT_SETTID != 0 {
+        t.mm.write_obj(UserAddr(ptid), &tid)?;
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        // The memory is shared: the child's word is the parent's.
+        t.mm.write_obj(UserAddr(ctid), &tid)?;
+    }
+    let fds = if flags & CLONE_FILES != 0 {
+        t.fds.clone()
+    } else {
+        Arc::new(t.fds.fork())
+    };
+    let fs = if flags & CLONE_FS != 0 {
+        t.fs.clone()
+    } else {
+        let cur = t.fs.lock();
+        Arc::new(Mutex::new(crate::vfs::FsContext {
+            root: cur.root.clone(),
+            cwd: cur.cwd.clone(),
+            umask: cur.umask,
+        }))
+    };
+    let mut task = Task {
+        kernel: kernel.clone(),
+        tid,
+        tg: t.tg.clone(),
+        mm: t.mm.clone(),
+        fds,
+        fs,
+        creds: t.creds.clone(),
+        cpu,
+        sigmask: t.sigmask,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        },
+        robust_list: (0, 0),
+        blocker: kernel.new_blocker(),
+        pending: Pending {
+            reset_fp: true,
+            ..Pending::default()
+        },
+        signals: t.signals.new_thread(),
+    };
+    t.tg.live_threads.fetch_add(1, Ordering::AcqRel);
+    kernel
+        .thread_groups
+        .lock()
+        .insert(tid, Arc::downgrade(&t.tg));
+    crate::signal::attach(&task);
+    let run_kernel = kernel.clone();
+    let body = Box::new(move || {
+        let kernel = run_kernel;
+        match kernel.platform.new_context() {
+            Ok(mut ctx) => {
+                kernel.run(&mut task, ctx.as_mut());
+            }
+            Err(_) => {
+                kernel
+                    .logger
+                    .line("veil: cannot make a context for a new thread");
+                task.exit_group(ExitStatus::Signaled(SIGKILL));
+            }
+        }
+        kernel.exit_task(&mut task);
+    });
+    if let Err(e) = spawner.spawn(body) {
+        t.tg.live_threads.fetch_sub(1, Ordering::AcqRel);
+        kernel.thread_groups.lock().remove(&tid);
+        return Err(e);
+    }
+    Ok(tid as u64)
 }
 
 fn forget_child(kernel: &Kernel, parent: &Arc<ThreadGroup>, child: &Arc<ThreadGroup>) {
@@ -507,6 +612,37 @@ impl Kernel {
     /// for its parent, its children go to init, a vfork parent is released.
     pub fn exit_task(&self, task: &mut Task) {
         let tg = task.tg.clone();
+        // CLONE_CHILD_CLEARTID: zero the word and wake one waiter
+        // (pthread_join sleeps on it).
+        if task.clear_child_tid != 0 {
+            let addr = task.clear_child_tid;
+            task.clear_child_tid = 0;
+            if task.mm.write_obj(UserAddr(addr), &0u32).is_ok() {
+                let key = crate::futex::FutexKey::Private(
+                    Arc::as_ptr(&task.mm) as *const u8 as usize,
+                    addr,
+                );
+                self.futexes.wake(key, 1, u32::MAX);
+            }
+        }
+        let left = tg
+            .live_threads
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        if left > 0 {
+            // Not the last thread: only this one goes.
+            crate::signal::detach(task);
+            if task.tid != tg.pid {
+                self.thread_groups.lock().remove(&task.tid);
+            }
+            return;
+        }
+        {
+            let mut st = tg.exit_status.lock();
+            if st.is_none() {
+                *st = Some(task.pending.thread_status.unwrap_or(ExitStatus::Exited(0)));
+            }
+        }
         tg.release_vfork_parent();
         // Orphans are reparented to init (pid 1).
         let orphans: Vec<Arc<ThreadGroup>> = core::mem::take(&mut *tg.children.lock());
