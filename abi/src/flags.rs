@@ -408,3 +408,118 @@ pub const POLLNVAL: u32 = 0x020;
 pub const POLLRDNORM: u32 = 0x040;
 pub const POLLWRNORM: u32 = 0x100;
 pub const POLLRDHUP: u32 = 0x2000;
+
+// epoll (the EPOLL* readiness bits equal the POLL* ones)
+pub const EPOLLIN: u32 = 0x001;
+pub const EPOLLPRI: u32 = 0x002;
+pub const EPOLLOUT: u32 = 0x004;
+pub const EPOLLERR: u32 = 0x008;
+pub const EPOLLHUP: u32 = 0x010;
+pub const EPOLLNVAL: u32 = 0x020;
+pub const EPOLLRDNORM: u32 = 0x040;
+pub const EPOLLRDBAND: u32 = 0x080;
+pub const EPOLLWRNORM: u32 = 0x100;
+pub const EPOLLWRBAND: u32 = 0x200;
+pub const EPOLLMSG: u32 = 0x400;
+pub const EPOLLRDHUP: u32 = 0x2000;
+pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+pub const EPOLLWAKEUP: u32 = 1 << 29;
+pub const EPOLLONESHOT: u32 = 1 << 30;
+pub const EPOLLET: u32 = 1 << 31;
+pub const EPOLL_CLOEXEC: u32 = O_CLOEXEC;
+pub const EPOLL_CTL_ADD: u32 = 1;
+pub const EPOLL_CTL_DEL: u32 = 2;
+pub const EPOLL_CTL_MOD: u32 = 3;
+
+// eventfd
+pub const EFD_SEMAPHORE: u32 = 1;
+pub const EFD_NONBLOCK: u32 = O_NONBLOCK;
+pub const EFD_CLOEXEC: u32 = O_CLOEXEC;
+
+// signalfd
+pub const SFD_NONBLOCK: u32 = O_NONBLOCK;
+pub const SFD_CLOEXEC: u32 = O_CLOEXEC;
+
+// Interval timers (setitimer) and POSIX timers.
+pub const ITIMER_REAL: u32 = 0;
+pub const ITIMER_VIRTUAL: u32 = 1;
+pub const ITIMER_PROF: u32 = 2;
+pub const SIGEV_SIGNAL: i32 = 0;
+pub const SIGEV_NONE: i32 = 1;
+pub const SIGEV_THREAD: i32 = 2;
+pub const SIGEV_THREAD_ID: i32 = 4;
+pub const TIMER_ABSTIME: u32 = 1;
+/// Largest overrun count reported (Linux's DELAYTIMER_MAX).
+pub const DELAYTIMER_MAX: i32 = i32::MAX;
+
+// timerfd.
+pub const TFD_TIMER_ABSTIME: u32 = 1;
+pub const TFD_TIMER_CANCEL_ON_SET: u32 = 2;
+pub const TFD_CLOEXEC: u32 = O_CLOEXEC;
+pub const TFD_NONBLOCK: u32 = O_NONBLOCK;
+
+// getrusage.
+pub const RUSAGE_SELF: i32 = 0;
+pub const RUSAGE_CHILDREN: i32 = -1;
+pub const RUSAGE_THREAD: i32 = 1;
+
+// getpriority / setpriority.
+pub const PRIO_PROCESS: u32 = 0;
+pub const PRIO_PGRP: u32 = 1;
+pub const PRIO_USER: u32 = 2;
+
+// Scheduling policies.
+pub const SCHED_NORMAL: u32 = 0;
+pub const SCHED_FIFO: u32 = 1;
+pub const SCHED_RR: u32 = 2;
+pub const SCHED_BATCH: u32 = 3;
+pub const SCHED_IDLE: u32 = 5;
+pub const SCHED_DEADLINE: u32 = 6;
+pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
+
+// prctl options.
+pub const PR_SET_PDEATHSIG: u32 = 1;
+pub const PR_GET_PDEATHSIG: u32 = 2;
+pub const PR_GET_DUMPABLE: u32 = 3;
+pub const PR_SET_DUMPABLE: u32 = 4;
+pub const PR_GET_KEEPCAPS: u32 = 7;
+pub const PR_SET_KEEPCAPS: u32 = 8;
+pub const PR_SET_NAME: u32 = 15;
+pub const PR_GET_NAME: u32 = 16;
+pub const PR_CAPBSET_READ: u32 = 23;
+pub const PR_CAPBSET_DROP: u32 = 24;
+pub const PR_SET_CHILD_SUBREAPER: u32 = 36;
+pub const PR_GET_CHILD_SUBREAPER: u32 = 37;
+pub const PR_SET_NO_NEW_PRIVS: u32 = 38;
+pub const PR_GET_NO_NEW_PRIVS: u32 = 39;
+pub const PR_CAP_AMBIENT: u32 = 47;
+
+// Capabilities.
+pub const LINUX_CAPABILITY_VERSION_1: u32 = 0x1998_0330;
+pub const LINUX_CAPABILITY_VERSION_2: u32 = 0x2007_1026;
+pub const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+pub const CAP_CHOWN: u32 = 0;
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
+pub const CAP_FOWNER: u32 = 3;
+pub const CAP_FSETID: u32 = 4;
+pub const CAP_KILL: u32 = 5;
+pub const CAP_SETGID: u32 = 6;
+pub const CAP_SETUID: u32 = 7;
+pub const CAP_SETPCAP: u32 = 8;
+pub const CAP_LINUX_IMMUTABLE: u32 = 9;
+pub const CAP_SYS_NICE: u32 = 23;
+pub const CAP_SYS_RESOURCE: u32 = 24;
+pub const CAP_MKNOD: u32 = 27;
+pub const CAP_MAC_OVERRIDE: u32 = 32;
+pub const CAP_WAKE_ALARM: u32 = 35;
+pub const CAP_LAST_CAP: u32 = 40;
+
+// clone3 and pidfds.
+pub const CLONE_ARGS_SIZE_VER0: u64 = 64;
+pub const CLONE_ARGS_SIZE_VER1: u64 = 80;
+pub const CLONE_ARGS_SIZE_VER2: u64 = 88;
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+pub const PIDFD_NONBLOCK: u32 = O_NONBLOCK;

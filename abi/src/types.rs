@@ -348,6 +348,44 @@ abi_struct! {
     } size 56;
 }
 
+abi_struct! {
+    /// `struct epoll_event`, which x86-64 packs: the 64-bit user data
+    /// follows the event mask at offset 4 (kept as bytes here, little
+    /// endian, so the structure has no padding and alignment 4).
+    pub struct EpollEvent { pub events: u32, pub data: [u8; 8] } size 12;
+}
+
+abi_struct! {
+    /// `struct signalfd_siginfo`: what a read of a signalfd returns per
+    /// signal.
+    pub struct SignalfdSiginfo {
+        pub ssi_signo: u32,
+        pub ssi_errno: i32,
+        pub ssi_code: i32,
+        pub ssi_pid: u32,
+        pub ssi_uid: u32,
+        pub ssi_fd: i32,
+        pub ssi_tid: u32,
+        pub ssi_band: u32,
+        pub ssi_overrun: u32,
+        pub ssi_trapno: u32,
+        pub ssi_status: i32,
+        pub ssi_int: i32,
+        pub ssi_ptr: u64,
+        pub ssi_utime: u64,
+        pub ssi_stime: u64,
+        pub ssi_addr: u64,
+        pub ssi_addr_lsb: u16,
+        pub pad2: u16,
+        pub ssi_syscall: i32,
+        pub ssi_call_addr: u64,
+        pub ssi_arch: u32,
+        pub pad: [u8; 28],
+    } size 128;
+}
+const _: () = assert!(offset_of!(SignalfdSiginfo, ssi_ptr) == 48);
+const _: () = assert!(offset_of!(SignalfdSiginfo, ssi_call_addr) == 88);
+
 /// ELF constants the loader needs.
 pub mod elf {
     /// `\x7fELF`.
@@ -376,4 +414,56 @@ pub mod elf {
     pub const PF_W: u32 = 2;
     /// Read permission.
     pub const PF_R: u32 = 4;
+}
+
+abi_struct! {
+    /// `struct itimerval` (setitimer, getitimer).
+    pub struct Itimerval { pub it_interval: Timeval, pub it_value: Timeval } size 32;
+}
+
+abi_struct! {
+    /// `struct itimerspec` (timer_settime, timerfd_settime).
+    pub struct Itimerspec { pub it_interval: Timespec, pub it_value: Timespec } size 32;
+}
+
+abi_struct! {
+    /// `struct sigevent` (timer_create): the value, signal and notification
+    /// kind, then the union whose first word is the target thread of
+    /// `SIGEV_THREAD_ID` (`sigev_notify_thread_id`).
+    pub struct Sigevent {
+        pub sigev_value: u64,
+        pub sigev_signo: i32,
+        pub sigev_notify: i32,
+        pub sigev_tid: i32,
+        pub pad: [i32; 11],
+    } size 64;
+}
+
+abi_struct! {
+    /// `struct clone_args` (clone3), version 2 (88 bytes); version 0 is the
+    /// first 64 bytes, version 1 the first 80.
+    pub struct CloneArgs {
+        pub flags: u64,
+        pub pidfd: u64,
+        pub child_tid: u64,
+        pub parent_tid: u64,
+        pub exit_signal: u64,
+        pub stack: u64,
+        pub stack_size: u64,
+        pub tls: u64,
+        pub set_tid: u64,
+        pub set_tid_size: u64,
+        pub cgroup: u64,
+    } size 88;
+}
+
+abi_struct! {
+    /// `struct __user_cap_header_struct` (capget, capset).
+    pub struct CapUserHeader { pub version: u32, pub pid: i32 } size 8;
+}
+
+abi_struct! {
+    /// `struct __user_cap_data_struct`: one 32-bit word of each set
+    /// (version 1 passes one, versions 2 and 3 two).
+    pub struct CapUserData { pub effective: u32, pub permitted: u32, pub inheritable: u32 } size 12;
 }

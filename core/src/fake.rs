@@ -481,7 +481,7 @@ impl Context for FakeContext {
                     r.r10 = a[3];
                     r.r8 = a[4];
                     r.r9 = a[5];
-                    r.rip += 2;
+                    r.rip = r.rip.wrapping_add(2);
                     self.steps.pop_front();
                     self.streak = 0;
                     self.awaiting_result = true;
@@ -683,6 +683,101 @@ impl Blocker for FakeBlocker {
     }
     fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Timers driven by the fake clock: nothing fires until a test moves time
+/// with [`run_until`](FakeTimers::run_until) or
+/// [`advance`](FakeTimers::advance), which fire the due callbacks one at a
+/// time in deadline order (ties in arming order), setting the clock to
+/// each deadline first, so a callback sees the time it was due at and may
+/// arm again (a deadline already past fires at the next call).
+pub struct FakeTimers {
+    clock: Arc<FakeClock>,
+    state: Mutex<FakeTimerState>,
+}
+
+#[derive(Default)]
+struct FakeTimerState {
+    queue: BTreeMap<(Nanos, crate::host::TimerId), crate::host::TimerCallback>,
+    next_id: crate::host::TimerId,
+    fired: u64,
+}
+
+impl FakeTimers {
+    /// Timers on `clock`.
+    pub fn new(clock: Arc<FakeClock>) -> FakeTimers {
+        FakeTimers {
+            clock,
+            state: Mutex::new(FakeTimerState::default()),
+        }
+    }
+
+    /// Fires, in order, every timer due at or before `t` (including ones
+    /// armed by the callbacks), then sets the clock to `t` (if later).
+    /// Returns how many fired.
+    pub fn run_until(&self, t: Nanos) -> u64 {
+        let mut n = 0;
+        loop {
+            let next = {
+                let mut g = self.state.lock();
+                match g.queue.first_entry() {
+                    Some(e) if e.key().0 <= t => {
+                        let ((d, _), f) = e.remove_entry();
+                        g.fired += 1;
+                        Some((d, f))
+                    }
+                    _ => None,
+                }
+            };
+            let Some((d, f)) = next else {
+                break;
+            };
+            self.clock.advance_to(d);
+            f();
+            n += 1;
+        }
+        self.clock.advance_to(t);
+        n
+    }
+
+    /// Moves the clock forward by `ns`, firing what comes due.
+    pub fn advance(&self, ns: Nanos) -> u64 {
+        self.run_until(self.clock.now().saturating_add(ns))
+    }
+
+    /// Fires what is due now.
+    pub fn run_due(&self) -> u64 {
+        self.run_until(self.clock.now())
+    }
+
+    /// Timers armed and not yet fired or cancelled.
+    pub fn pending(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+
+    /// The earliest armed deadline.
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        self.state.lock().queue.keys().next().map(|k| k.0)
+    }
+
+    /// Callbacks run so far.
+    pub fn fired(&self) -> u64 {
+        self.state.lock().fired
+    }
+}
+
+impl crate::host::TimerService for FakeTimers {
+    fn arm(&self, deadline: Nanos, f: crate::host::TimerCallback) -> crate::host::TimerId {
+        let mut g = self.state.lock();
+        let id = g.next_id;
+        g.next_id += 1;
+        g.queue.insert((deadline, id), f);
+        id
+    }
+
+    fn cancel(&self, id: crate::host::TimerId) {
+        self.state.lock().queue.retain(|k, _| k.1 != id);
     }
 }
 
@@ -1026,6 +1121,8 @@ pub struct TestBed {
     pub clock: Arc<FakeClock>,
     /// The logger.
     pub logger: Arc<FakeLogger>,
+    /// The timers (on `clock`; the kernel's [`TimerService`](crate::host::TimerService)).
+    pub timers: Arc<FakeTimers>,
 }
 
 impl Default for TestBed {
@@ -1061,12 +1158,15 @@ impl TestBed {
             mounts,
             options: KernelOptions::default(),
         });
+        let timers = Arc::new(FakeTimers::new(clock.clone()));
+        kernel.set_timers(timers.clone());
         TestBed {
             kernel,
             platform,
             root,
             clock,
             logger,
+            timers,
         }
     }
 

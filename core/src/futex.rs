@@ -149,14 +149,19 @@ impl FutexTable {
         check()?;
         let woken = Self::wake_locked(&mut q, from, n_wake, u32::MAX);
         let mut moved = Vec::new();
+        let mut count = 0;
         if let Some(list) = q.get_mut(&from) {
             let n = (n_requeue as usize).min(list.len());
-            moved.extend(list.drain(..n));
+            count = n as u32;
+            // Onto the same queue, the waiters keep their places (Linux
+            // leaves them in the hash chain).
+            if from != to {
+                moved.extend(list.drain(..n));
+            }
             if list.is_empty() {
                 q.remove(&from);
             }
         }
-        let count = moved.len() as u32;
         if !moved.is_empty() {
             q.entry(to).or_default().extend(moved);
         }

@@ -78,3 +78,33 @@ pub trait Spawner: Send + Sync {
     /// A blocker for a new task.
     fn new_blocker(&self) -> alloc::sync::Arc<dyn Blocker>;
 }
+
+/// Identifies a timer armed with [`TimerService::arm`].
+pub type TimerId = u64;
+
+/// What a timer runs when it expires.
+pub type TimerCallback = alloc::boxed::Box<dyn FnOnce() + Send>;
+
+/// One-shot timers on the sandbox's monotonic clock. Core cannot make
+/// threads or sleep by itself, so the embedder runs its timers: alarm,
+/// setitimer, POSIX timers and timerfds all arm one of these and do their
+/// work (queue a signal, wake a wait queue, arm again) in the callback.
+///
+/// The contract:
+/// - `arm(deadline, f)` calls `f` once, on a thread of the service, as
+///   soon as the monotonic clock (the unit of [`Blocker`] deadlines)
+///   reaches `deadline`; a deadline already past fires as soon as it can.
+/// - Callbacks run one at a time and never while the service holds a lock
+///   that `arm` or `cancel` take: a callback may arm and cancel timers.
+///   They must not block (core's only take short spin locks).
+/// - `cancel(id)` forgets a timer that has not fired. A callback already
+///   taken off the queue may still run once; core tells such stale calls
+///   apart itself (every arm carries a generation number).
+/// - Nothing may run while no timer is due: an idle sandbox with no
+///   timers armed costs no CPU.
+pub trait TimerService: Send + Sync {
+    /// Runs `f` once at monotonic `deadline` (nanoseconds).
+    fn arm(&self, deadline: Nanos, f: TimerCallback) -> TimerId;
+    /// Forgets timer `id` if it has not fired yet.
+    fn cancel(&self, id: TimerId);
+}

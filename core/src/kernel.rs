@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use spin::Mutex;
 use veil_abi::{sysno, Errno};
 
-use crate::host::{Clock, Identity, Logger, Random, Spawner};
+use crate::host::{Clock, Identity, Logger, Random, Spawner, TimerService};
 use crate::mm::PageAllocator;
 use crate::platform::{Context, MemoryFile, Platform, Trap};
 use crate::syscalls::{self, Handler};
@@ -55,6 +55,7 @@ pub struct Kernel {
     /// Every live thread group by pid (zombies included until reaped).
     pub thread_groups: Mutex<BTreeMap<Pid, Weak<ThreadGroup>>>,
     spawner: spin::Once<Arc<dyn Spawner>>,
+    timers: spin::Once<Arc<dyn TimerService>>,
     /// Futex wait queues.
     pub futexes: crate::futex::FutexTable,
     unsupported_logged: Mutex<Vec<&'static str>>,
@@ -100,6 +101,7 @@ impl Kernel {
             next_pid: AtomicI32::new(1),
             thread_groups: Mutex::new(BTreeMap::new()),
             spawner: spin::Once::new(),
+            timers: spin::Once::new(),
             futexes: crate::futex::FutexTable::default(),
             unsupported_logged: Mutex::new(Vec::new()),
             boot_ns: AtomicU64::new(0),
@@ -119,6 +121,17 @@ impl Kernel {
     /// The spawner, if the embedder gave one (without it fork is ENOSYS).
     pub fn spawner(&self) -> Option<&Arc<dyn Spawner>> {
         self.spawner.get()
+    }
+
+    /// Sets the host timers (once; later calls are ignored). Without them,
+    /// timers can be set and read but never expire.
+    pub fn set_timers(&self, t: Arc<dyn TimerService>) {
+        self.timers.call_once(|| t);
+    }
+
+    /// The host timers, if the embedder gave them.
+    pub fn timers(&self) -> Option<&Arc<dyn TimerService>> {
+        self.timers.get()
     }
 
     /// A blocker for a new task, from the spawner.
@@ -228,7 +241,11 @@ impl Kernel {
                 continue;
             }
             let space = task.mm.space().clone();
-            let trap = match ctx.switch(&space, &mut task.cpu) {
+            // CPU accounting: the time inside switch is user time.
+            let entered = crate::process::user_enter(task);
+            let switched = ctx.switch(&space, &mut task.cpu);
+            crate::process::user_exit(task, entered);
+            let trap = match switched {
                 Ok(t) => t,
                 Err(_) => {
                     self.logger.line("veil: platform lost the application");
@@ -237,7 +254,18 @@ impl Kernel {
                 }
             };
             match trap {
-                Trap::Syscall => self.dispatch(task),
+                Trap::Syscall => {
+                    // A new task starts with its creator's FP state.
+                    if matches!(
+                        task.cpu.regs.orig_rax,
+                        sysno::CLONE | sysno::CLONE3 | sysno::FORK | sysno::VFORK
+                    ) {
+                        let mut img = Vec::new();
+                        task.signals.fork_fp = ctx.fp_state(&mut img).ok().map(|_| img);
+                    }
+                    self.dispatch(task);
+                    task.signals.fork_fp = None;
+                }
                 Trap::PageFault { addr, access } => {
                     if let Err(e) = task.mm.handle_fault(crate::UserAddr(addr), access) {
                         crate::signal::page_fault(task, addr, access, e);

@@ -14,19 +14,27 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(any(test, feature = "fuzz"))]
+extern crate std;
 
 pub mod addr;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod futex;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod fuzz_harness;
 pub mod host;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod platform;
+pub mod process;
+#[cfg(test)]
+mod proptests;
 pub mod signal;
 pub mod syscalls;
 pub mod task;
+pub mod timer;
 pub mod vfs;
 
 pub use addr::{FileOffset, UserAddr};

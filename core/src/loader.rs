@@ -185,6 +185,7 @@ pub fn install(task: &mut Task, image: Image) {
     }
     task.signals.on_exec();
     task.pending.reset_fp = true;
+    crate::process::on_exec(task);
 }
 
 /// An executable file opened for loading.

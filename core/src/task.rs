@@ -43,6 +43,48 @@ pub struct Credentials {
     pub fsgid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// Capabilities: the effective, permitted, inheritable and bounding
+    /// sets (bit `CAP_*`); see [`crate::syscalls::creds`] for how the id
+    /// calls change them.
+    pub caps: Capabilities,
+}
+
+/// A task's capability sets and securebits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// What the task may do now.
+    pub effective: u64,
+    /// What it may make effective.
+    pub permitted: u64,
+    /// What survives execve (with file capabilities, which veil lacks).
+    pub inheritable: u64,
+    /// The bounding set.
+    pub bounding: u64,
+    /// PR_SET_KEEPCAPS: permitted survives dropping every root id.
+    pub keep_caps: bool,
+}
+
+impl Capabilities {
+    /// Every capability Linux knows (0 ..= CAP_LAST_CAP).
+    pub const ALL: u64 = (1u64 << (veil_abi::flags::CAP_LAST_CAP + 1)) - 1;
+
+    /// The sets of a process started by `uid`: all for root, none
+    /// otherwise (the bounding set is full either way).
+    pub fn for_uid(uid: u32) -> Capabilities {
+        let all = if uid == 0 { Self::ALL } else { 0 };
+        Capabilities {
+            effective: all,
+            permitted: all,
+            inheritable: 0,
+            bounding: Self::ALL,
+            keep_caps: false,
+        }
+    }
+
+    /// True if capability `cap` is effective.
+    pub fn has(&self, cap: u32) -> bool {
+        cap < 64 && self.effective & (1u64 << cap) != 0
+    }
 }
 
 impl Credentials {
@@ -58,7 +100,13 @@ impl Credentials {
             sgid: gid,
             fsgid: gid,
             groups,
+            caps: Capabilities::for_uid(uid),
         }
+    }
+
+    /// True if capability `cap` is effective.
+    pub fn capable(&self, cap: u32) -> bool {
+        self.caps.has(cap)
     }
 
     /// True if `gid` is the fs gid or a supplementary group.
@@ -128,6 +176,9 @@ pub struct ThreadGroup {
     /// Pending group-wide signals, job control, and the registry of the
     /// group's threads (see [`crate::signal`]).
     pub signals: crate::signal::GroupSignals,
+    /// Process management: CPU accounting, scheduling, timers, subreaper
+    /// and parent-death signal (see [`crate::process`]).
+    pub pm: crate::process::ProcState,
 }
 
 impl ThreadGroup {
@@ -150,6 +201,7 @@ impl ThreadGroup {
             pgid: Mutex::new(pid),
             sid: Mutex::new(pid),
             signals: crate::signal::GroupSignals::new(pid),
+            pm: crate::process::ProcState::default(),
         }
     }
 

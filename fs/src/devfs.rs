@@ -125,6 +125,12 @@ impl FileOps for DevFile {
         Err(Errno::EINVAL)
     }
 
+    /// null, zero and full have no poll operation (epoll refuses them);
+    /// the random devices do.
+    fn has_poll(&self) -> Option<bool> {
+        (self.kind != DevKind::Random).then_some(false)
+    }
+
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }

@@ -13,14 +13,17 @@ pub const EXIT_VEIL_ERROR: i32 = 125;
 pub enum PlatformKind {
     /// PTRACE_SYSEMU stubs.
     Ptrace,
+    /// seccomp SECCOMP_RET_TRAP stubs with a shared-memory hand-off.
+    Systrap,
 }
 
 impl PlatformKind {
     fn parse(s: &str) -> Result<PlatformKind, String> {
         match s {
             "ptrace" => Ok(PlatformKind::Ptrace),
-            "systrap" | "kvm" => Err(format!("platform '{s}' is not available yet (use ptrace)")),
-            _ => Err(format!("unknown platform '{s}' (choose ptrace)")),
+            "systrap" => Ok(PlatformKind::Systrap),
+            "kvm" => Err(format!("platform '{s}' is not available yet (use systrap or ptrace)")),
+            _ => Err(format!("unknown platform '{s}' (choose systrap or ptrace)")),
         }
     }
 }
@@ -55,7 +58,7 @@ pub enum Command {
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: veil do [--platform=ptrace] [--strace] [--cwd DIR] [--env K=V]... [--] CMD [ARGS...]
+usage: veil do [--platform=systrap|ptrace] [--strace] [--cwd DIR] [--env K=V]... [--] CMD [ARGS...]
        veil syscalls        print which system calls are served (Markdown)
        veil --help | --version
 
@@ -82,7 +85,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
 
 fn parse_do(args: Vec<OsString>) -> Result<DoArgs, String> {
     let mut out = DoArgs {
-        platform: PlatformKind::Ptrace,
+        platform: PlatformKind::Systrap,
         strace: false,
         cwd: None,
         env: Vec::new(),

@@ -179,9 +179,9 @@ impl std::fmt::Display for Platform {
 }
 
 /// The platforms every veil test runs on: the default (no flag), then each
-/// name in `VEIL_TEST_PLATFORMS` (default "ptrace").
+/// name in `VEIL_TEST_PLATFORMS` (default "ptrace systrap").
 pub fn platforms() -> Vec<Platform> {
-    let list = std::env::var("VEIL_TEST_PLATFORMS").unwrap_or_else(|_| "ptrace".into());
+    let list = std::env::var("VEIL_TEST_PLATFORMS").unwrap_or_else(|_| "ptrace systrap".into());
     let mut out = vec![Platform(None)];
     for name in list.split([',', ' ']).filter(|s| !s.is_empty()) {
         let p = Platform(Some(name.to_string()));

@@ -27,8 +27,7 @@ macro_rules! prog_tests {
 }
 
 prog_tests!(
-    dirs, enosys, exit, fileio, ident, ioctl, links, mm, perms, sigmask, signals, stat, task, time,
-    trunc,
+    creds, dirs, enosys, epoll, eventfd, exit, fileio, ident, ioctl, links, mm, perms, pgrp, sched, sigmask, signals, stat, task, threads, time, timers, trunc,
 );
 
 #[test]

@@ -1683,6 +1683,21 @@ impl MemoryManager {
 
     /// The memory-file offset holding the page at `addr`, if populated
     /// (tests, futexes keyed by memory-file offset).
+    /// The memory-file offset backing `addr` if it lies in a MAP_SHARED
+    /// mapping (and is populated); `None` for private memory. Futexes use
+    /// it: a word in shared memory is named by its page, one in private
+    /// memory by its address space and address, whatever the flags say.
+    pub fn shared_offset(&self, addr: UserAddr) -> Option<FileOffset> {
+        let st = self.state.read();
+        if !st.vmas.find(addr.0).is_some_and(|v| v.shared) {
+            return None;
+        }
+        st.pt
+            .get(&page_of(addr.0))
+            .map(|p| FileOffset(p.off + addr.0 % PAGE_SIZE))
+    }
+
+    /// The memory-file offset backing `addr`, if the page is populated.
     pub fn translate(&self, addr: UserAddr) -> Option<FileOffset> {
         let st = self.state.read();
         st.pt

@@ -73,7 +73,9 @@
 //! - Stale wake-ups: interrupting a task that was not blocked leaves the
 //!   interruption pending in its blocker; delivery drains it. A blocking
 //!   call that still sees one restarts transparently.
-//! - No core files, no ptrace stops, no signalfd, no PR_SET_PDEATHSIG.
+//! - No core files, no ptrace stops. (PR_SET_PDEATHSIG is
+//!   [`crate::process`]'s; timer signals' overruns are filled in at
+//!   dequeue by [`crate::timer::dequeued`].)
 
 pub mod frame;
 pub mod queue;
@@ -305,6 +307,9 @@ pub struct TaskSignals {
     pub restart: Option<RestartBlock>,
     /// FP state rt_sigreturn found, loaded before the next switch.
     pub fp_restore: Option<FpRestore>,
+    /// The FP state at a clone / fork / vfork, read by the run loop before
+    /// dispatching it, for the child to start with (as Linux copies it).
+    pub fork_fp: Option<Vec<u8>>,
     /// Trap details reported in frames.
     pub fault: FaultRegs,
     /// Size of the FP image when the last frame was built (0: none yet).
@@ -506,6 +511,9 @@ impl GroupState {
 /// The signal state of a thread group (see the module docs).
 pub struct GroupSignals {
     state: Mutex<GroupState>,
+    /// Woken whenever a signal is queued to the group or one of its
+    /// threads: the queue signalfd readers sleep on.
+    signalfd: crate::vfs::waitq::WaitQueue,
 }
 
 impl GroupSignals {
@@ -520,7 +528,14 @@ impl GroupSignals {
                 unkillable: pid == 1,
                 exit_signal: SIGCHLD,
             }),
+            signalfd: crate::vfs::waitq::WaitQueue::new(),
         }
+    }
+
+    /// The queue notified whenever a signal is queued (signalfd, and the
+    /// epoll instances watching a signalfd, wait on it).
+    pub fn signalfd_queue(&self) -> &crate::vfs::waitq::WaitQueue {
+        &self.signalfd
     }
 
     /// Locks the state. Lock order: a group's signal state before its
@@ -575,11 +590,19 @@ pub fn has_deliverable(task: &Task) -> bool {
 /// Removes and returns the next pending signal not in `blocked`:
 /// thread-private ones first, then the group's.
 pub fn dequeue(task: &Task, blocked: u64) -> Option<Siginfo> {
-    let mut g = task.tg.signals.lock();
-    if let Some(i) = g.thread(task.tid).pending.take_next(blocked) {
-        return Some(i);
+    let mut info = {
+        let mut g = task.tg.signals.lock();
+        match g.thread(task.tid).pending.take_next(blocked) {
+            Some(i) => Some(i),
+            None => g.shared.take_next(blocked),
+        }
+    }?;
+    // A POSIX timer's signal reports its overruns (Linux's
+    // posixtimer_rearm in dequeue_signal).
+    if info.code == SI_TIMER {
+        crate::timer::dequeued(&task.tg, &mut info);
     }
-    g.shared.take_next(blocked)
+    Some(info)
 }
 
 // -------------------------------------------------------------------------
@@ -698,6 +721,8 @@ pub fn send(
     for w in wake {
         w.fire();
     }
+    // signalfd readers (and epoll instances watching them) re-check.
+    tg.signals.signalfd.notify();
     if let Some(uid) = continued {
         notify_parent_cldstop(kernel, tg, CLD_CONTINUED, SIGCONT, uid);
     }

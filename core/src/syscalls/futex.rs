@@ -40,22 +40,20 @@ const FUTEX_CLOCK_REALTIME: u32 = 256;
 const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 
 /// The key for the word at `addr` (which must be 4-byte aligned).
-fn key(t: &Task, addr: u64, private: bool) -> Result<FutexKey, Errno> {
+pub(crate) fn key(t: &Task, addr: u64, private: bool) -> Result<FutexKey, Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     // Touch the word: EFAULT if unmapped, and populated for translation.
     let _: u32 = t.mm.read_obj(UserAddr(addr))?;
-    if private {
-        return Ok(FutexKey::Private(
-            Arc::as_ptr(&t.mm) as *const u8 as usize,
-            addr,
-        ));
+    // As Linux's get_futex_key: a "shared" futex in private memory is
+    // still keyed by (address space, address).
+    if !private {
+        if let Some(off) = t.mm.shared_offset(UserAddr(addr)) {
+            return Ok(FutexKey::Shared(off.0));
+        }
     }
-    match t.mm.translate(UserAddr(addr)) {
-        Some(off) => Ok(FutexKey::Shared(off.0)),
-        None => Err(Errno::EFAULT),
-    }
+    Ok(FutexKey::Private(Arc::as_ptr(&t.mm) as *const u8 as usize, addr))
 }
 
 fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {
@@ -130,19 +128,30 @@ fn wait(
     }
 }
 
+/// How many waiters a wake count lets FUTEX_WAKE and FUTEX_WAKE_OP wake:
+/// Linux's loop (`if (++ret >= nr_wake) break`) wakes one even for a count
+/// of 0 or below (the int is signed).
+fn wake_count(val: u32) -> u32 {
+    if (val as i32) <= 0 {
+        1
+    } else {
+        val
+    }
+}
+
 /// FUTEX_WAKE_OP's operation on the word at `uaddr2`; returns whether the
 /// comparison with the old value holds.
 fn wake_op_apply(t: &Task, uaddr2: u64, encoded: u32) -> Result<bool, Errno> {
     let op = (encoded >> 28) & 7;
     let shift = encoded & (8 << 28) != 0;
     let cmp = (encoded >> 24) & 15;
-    let mut oparg = (encoded >> 12) & 0xfff;
-    let cmparg = encoded & 0xfff;
+    // Both arguments are 12-bit signed; a shift past 31 is masked (Linux
+    // warns and masks).
+    let sext12 = |v: u32| (((v & 0xfff) << 20) as i32 >> 20) as u32;
+    let mut oparg = sext12(encoded >> 12);
+    let cmparg = sext12(encoded);
     if shift {
-        if oparg > 31 {
-            return Err(Errno::EINVAL);
-        }
-        oparg = 1 << oparg;
+        oparg = 1 << (oparg & 31);
     }
     if !uaddr2.is_multiple_of(4) {
         return Err(Errno::EINVAL);
@@ -208,7 +217,7 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             let k = key(t, uaddr, private)?;
-            Ok(t.kernel.futexes.wake(k, val, bitset) as u64)
+            Ok(t.kernel.futexes.wake(k, wake_count(val), bitset) as u64)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             // val2 (the requeue count) travels in the timeout argument.
@@ -237,7 +246,9 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
             let n = t
                 .kernel
                 .futexes
-                .wake_op(k1, k2, val, n2, || wake_op_apply(t, uaddr2, val3))?;
+                .wake_op(k1, k2, wake_count(val), wake_count(n2), || {
+                    wake_op_apply(t, uaddr2, val3)
+                })?;
             Ok(n as u64)
         }
         FUTEX_LOCK_PI

@@ -1,7 +1,10 @@
 //! Process identity, limits, time, randomness, uname, and the other small
 //! calls a program makes while starting: everything that is neither file
 //! nor memory. The signal calls are in [`super::signal`]; nanosleep and
-//! clock_nanosleep use its restart machinery.
+//! clock_nanosleep use its restart machinery. Process groups are in
+//! [`super::pgrp`], credential changes in [`super::creds`], scheduling,
+//! getrusage, times and prctl in [`super::sched`], timers in
+//! [`super::timers`].
 
 use alloc::vec;
 
@@ -28,9 +31,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
         GETRESUID => sys_getresuid,
         GETRESGID => sys_getresgid,
         GETGROUPS => sys_getgroups,
-        GETPGRP => sys_getpid,
-        GETPGID => sys_getpgid,
-        GETSID => sys_getpgid,
         EXIT => sys_exit,
         EXIT_GROUP => sys_exit_group,
         ARCH_PRCTL => sys_arch_prctl,
@@ -50,9 +50,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
         NANOSLEEP => sys_nanosleep,
         CLOCK_NANOSLEEP => sys_clock_nanosleep,
         SYSINFO => sys_sysinfo,
-        SCHED_GETAFFINITY => sys_sched_getaffinity,
-        SCHED_YIELD => |_, _| Ok(0),
-        PRCTL => sys_prctl,
         _ => return None,
     })
 }
@@ -67,14 +64,6 @@ fn sys_getppid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
 
 fn sys_gettid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     Ok(t.tid as u64)
-}
-
-fn sys_getpgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let pid = arg::int(a[0]);
-    if pid != 0 && pid != t.pid() {
-        return Err(Errno::ESRCH);
-    }
-    Ok(t.pid() as u64)
 }
 
 fn put_ids(t: &Task, a: &[u64; 6], ids: [u32; 3]) -> SysResult {
@@ -290,22 +279,8 @@ fn sys_uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
 pub fn clock_now(t: &Task, clock: i32) -> Result<Timespec, Errno> {
     let c = &t.kernel.clock;
     if clock < 0 {
-        // A CPU-time clock of a process or thread, encoded as
-        // (~pid << 3) | perthread << 2 | which; which 3 is invalid.
-        const CPUCLOCK_PERTHREAD: i32 = 4;
-        if clock & 3 == 3 {
-            return Err(Errno::EINVAL);
-        }
-        let pid = !clock >> 3;
-        let own = if clock & CPUCLOCK_PERTHREAD != 0 {
-            pid == 0 || pid == t.tid
-        } else {
-            pid == 0 || pid == t.pid()
-        };
-        if !own && t.kernel.thread_group(pid).is_none() {
-            return Err(Errno::EINVAL);
-        }
-        return Ok(c.thread_cpu());
+        // A CPU-time clock of a process or thread (veil's accounting).
+        return super::sched::cpu_clock(t, clock);
     }
     Ok(match clock as u32 {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_TAI | CLOCK_REALTIME_ALARM => c.realtime(),
@@ -314,7 +289,7 @@ pub fn clock_now(t: &Task, clock: i32) -> Result<Timespec, Errno> {
         | CLOCK_MONOTONIC_COARSE
         | CLOCK_BOOTTIME
         | CLOCK_BOOTTIME_ALARM => c.monotonic(),
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => c.thread_cpu(),
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => super::sched::cpu_clock(t, clock)?,
         _ => return Err(Errno::EINVAL),
     })
 }
@@ -452,89 +427,4 @@ fn sys_sysinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
     };
     t.mm.write_obj(UserAddr(a[0]), &info)?;
     Ok(0)
-}
-
-fn sys_sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let pid = arg::int(a[0]);
-    if pid != 0 && pid != t.tid && pid != t.pid() {
-        return Err(Errno::ESRCH);
-    }
-    let len = a[1] as usize;
-    let cpus = t.kernel.identity.cpus.max(1) as usize;
-    // Linux wants room for nr_cpu_ids bits, in whole longs, and copies
-    // out min(len, cpumask_size()).
-    if len * 8 < cpus || !len.is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
-    let size = match t.kernel.options.cpumask_bytes as usize {
-        0 => cpus.div_ceil(64) * 8,
-        n => n,
-    };
-    let ret = len.min(size);
-    let mut mask = vec![0u8; ret];
-    for c in 0..cpus.min(ret * 8) {
-        mask[c / 8] |= 1 << (c % 8);
-    }
-    t.mm.copy_out(UserAddr(a[2]), &mask)?;
-    Ok(ret as u64)
-}
-
-fn sys_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    const PR_SET_PDEATHSIG: u64 = 1;
-    const PR_GET_PDEATHSIG: u64 = 2;
-    const PR_GET_DUMPABLE: u64 = 3;
-    const PR_SET_DUMPABLE: u64 = 4;
-    const PR_SET_NAME: u64 = 15;
-    const PR_GET_NAME: u64 = 16;
-    const PR_SET_NO_NEW_PRIVS: u64 = 38;
-    const PR_GET_NO_NEW_PRIVS: u64 = 39;
-    match a[0] {
-        PR_SET_NAME => {
-            let mut buf = [0u8; 16];
-            // The name is at most 16 bytes with its NUL; read what is there.
-            let name = t.mm.read_cstring(UserAddr(a[1]), 15).or_else(|e| {
-                if e == Errno::ENAMETOOLONG {
-                    t.mm.copy_in(UserAddr(a[1]), &mut buf[..15])?;
-                    Ok(buf[..15].to_vec())
-                } else {
-                    Err(e)
-                }
-            })?;
-            *t.tg.comm.lock() = alloc::string::String::from_utf8_lossy(&name).into_owned();
-            Ok(0)
-        }
-        PR_GET_NAME => {
-            let mut buf = [0u8; 16];
-            let comm = t.tg.comm.lock().clone();
-            let n = comm.len().min(15);
-            buf[..n].copy_from_slice(&comm.as_bytes()[..n]);
-            t.mm.copy_out(UserAddr(a[1]), &buf)?;
-            Ok(0)
-        }
-        PR_SET_PDEATHSIG => {
-            if a[1] > NSIG as u64 {
-                return Err(Errno::EINVAL);
-            }
-            Ok(0)
-        }
-        PR_GET_PDEATHSIG => {
-            t.mm.write_obj(UserAddr(a[1]), &0i32)?;
-            Ok(0)
-        }
-        PR_GET_DUMPABLE => Ok(1),
-        PR_SET_DUMPABLE => {
-            if a[1] > 1 {
-                return Err(Errno::EINVAL);
-            }
-            Ok(0)
-        }
-        PR_SET_NO_NEW_PRIVS => {
-            if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
-                return Err(Errno::EINVAL);
-            }
-            Ok(0)
-        }
-        PR_GET_NO_NEW_PRIVS => Ok(0),
-        _ => Err(Errno::EINVAL),
-    }
 }

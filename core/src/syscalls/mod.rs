@@ -7,6 +7,9 @@
 //! The table is also the compatibility document: [`support`] is what the
 //! README's syscall table is generated from.
 
+pub mod epoll;
+pub mod eventfd;
+pub mod creds;
 pub mod file;
 pub mod file_io;
 pub mod fs_path;
@@ -14,11 +17,17 @@ pub mod fs_stat;
 pub mod futex;
 pub mod mem;
 pub mod misc;
+pub mod pgrp;
+pub mod pidfd;
 pub mod pipe;
+#[cfg(test)]
+mod pm_tests;
 pub mod poll;
 pub mod process;
+pub mod sched;
 pub mod signal;
 pub mod strace;
+pub mod timers;
 pub mod xattr;
 
 use alloc::boxed::Box;
@@ -46,6 +55,13 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| xattr::handler(nr))
         .or_else(|| poll::handler(nr))
         .or_else(|| pipe::handler(nr))
+        .or_else(|| creds::handler(nr))
+        .or_else(|| pgrp::handler(nr))
+        .or_else(|| pidfd::handler(nr))
+        .or_else(|| sched::handler(nr))
+        .or_else(|| timers::handler(nr))
+        .or_else(|| epoll::handler(nr))
+        .or_else(|| eventfd::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

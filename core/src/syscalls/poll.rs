@@ -5,7 +5,7 @@
 //! change); when one of the files has no queue (a host fd such as the
 //! sandbox's stdin), it re-checks with a short, growing nap (1 ms up to
 //! 20 ms) instead. Regular files, directories and devices are always
-//! ready, as on Linux. epoll comes with issue 4.
+//! ready, as on Linux. epoll is [`super::epoll`].
 //!
 //! [`FileOps::poll`]: crate::vfs::FileOps::poll
 

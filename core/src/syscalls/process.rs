@@ -82,6 +82,9 @@ fn sys_vfork(t: &mut Task, _a: &[u64; 6]) -> SysResult {
 }
 
 fn sys_clone(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[0] & CLONE_PIDFD != 0 {
+        return super::pidfd::clone_legacy_pidfd(t, a);
+    }
     // x86-64 order: flags, stack, parent_tid, child_tid, tls.
     do_clone(t, a[0], a[1], a[2], a[3], a[4])
 }
@@ -92,7 +95,15 @@ struct Handshake {
     result: Mutex<Option<Result<(), Errno>>>,
 }
 
-fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
+/// clone's work for fork, vfork, clone and clone3 (x86-64 argument order).
+pub(crate) fn do_clone(
+    t: &mut Task,
+    flags: u64,
+    stack: u64,
+    ptid: u64,
+    ctid: u64,
+    tls: u64,
+) -> SysResult {
     let exit_signal = (flags & 0xff) as i32;
     if exit_signal > NSIG {
         return Err(Errno::EINVAL);
@@ -156,11 +167,19 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
     tg.signals.set_exit_signal(exit_signal);
     *tg.rlimits.lock() = *t.tg.rlimits.lock();
     *tg.sigactions.lock() = *t.tg.sigactions.lock();
+    if flags & veil_abi::flags::CLONE_CLEAR_SIGHAND != 0 {
+        // clone3: handled signals start with SIG_DFL, ignored stay ignored.
+        let mut sa = tg.sigactions.lock();
+        for a in sa.iter_mut().filter(|a| a.handler != SIG_IGN) {
+            *a = veil_abi::KernelSigaction::default();
+        }
+    }
     *tg.exe.lock() = t.tg.exe.lock().clone();
     *tg.comm.lock() = t.tg.comm.lock().clone();
     *tg.args_range.lock() = *t.tg.args_range.lock();
     *tg.pgid.lock() = *t.tg.pgid.lock();
     *tg.sid.lock() = *t.tg.sid.lock();
+    crate::process::on_fork(t, &tg);
 
     let fds = if flags & CLONE_FILES != 0 {
         t.fds.clone()
@@ -216,7 +235,8 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
     let parent_blocker = t.blocker.clone();
     let creds = t.creds.clone();
     let sigmask = t.sigmask;
-    let child_signals = t.signals.fork_child();
+    let mut child_signals = t.signals.fork_child();
+    child_signals.fp_restore = t.signals.fork_fp.clone().map(crate::signal::FpRestore::Image);
     let hs = handshake.clone();
     let child_kernel = kernel.clone();
     let child_tg = tg.clone();
@@ -258,7 +278,7 @@ fn do_clone(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64
             robust_list: (0, 0),
             blocker,
             pending: Pending {
-                reset_fp: true,
+                reset_fp: child_signals.fp_restore.is_none(),
                 ..Pending::default()
             },
             signals: child_signals,
@@ -362,12 +382,17 @@ fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls:
         robust_list: (0, 0),
         blocker: kernel.new_blocker(),
         pending: Pending {
-            reset_fp: true,
+            reset_fp: t.signals.fork_fp.is_none(),
             ..Pending::default()
         },
-        signals: t.signals.new_thread(),
+        signals: {
+            let mut s = t.signals.new_thread();
+            s.fp_restore = t.signals.fork_fp.clone().map(crate::signal::FpRestore::Image);
+            s
+        },
     };
     t.tg.live_threads.fetch_add(1, Ordering::AcqRel);
+    crate::process::on_new_thread(t, tid);
     kernel
         .thread_groups
         .lock()
@@ -507,6 +532,7 @@ fn scan_children(
             drop(children);
             if reap {
                 t.kernel.thread_groups.lock().remove(&c.pid);
+                crate::process::on_reap(&t.kernel, &t.tg, &c);
             }
             return Ok(Some((c, WaitEvent::Exited(st))));
         }
@@ -551,7 +577,8 @@ fn sys_wait4(t: &mut Task, a: &[u64; 6]) -> SysResult {
         t.mm.write_obj(UserAddr(a[1]), &status)?;
     }
     if a[3] != 0 {
-        t.mm.write_obj(UserAddr(a[3]), &Rusage::default())?;
+        let ru = super::sched::child_rusage(&t.kernel, &child);
+        t.mm.write_obj(UserAddr(a[3]), &ru)?;
     }
     Ok(child.pid as u64)
 }
@@ -612,6 +639,7 @@ impl Kernel {
     /// for its parent, its children go to init, a vfork parent is released.
     pub fn exit_task(&self, task: &mut Task) {
         let tg = task.tg.clone();
+        crate::process::thread_exit(task);
         // CLONE_CHILD_CLEARTID: zero the word and wake one waiter
         // (pthread_join sleeps on it).
         if task.clear_child_tid != 0 {
@@ -644,15 +672,17 @@ impl Kernel {
             }
         }
         tg.release_vfork_parent();
-        // Orphans are reparented to init (pid 1).
+        // Orphans are reparented to the nearest child subreaper or init
+        // (pid 1), then get their parent-death signal.
         let orphans: Vec<Arc<ThreadGroup>> = core::mem::take(&mut *tg.children.lock());
         if !orphans.is_empty() {
-            if let Some(init) = self.thread_group(1).filter(|i| !Arc::ptr_eq(i, &tg)) {
+            if let Some(init) = crate::process::find_reaper(self, &tg) {
                 for o in &orphans {
-                    *o.ppid.lock() = 1;
+                    *o.ppid.lock() = init.pid;
                 }
-                init.children.lock().extend(orphans);
+                init.children.lock().extend(orphans.iter().cloned());
                 init.wake_child_waiters();
+                crate::process::send_pdeath_signals(self, &tg, task.creds.uid, &orphans);
             } else {
                 for o in orphans {
                     self.thread_groups.lock().remove(&o.pid);
@@ -669,6 +699,7 @@ impl Kernel {
             crate::signal::autoreap(self, &tg, p);
         }
         tg.dead.store(true, Ordering::Release);
+        crate::process::group_exited(self, &tg);
         match parent {
             Some(parent) => crate::signal::exit_notify(self, task, &parent),
             None => {

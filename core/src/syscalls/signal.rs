@@ -208,7 +208,12 @@ fn sys_rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
 }
 
 /// Linux's `check_kill_permission` (see the module docs).
-fn may_signal(t: &Task, target: &Arc<ThreadGroup>, sig: i32, from_user: bool) -> Result<(), Errno> {
+pub(crate) fn may_signal(
+    t: &Task,
+    target: &Arc<ThreadGroup>,
+    sig: i32,
+    from_user: bool,
+) -> Result<(), Errno> {
     if sig != 0 && !signal::valid(sig) {
         return Err(Errno::EINVAL);
     }
@@ -233,7 +238,7 @@ fn may_signal(t: &Task, target: &Arc<ThreadGroup>, sig: i32, from_user: bool) ->
 
 /// Linux's `group_send_sig_info`: permission, then the signal (0 only
 /// checks).
-fn group_send(t: &Task, target: &Arc<ThreadGroup>, info: Siginfo) -> Result<(), Errno> {
+pub(crate) fn group_send(t: &Task, target: &Arc<ThreadGroup>, info: Siginfo) -> Result<(), Errno> {
     may_signal(t, target, info.signo, info.code <= 0)?;
     if info.signo == 0 {
         return Ok(());
@@ -369,7 +374,7 @@ fn known_layout(sig: i32, code: i32) -> bool {
 /// Reads a siginfo from the application as Linux's
 /// `__copy_siginfo_from_user`: 48 bytes are taken, the rest arrives as
 /// zeros; for an unknown layout the rest must be zero (E2BIG).
-fn read_user_info(t: &Task, addr: u64, sig: i32) -> Result<Siginfo, Errno> {
+pub(crate) fn read_user_info(t: &Task, addr: u64, sig: i32) -> Result<Siginfo, Errno> {
     let mut info = Siginfo::default();
     t.mm.copy_in(UserAddr(addr), &mut info.as_mut_bytes()[..48])?;
     info.signo = sig;

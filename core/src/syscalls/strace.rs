@@ -117,6 +117,16 @@ fn signature(nr: u64) -> Option<&'static [Arg]> {
         KILL | TKILL => &[Int, Int],
         TGKILL => &[Int, Int, Int],
         GETPID | GETPPID | GETTID | GETUID | GETEUID | GETGID | GETEGID => &[],
+        EPOLL_CREATE => &[Int],
+        EPOLL_CREATE1 => &[Hex],
+        EPOLL_CTL => &[Fd, Int, Fd, Hex],
+        EPOLL_WAIT => &[Fd, Hex, Int, Int],
+        EPOLL_PWAIT => &[Fd, Hex, Int, Int, Hex, Uint],
+        EPOLL_PWAIT2 => &[Fd, Hex, Int, Hex, Hex, Uint],
+        EVENTFD => &[Uint],
+        EVENTFD2 => &[Uint, Hex],
+        SIGNALFD => &[Fd, Hex, Uint],
+        SIGNALFD4 => &[Fd, Hex, Uint, Hex],
         _ => return None,
     })
 }

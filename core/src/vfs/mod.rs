@@ -7,6 +7,8 @@
 //! [`node::Inode`] and [`node::FileOps`].
 
 pub mod dir;
+pub mod epoll;
+pub mod eventfd;
 pub mod fd;
 pub mod file;
 pub mod mount;
@@ -15,6 +17,7 @@ pub mod open;
 pub mod pathops;
 pub mod perm;
 pub mod pipe;
+pub mod signalfd;
 pub mod waitq;
 pub mod walk;
 
@@ -107,6 +110,19 @@ impl Dentry {
     /// Caches `child` as `name`.
     pub fn remember(&self, name: &[u8], child: Arc<Dentry>) {
         self.children.lock().insert(name.to_vec(), child);
+    }
+
+    /// Empties the child cache of this dentry and of every cached dentry
+    /// below it. A child holds its parent, so the cache makes reference
+    /// cycles: without this, a dropped mount namespace would keep its
+    /// whole looked-up tree (dentries and inodes) alive.
+    pub fn forget_all(&self) {
+        let mut stack: Vec<Arc<Dentry>> = core::mem::take(&mut *self.children.lock())
+            .into_values()
+            .collect();
+        while let Some(d) = stack.pop() {
+            stack.extend(core::mem::take(&mut *d.children.lock()).into_values());
+        }
     }
 }
 

@@ -136,3 +136,13 @@ impl MountNamespace {
         self.mounts.read().clone()
     }
 }
+
+impl Drop for MountNamespace {
+    /// Breaks the dentry caches' parent/child cycles (see
+    /// [`Dentry::forget_all`]) so the trees are freed with the namespace.
+    fn drop(&mut self) {
+        for m in self.mounts.get_mut().iter() {
+            m.root.forget_all();
+        }
+    }
+}

@@ -316,6 +316,14 @@ pub trait FileOps: Send + Sync {
     fn poll(&self) -> PollMask {
         veil_abi::flags::POLLIN | veil_abi::flags::POLLOUT
     }
+    /// Whether the file has a poll operation in Linux's sense: epoll
+    /// refuses a file without one (`EPERM`), while poll and select report
+    /// it always ready. `None` (the default) lets core decide: a file with
+    /// a wait queue has one; regular files and directories do not; other
+    /// files do (`/dev/null`, say, answers `Some(false)`).
+    fn has_poll(&self) -> Option<bool> {
+        None
+    }
     /// What fstat reports for a description opened without a path (the
     /// host-fd files the runtime installs as stdin / stdout / stderr, and
     /// later pipes and sockets): glibc fstats stdout to choose its
@@ -329,6 +337,9 @@ pub trait FileOps: Send + Sync {
     /// make a reader or writer wait (pipes, sockets, ttys) returns one and
     /// answers `EAGAIN` from `read` / `write` when the call would block;
     /// core then sleeps on the queue unless the description is O_NONBLOCK.
+    /// The file must `notify` it after every change of what `poll`
+    /// answers, outside its own locks: epoll instances watch it (see
+    /// [`crate::vfs::waitq`]). A file without one is re-polled by napping.
     fn wait_queue(&self) -> Option<&crate::vfs::waitq::WaitQueue> {
         None
     }

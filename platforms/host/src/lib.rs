@@ -15,6 +15,9 @@
 //!   ([`veil_core::host::Blocker`]);
 //! - [`StderrLogger`]: one write(2) per line to the host's stderr
 //!   ([`veil_core::host::Logger`]);
+//! - [`HostTimers`]: one thread per sandbox that sleeps until the earliest
+//!   armed deadline and runs the timer callbacks
+//!   ([`veil_core::host::TimerService`]);
 //! - [`getuid`], [`getgid`], [`getgroups`], [`fd_access_mode`]: the host
 //!   identity and descriptors a sandbox starts from.
 #![deny(missing_docs)]
@@ -26,6 +29,7 @@ mod ident;
 mod logger;
 mod memfile;
 mod random;
+mod timers;
 
 pub use blocker::ThreadBlocker;
 pub use clock::HostClock;
@@ -33,6 +37,7 @@ pub use ident::{cpumask_bytes, fd_access_mode, getgid, getgroups, getuid, umask}
 pub use logger::StderrLogger;
 pub use memfile::{HostMemoryFile, DEFAULT_RESERVE};
 pub use random::HostRandom;
+pub use timers::HostTimers;
 
 /// The last OS error as an `std::io::Error`.
 pub(crate) fn last_os_error() -> std::io::Error {

@@ -38,8 +38,30 @@
 //! context and loaded at the next switch; an application-supplied image
 //! is sanitised so the kernel accepts it (see `fpu::sanitize`), and if it
 //! still refuses it the initial state is loaded instead.
+//!
+//! # Stub threads
+//!
+//! A context runs its application thread in a stub thread of its own, one
+//! per address space it switches into, traced by the context's host
+//! thread. The first switch into a space makes it (the executor clones
+//! it, this thread attaches: see `space.rs`, and the crate docs for what
+//! it costs); later switches into the same space go
+//! straight to it. Several contexts, on several host threads, so run the
+//! threads of one application process in one stub at once. A context
+//! used with several spaces (execve makes a new one) keeps a thread in
+//! each until the space is dropped (its stub dies with all its threads)
+//! or the context releases it ([`PtraceContext::release`]). Dropping the
+//! context on its host thread releases all of them; if that host thread
+//! exits first, its thread-exit hook does. Releasing ends only that stub
+//! thread (an injected `exit`); the other threads of its stub go on.
+//!
+//! The FP state moves with the context from one stub thread to the next
+//! (read from the old one when it enters another space); registers,
+//! `fs_base` and `gs_base` included, are loaded at every switch.
+//!
+//! Interrupts are SIGURG sent with `tgkill` to the stub thread the context
+//! is (or was last) running in: never to another context's thread.
 
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -48,12 +70,12 @@ use veil_core::platform::{
     Access, AddressSpace, Context, CpuState, Interrupter, PlatformError, Trap,
 };
 
-use crate::space::{Registry, SpaceInner};
+use crate::space::{key_of, PtraceAddressSpace, Registry, SpaceInner, StubThread};
 use crate::stub::{PAGE, TASK_SIZE};
 use crate::sys::{self, Wait};
 use crate::{fpu, lost};
 
-/// The signal an [`Interrupter`] sends to the stub.
+/// The signal an [`Interrupter`] sends to the stub thread.
 const INTERRUPT_SIGNAL: i32 = libc::SIGURG;
 const USER_CS: u64 = 0x33;
 const USER_DS: u64 = 0x2b;
@@ -70,35 +92,65 @@ enum FpPending {
 }
 
 /// Interrupts one context: a flag the next switch checks, and a signal to
-/// the stub it is (or was last) running in.
+/// the stub thread it is (or was last) running in.
 #[derive(Default)]
 struct ContextInterrupter {
     pending: AtomicBool,
-    /// The pidfd of the stub the context last switched into.
-    target: Mutex<Option<Arc<OwnedFd>>>,
+    /// The space and tid of the stub thread the context last entered.
+    target: Mutex<Option<(Weak<SpaceInner>, i32)>>,
+}
+
+impl ContextInterrupter {
+    fn set_target(&self, target: Option<(Weak<SpaceInner>, i32)>) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = target;
+    }
 }
 
 impl Interrupter for ContextInterrupter {
     fn interrupt(&self) {
         self.pending.store(true, Ordering::SeqCst);
-        let target = self.target.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(fd) = target.as_ref() {
-            // A stub that is gone simply gets nothing (pidfds never alias).
-            let _ = sys::pidfd_send_signal(fd, INTERRUPT_SIGNAL);
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some((space, tid)) = target else {
+            return;
+        };
+        // While we hold the space, its stub's leader is not reaped (only
+        // the space's drop does that), so the pid is still the stub's and
+        // tgkill reaches our thread, another thread of the same stub that
+        // took a released thread's tid (a harmless early return), or
+        // nothing.
+        if let Some(inner) = space.upgrade() {
+            if !inner.stub.is_dead() {
+                let _ = sys::tgkill(inner.stub.pid, tid, INTERRUPT_SIGNAL);
+            }
         }
     }
 }
 
+/// The space and stub thread of the last switch.
+struct Current {
+    /// The address space object: `switch` goes straight to `thread` when
+    /// it is passed this same object again. The Weak keeps the
+    /// allocation, so its address cannot be another object's.
+    space: Weak<PtraceAddressSpace>,
+    thread: Arc<StubThread>,
+}
+
 /// One application thread on the ptrace platform.
 ///
-/// Bound to the host thread that traces the stubs it switches into: that
-/// is the thread that made the address space, and core creates and uses a
-/// context only on its task's own thread.
+/// Bound to the host thread that first switches it: that thread traces
+/// its stub threads (one per address space; see the module docs), so core
+/// creates and uses a context only on its task's own thread, and drops it
+/// there when the thread exits (which ends its stub threads).
 pub struct PtraceContext {
     registry: Arc<Registry>,
     irq: Arc<ContextInterrupter>,
-    /// The address space last switched into.
-    last: Option<Weak<SpaceInner>>,
+    cur: Option<Current>,
+    /// This context's stub threads, at most one per address space.
+    threads: Vec<Arc<StubThread>>,
     fp: FpPending,
 }
 
@@ -107,49 +159,132 @@ impl PtraceContext {
         PtraceContext {
             registry,
             irq: Arc::new(ContextInterrupter::default()),
-            last: None,
+            cur: None,
+            threads: Vec::new(),
             fp: FpPending::None,
         }
     }
 
-    /// The space last switched into, if it is alive and ours to trace.
-    fn last_space(&self) -> Option<Arc<SpaceInner>> {
-        let s = self.last.as_ref()?.upgrade()?;
-        (s.stub.tracer == sys::gettid() && !s.stub.is_gone()).then_some(s)
+    /// Ends this context's stub thread in `space`, if it has one, without
+    /// disturbing the stub's other threads; a later switch into `space`
+    /// makes a new one. Does nothing on a host thread other than the one
+    /// that switched this context (that thread releases it when it exits).
+    /// The FP state stays with the context.
+    pub fn release(&mut self, space: &Arc<dyn AddressSpace>) {
+        let Some(pas) = self.registry.lookup(space) else {
+            return;
+        };
+        let Some(i) = self.threads.iter().position(|t| t.in_space(pas.inner())) else {
+            return;
+        };
+        let t = self.threads.swap_remove(i);
+        if self
+            .cur
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.thread, &t))
+        {
+            self.leave();
+        }
+        t.release();
     }
 
-    /// Switching into a different address space (first switch, execve):
-    /// the FP state moves with the thread, and interrupts go to the new
-    /// stub.
-    fn enter(&mut self, inner: &Arc<SpaceInner>) {
+    /// Ends all of this context's stub threads (as [`release`] does for
+    /// one). Dropping the context does this.
+    ///
+    /// [`release`]: PtraceContext::release
+    pub fn release_all(&mut self) {
+        self.leave();
+        for t in std::mem::take(&mut self.threads) {
+            t.release();
+        }
+    }
+
+    /// The tid of the stub thread this context last switched into (for
+    /// diagnostics and tests).
+    pub fn stub_tid(&self) -> Option<i32> {
+        self.cur.as_ref().map(|c| c.thread.t.tid)
+    }
+
+    /// The number of stub threads this context has (one per address space
+    /// it has switched into and not released, whose space is alive).
+    pub fn stub_thread_count(&self) -> usize {
+        self.threads
+            .iter()
+            .filter(|t| t.space.strong_count() > 0)
+            .count()
+    }
+
+    /// The current stub thread, if this thread may use it.
+    fn cur_thread(&self) -> Option<&Arc<StubThread>> {
+        self.cur
+            .as_ref()
+            .map(|c| &c.thread)
+            .filter(|t| t.usable() && t.space.strong_count() > 0)
+    }
+
+    /// Stops using the current stub thread: its FP state becomes pending
+    /// for the next one, interrupts no longer go to it.
+    fn leave(&mut self) {
         if matches!(self.fp, FpPending::None) {
-            if let (Some(old), Some(l)) = (self.last_space(), fpu::known_layout()) {
+            if let (Some(t), Some(l)) = (self.cur_thread(), fpu::known_layout()) {
                 let mut buf = Vec::new();
-                if fpu::read(old.stub.pid, l, &mut buf).is_ok() {
+                if fpu::read(t.t.tid, l, &mut buf).is_ok() {
                     self.fp = FpPending::State(buf);
                 }
             }
         }
-        *self.irq.target.lock().unwrap_or_else(|p| p.into_inner()) = Some(inner.stub.pidfd.clone());
-        self.last = Some(Arc::downgrade(inner));
+        self.irq.set_target(None);
+        self.cur = None;
     }
 
-    fn load_fp(&mut self, pid: i32) -> Result<(), PlatformError> {
+    /// Switching into a space other than the last one (the first switch,
+    /// execve, or another of this context's spaces): finds or makes this
+    /// context's stub thread there; the FP state moves with the thread,
+    /// and interrupts go to the new stub thread.
+    fn enter(&mut self, space: &Arc<dyn AddressSpace>) -> Result<Arc<StubThread>, PlatformError> {
+        let pas = self.registry.lookup(space).ok_or(PlatformError::Lost)?;
+        let inner = pas.inner().clone();
+        // Forget the threads of spaces that are gone (killed and reaped
+        // with their stubs).
+        self.threads.retain(|t| t.space.strong_count() > 0);
+        let st = match self.threads.iter().find(|t| t.in_space(&inner)) {
+            Some(t) => t.clone(),
+            None => {
+                let t = inner.new_thread()?;
+                self.threads.push(t.clone());
+                t
+            }
+        };
+        if !st.usable() {
+            // Another host thread's (a context moved across threads).
+            return Err(PlatformError::Lost);
+        }
+        self.leave();
+        self.irq
+            .set_target(Some((Arc::downgrade(&inner), st.t.tid)));
+        self.cur = Some(Current {
+            space: Arc::downgrade(&pas),
+            thread: st.clone(),
+        });
+        Ok(st)
+    }
+
+    fn load_fp(&mut self, tid: i32) -> Result<(), PlatformError> {
         let fp = std::mem::replace(&mut self.fp, FpPending::None);
         if matches!(fp, FpPending::None) {
             return Ok(());
         }
-        let l = fpu::layout(pid).map_err(lost)?;
+        let l = fpu::layout(tid).map_err(lost)?;
         if let FpPending::State(s) = fp {
-            if fpu::write(pid, l, &fpu::sanitize(l, &s)).is_ok() {
+            if fpu::write(tid, l, &fpu::sanitize(l, &s)).is_ok() {
                 return Ok(());
             }
         }
-        fpu::write(pid, l, &fpu::init_image(l)).map_err(lost)
+        fpu::write(tid, l, &fpu::init_image(l)).map_err(lost)
     }
 
-    fn signal_trap(&self, pid: i32, sig: i32, regs: &PtRegs) -> Result<Trap, PlatformError> {
-        let si = sys::get_siginfo(pid).map_err(lost)?;
+    fn signal_trap(&self, tid: i32, sig: i32, regs: &PtRegs) -> Result<Trap, PlatformError> {
+        let si = sys::get_siginfo(tid).map_err(lost)?;
         let code = si.si_code;
         let synchronous = code > 0
             && matches!(
@@ -181,6 +316,15 @@ impl PtraceContext {
             code,
             addr,
         })
+    }
+}
+
+impl Drop for PtraceContext {
+    fn drop(&mut self) {
+        self.cur = None;
+        for t in std::mem::take(&mut self.threads) {
+            t.release();
+        }
     }
 }
 
@@ -220,6 +364,8 @@ fn sanitize_regs(regs: &mut PtRegs) {
 impl std::fmt::Debug for PtraceContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PtraceContext")
+            .field("stub_tid", &self.stub_tid())
+            .field("threads", &self.threads)
             .field("fp", &self.fp)
             .finish()
     }
@@ -231,38 +377,42 @@ impl Context for PtraceContext {
         space: &Arc<dyn AddressSpace>,
         cpu: &mut CpuState,
     ) -> Result<Trap, PlatformError> {
-        let inner = self.registry.lookup(space).ok_or(PlatformError::Lost)?;
-        let stub = &inner.stub;
-        let pid = stub.pid;
-        if stub.tracer != sys::gettid() || stub.is_gone() {
+        let st = match &self.cur {
+            Some(c) if c.space.as_ptr() as *const () as usize == key_of(space) => c.thread.clone(),
+            _ => self.enter(space)?,
+        };
+        if !st.usable() {
             return Err(PlatformError::Lost);
         }
-        let same = self
-            .last
-            .as_ref()
-            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&inner)));
-        if !same {
-            self.enter(&inner);
+        let inner = st.space.upgrade().ok_or(PlatformError::Lost)?;
+        if inner.stub.is_dead() {
+            return Err(PlatformError::Lost);
         }
-        inner.apply_pending()?;
+        let tid = st.t.tid;
+        let _running = inner.start_running(&st.t)?;
         if self.irq.pending.swap(false, Ordering::SeqCst) {
             return Ok(Trap::Interrupted);
         }
-        self.load_fp(pid)?;
+        self.load_fp(tid)?;
         let mut regs = cpu.regs;
         sanitize_regs(&mut regs);
         // Resuming is never "inside a system call": without this, a
         // signal stop on the way back to the application would let the
         // host's restart logic rewind rip when rax holds -ERESTART*.
         regs.orig_rax = u64::MAX;
-        sys::set_regs(pid, &regs).map_err(lost)?;
-        stub.follow_tracer();
+        sys::set_regs(tid, &regs).map_err(lost)?;
+        st.t.follow_tracer();
         loop {
-            sys::resume(sys::PTRACE_SYSEMU, pid).map_err(lost)?;
-            match stub.wait().map_err(lost)? {
-                Wait::Gone => return Err(PlatformError::Lost),
+            sys::resume(sys::PTRACE_SYSEMU, tid).map_err(lost)?;
+            match st.t.wait().map_err(lost)? {
+                Wait::Gone => {
+                    // Only SIGKILL ends a stub thread we did not end
+                    // ourselves, and it ends the whole stub.
+                    inner.stub.mark_dead();
+                    return Err(PlatformError::Lost);
+                }
                 Wait::Stopped { sig, .. } if sig == libc::SIGTRAP | 0x80 => {
-                    sys::get_regs(pid, &mut cpu.regs).map_err(lost)?;
+                    sys::get_regs(tid, &mut cpu.regs).map_err(lost)?;
                     let r = &mut cpu.regs;
                     if r.rcx != r.rip {
                         // Not `syscall` (which sets rcx = rip): int 0x80.
@@ -276,11 +426,12 @@ impl Context for PtraceContext {
                     r.rax = r.orig_rax;
                     return Ok(Trap::Syscall);
                 }
-                // No PTRACE_EVENT_* is enabled; ignore any such stop.
+                // Interrupt and group stops (PTRACE_EVENT_STOP, e.g. a
+                // SIGSTOP from outside): go on as if nothing happened.
                 Wait::Stopped { event, .. } if event != 0 => {}
                 Wait::Stopped { sig, .. } => {
-                    sys::get_regs(pid, &mut cpu.regs).map_err(lost)?;
-                    return self.signal_trap(pid, sig, &cpu.regs);
+                    sys::get_regs(tid, &mut cpu.regs).map_err(lost)?;
+                    return self.signal_trap(tid, sig, &cpu.regs);
                 }
             }
         }
@@ -293,8 +444,8 @@ impl Context for PtraceContext {
             (FpPending::State(s), None) => *out = s.clone(),
             (FpPending::Reset, Some(l)) => *out = fpu::init_image(l),
             (FpPending::Reset, None) => *out = fpu::minimal_init_image(),
-            (FpPending::None, _) => match (self.last_space(), l) {
-                (Some(s), Some(l)) => fpu::read(s.stub.pid, l, out).map_err(lost)?,
+            (FpPending::None, _) => match (self.cur_thread(), l) {
+                (Some(t), Some(l)) => fpu::read(t.t.tid, l, out).map_err(lost)?,
                 (_, Some(l)) => *out = fpu::init_image(l),
                 (_, None) => *out = fpu::minimal_init_image(),
             },

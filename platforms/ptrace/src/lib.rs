@@ -6,56 +6,108 @@
 //! - an **address space** is a stub process ([`PtraceAddressSpace`]),
 //!   forked from the Sentry and stripped to one page of stub code; core's
 //!   `map` / `unmap` / `protect` become `mmap(MAP_SHARED | MAP_FIXED)` of
-//!   the memory file, `munmap` and `mprotect` *injected* into the stub
-//!   (one injected call each);
-//! - a **context** ([`PtraceContext`]) runs an application thread in the
-//!   stub: PTRACE_SETREGS, PTRACE_SYSEMU, waitpid, and the stop becomes a
-//!   [`Trap`](veil_core::platform::Trap). The host kernel never executes
-//!   an application system call: SYSEMU skips it;
+//!   the memory file, `munmap` and `mprotect` *injected* into one of the
+//!   stub's threads (one injected call each);
+//! - a **context** ([`PtraceContext`]) runs an application thread in a
+//!   thread of the stub: PTRACE_SETREGS, PTRACE_SYSEMU, waitpid, and the
+//!   stop becomes a [`Trap`](veil_core::platform::Trap). The host kernel
+//!   never executes an application system call: SYSEMU skips it;
 //! - the **memory file** is the [`veil_host::HostMemoryFile`] memfd, mapped
 //!   in full in the Sentry and, range by range, in each stub.
 //!
-//! # Threads: the tracer rule
+//! # Threads
 //!
-//! ptrace binds a tracee to one host *thread*. A stub is traced by the
-//! thread that called [`Platform::new_address_space`]; only that thread
-//! can switch into it or inject calls into it. So:
+//! ptrace binds a tracee to one host *thread*: only its tracer may resume
+//! it, inject calls into it or read its registers. So every application
+//! thread gets a stub thread of its own, traced by the host thread that
+//! runs it, as in gVisor's ptrace platform:
 //!
-//! - call `new_address_space` on the host thread that will run the
-//!   application in it, and create and use the context on that thread too;
-//! - `map` / `unmap` / `protect` from that thread act at once; from any
-//!   other thread they are queued and applied before the application next
-//!   runs (see [`space`](PtraceAddressSpace));
-//! - the stub dies when its tracer thread exits (PTRACE_O_EXITKILL and
-//!   PR_SET_PDEATHSIG), when the Sentry dies, or when the address space is
-//!   dropped (it is then killed and reaped, from any thread). There are no
-//!   zombies and no leaked stubs.
+//! - a stub process has a *leader* (set up, then stopped for good), an
+//!   *executor thread*, and one *application thread* per context that has
+//!   switched into it (see `stub.rs`);
+//! - one host thread per platform, the **executor** (`veil-ptrace`),
+//!   forks every stub and traces its leader and executor thread. It never
+//!   runs application code, so it is always free to do what needs a
+//!   thread already inside the stub: clone a new stub thread, or map
+//!   memory for a host thread that has none (see `executor.rs`);
+//! - [`Context::switch`] on a host thread whose context has no stub thread
+//!   in that address space makes one: the executor injects `clone`
+//!   (CLONE_VM | FS | FILES | SIGHAND | THREAD | SYSVSEM) into the
+//!   executor thread, the new thread parks in `pause` with every signal
+//!   blocked, and the calling thread attaches to it (PTRACE_SEIZE with
+//!   EXITKILL | TRACESYSGOOD, PTRACE_INTERRUPT), unblocks its signals and
+//!   from then on is its only tracer. The seccomp filter is inherited by
+//!   the clone; it allows the stub page's two `syscall` instructions;
+//! - `map` / `unmap` / `protect` work from any thread, and are in force
+//!   in every stub thread when they return: injected into the caller's own
+//!   stub thread if it has one, queued for the next switch if no thread
+//!   of the stub is running, or else run by the executor (see
+//!   [`space`](PtraceAddressSpace));
+//! - a stub thread ends (an injected `exit`: the others go on) when its
+//!   context releases it ([`PtraceContext::release`]), when the context is
+//!   dropped on its host thread, or when that host thread exits (a
+//!   thread-exit hook). A whole stub ends when its address space is
+//!   dropped (killed and reaped, with all its threads, from any thread),
+//!   when the executor thread exits (after the last address space and the
+//!   platform are gone), or when the Sentry dies. There are no zombies and
+//!   no leaked stubs or stub threads.
+//!
+//! What core does, then: make the context for an application thread on
+//! the host thread that runs it, switch it into the process's address
+//! space (the stub thread appears on the first switch), and drop it on
+//! that thread when the application thread exits. A new address space
+//! may be made on any thread. A context may switch into several spaces
+//! over its life (execve); it keeps a stub thread in each until the space
+//! or the context goes. A context used on another host thread than the
+//! one it first switched on gets `PlatformError::Lost` in spaces where it
+//! has a stub thread already.
 //!
 //! Core must pass `switch` the `Arc` that `new_address_space` returned (or
 //! a clone of it): the context finds its stub by that allocation's
 //! address; any other `AddressSpace` gives `PlatformError::Lost`.
 //!
-//! This is enough for issue 2, where a process has one thread. For
-//! multi-threaded processes each (address space, host thread) pair will
-//! get its own stub thread, cloned into the stub and traced by that host
-//! thread; the registry and the per-thread tracer checks are where that
-//! goes.
+//! Interrupts are SIGURG sent with `tgkill` to the context's own stub
+//! thread; stub threads are always resumed with no signal, so they never
+//! see one.
+//!
+//! # Costs
+//!
+//! Measured with `examples/ptrace_bench.rs` on the 2-vCPU test machine
+//! (median; other work was running on the machine):
+//!
+//! | what | cost |
+//! |---|---|
+//! | getpid round trip, one thread (switch, trap, switch back) | 4.4 µs (as before threads) |
+//! | add a thread to a space (a new context's first switch, up to its first trap) | 28 µs |
+//! | release a stub thread (context dropped) | 6 µs |
+//! | `map` injected into the caller's own stub thread | 6.4 µs |
+//! | `map` through the executor (caller has no stub thread, another runs) | 11 µs |
+//! | `map` queued (caller has no stub thread, nothing runs) | 0.05 µs, then one injection at the next switch |
+//! | new address space + drop | 225 µs |
+//!
+//! Several host threads in one space scale as they would in separate
+//! spaces (each hand-off is its own tracer/stub pair): with 2 threads on
+//! 2 vCPUs, 5–9 µs per round trip per thread, depending on where the
+//! scheduler puts them.
 //!
 //! # What the host must allow
 //!
 //! Linux ≥ 5.13 on x86-64 (close_range, pidfds, PTRACE_GET_RSEQ_CONFIGURATION),
-//! ptrace of one's own children (not Yama `ptrace_scope` 3), seccomp. The
-//! Sentry must never `waitpid(-1, ...)` for any child (it could take a
-//! stub's stop); a SIGCHLD handler in the Sentry runs on every stub stop.
+//! ptrace of one's own children and their threads: PTRACE_TRACEME and
+//! PTRACE_SEIZE (Yama `ptrace_scope` 0 or 1, or CAP_SYS_PTRACE with 2;
+//! and the Sentry must stay dumpable, which the stubs inherit: a
+//! non-dumpable stub cannot be seized without CAP_SYS_PTRACE), seccomp.
+//! The Sentry must never `waitpid(-1, ...)` for any child (it could take a
+//! stub's stop), nor ignore SIGCHLD (SIG_IGN or SA_NOCLDWAIT would let the
+//! kernel reap stub threads behind the platform's back); a SIGCHLD
+//! handler in the Sentry runs on every stub stop.
 //! Stubs inherit the Sentry's own seccomp filter (if it installs one
 //! before making address spaces), so that filter must allow the calls
-//! injected into stubs: `close_range`, `rseq`, `munmap`, `prctl`,
-//! `seccomp`, `rt_sigprocmask`, `mmap`, `mprotect`, besides what the
-//! Sentry itself uses here (`clone`, `ptrace`, `wait4`, `pidfd_open`,
-//! `pidfd_send_signal`, `sched_setaffinity`).
-//!
-//! Interrupts are SIGURG sent to the stub through a pidfd; the stub is
-//! always resumed with no signal, so it never sees one.
+//! made in stubs: `close_range`, `rseq`, `munmap`, `prctl`, `seccomp`,
+//! `rt_sigprocmask`, `mmap`, `mprotect`, `clone` (thread flags), `pause`,
+//! `exit`, besides what the Sentry itself uses here (`clone`, `ptrace`,
+//! `wait4`, `pidfd_open`, `pidfd_send_signal`, `tgkill`,
+//! `sched_setaffinity`, and what std's threads and channels use).
 //!
 //! # Address layout
 //!
@@ -69,6 +121,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod context;
+mod executor;
 mod fpu;
 mod space;
 mod stub;
@@ -83,13 +136,14 @@ use veil_host::HostMemoryFile;
 pub use context::PtraceContext;
 pub use space::PtraceAddressSpace;
 
+use executor::Executor;
 use space::{Registry, SpaceInner};
 use stub::Stub;
 
 /// Tuning for the ptrace platform.
 #[derive(Clone, Copy, Debug)]
 pub struct PtraceOptions {
-    /// Pin each stub to the CPU its tracer thread is running on (re-pinned
+    /// Pin each stub thread to the CPU its tracer thread is running on (re-pinned
     /// when the tracer moves, checked with the vDSO's getcpu before every
     /// resume). Tracer and stub hand off by sleeping and waking; when the
     /// scheduler splits them across CPUs each hand-off wakes an idle CPU
@@ -110,6 +164,7 @@ pub struct PtracePlatform {
     page: u64,
     registry: Arc<Registry>,
     opts: PtraceOptions,
+    exec: Arc<Executor>,
 }
 
 impl PtracePlatform {
@@ -121,7 +176,8 @@ impl PtracePlatform {
     }
 
     /// A platform over memory file `mf`. Maps the stub page in the Sentry
-    /// (once per process); no stub is made yet.
+    /// (once per process) and starts the executor thread; no stub is made
+    /// yet.
     pub fn with_memory_file(
         mf: Arc<HostMemoryFile>,
         opts: PtraceOptions,
@@ -132,6 +188,7 @@ impl PtracePlatform {
             page,
             registry: Arc::default(),
             opts,
+            exec: Arc::new(Executor::start()?),
         })
     }
 
@@ -141,16 +198,19 @@ impl PtracePlatform {
         self.spawn().map(drop)
     }
 
+    /// Makes a stub, on the executor thread (which becomes the tracer of
+    /// its leader and executor thread).
     fn spawn(&self) -> io::Result<SpaceInner> {
-        let stub = Stub::spawn(self.mf.fd(), self.page, self.opts.pin_stubs)?;
-        // The fork copied the Sentry thread's FP registers: replace them.
-        let l = fpu::layout(stub.pid)?;
-        fpu::write(stub.pid, l, &fpu::init_image(l))?;
-        Ok(SpaceInner::new(stub, self.page, self.mf.fd()))
+        let (fd, page, pin) = (self.mf.fd(), self.page, self.opts.pin_stubs);
+        let stub = self
+            .exec
+            .run(move || Stub::spawn(fd, page, pin))
+            .unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::EAGAIN)))?;
+        Ok(SpaceInner::new(stub, self.page, fd, self.exec.clone()))
     }
 
     /// [`Platform::new_address_space`] with its concrete type and the
-    /// host's error. The calling thread becomes the stub's tracer.
+    /// host's error. Any host thread may call it.
     pub fn new_ptrace_address_space(&self) -> io::Result<Arc<PtraceAddressSpace>> {
         let inner = self.spawn()?;
         Ok(PtraceAddressSpace::register(inner, self.registry.clone()))
@@ -174,6 +234,11 @@ impl PtracePlatform {
     /// How many address spaces (stub processes) are alive.
     pub fn live_address_spaces(&self) -> usize {
         self.registry.len()
+    }
+
+    /// The executor thread's tid (see the crate docs).
+    pub fn executor_tid(&self) -> i32 {
+        self.exec.tid()
     }
 }
 

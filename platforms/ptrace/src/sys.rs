@@ -14,6 +14,10 @@ pub(crate) const PTRACE_GETREGSET: libc::c_uint = 0x4204;
 pub(crate) const PTRACE_SETREGSET: libc::c_uint = 0x4205;
 pub(crate) const PTRACE_GET_RSEQ_CONFIGURATION: libc::c_uint = 0x420f;
 pub(crate) const NT_X86_XSTATE: usize = 0x202;
+pub(crate) const PTRACE_SEIZE: libc::c_uint = 0x4206;
+pub(crate) const PTRACE_INTERRUPT: libc::c_uint = 0x4207;
+/// The event of a PTRACE_INTERRUPT (or, for a seized tracee, group) stop.
+pub(crate) const PTRACE_EVENT_STOP: i32 = 128;
 
 /// `struct ptrace_rseq_configuration`.
 #[repr(C)]
@@ -170,19 +174,32 @@ pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
     .map(drop)
 }
 
+/// tgkill(tgid, tid, sig): a signal to one thread of one process.
+///
+/// The caller must know that `tgid` is still the process it means (for
+/// a stub: its leader is not reaped yet, so the pid cannot have been
+/// reused); `tid` then names a thread of that process or nothing.
+pub(crate) fn tgkill(tgid: i32, tid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: tgkill takes no pointers.
+    check(unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) }).map(drop)
+}
+
 thread_local! {
     static TID: Cell<i32> = const { Cell::new(0) };
 }
 
-/// The calling host thread's tid (cached per thread).
+/// The calling host thread's tid (cached per thread; also works while
+/// the thread's other thread-locals are being destroyed).
 pub(crate) fn gettid() -> i32 {
-    TID.with(|t| {
+    TID.try_with(|t| {
         if t.get() == 0 {
             // SAFETY: gettid has no preconditions.
             t.set(unsafe { libc::gettid() });
         }
         t.get()
     })
+    // SAFETY: as above.
+    .unwrap_or_else(|_| unsafe { libc::gettid() })
 }
 
 /// The host errno of an error, or EIO.

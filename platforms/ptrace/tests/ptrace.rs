@@ -299,8 +299,20 @@ fn stub_maps_hold_only_the_stub_page() {
         "{maps}"
     );
     assert!(lines[1].contains("[vsyscall]"), "{maps}");
-    // Application mappings are the memory file and nothing else.
+    // Three threads: the leader, the executor thread, and (once the
+    // context switches in) the application's.
+    assert_eq!(task_count(pid), 2);
     vm.load(&[0xcc]);
+    assert_eq!(
+        vm.run(),
+        Trap::Exception {
+            signo: libc::SIGTRAP,
+            code: 0x80,
+            addr: 0
+        }
+    );
+    assert_eq!(task_count(pid), 3);
+    // Application mappings are the memory file and nothing else.
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     assert_eq!(maps.lines().count(), 3, "{maps}");
     assert!(
@@ -317,11 +329,17 @@ fn stub_maps_hold_only_the_stub_page() {
         target.to_string_lossy().contains("veil-memory"),
         "{target:?}"
     );
-    // No signal is blocked, none has a handler that could run.
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let tid = vm.ctx.stub_tid().unwrap();
+    // In the application's thread no signal is blocked (none has a
+    // handler that could run: the stub is always resumed with none).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap();
     assert!(status.contains("SigBlk:\t0000000000000000"), "{status}");
     assert!(status.contains("Seccomp:\t2"), "{status}");
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert!(
+        status.contains(&format!("TracerPid:\t{}", this_tid())),
+        "{status}"
+    );
 }
 
 #[test]
@@ -377,70 +395,6 @@ fn dropping_the_space_kills_the_stub() {
     let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) };
     assert_eq!(r, -1);
     drop(ctx);
-}
-
-#[test]
-fn stub_dies_with_its_tracer_thread() {
-    let mf = Arc::new(HostMemoryFile::with_reserve(1 << 20).unwrap());
-    let p = Arc::new(PtracePlatform::with_memory_file(mf, Default::default()).unwrap());
-    let p2 = p.clone();
-    let space = std::thread::spawn(move || p2.new_ptrace_address_space().unwrap())
-        .join()
-        .unwrap();
-    let pid = space.stub_pid();
-    // The tracer is gone: PTRACE_O_EXITKILL killed the stub; it is a
-    // zombie until the address space (on this thread) reaps it.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.contains(") Z") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stub {pid} outlived its tracer: {stat}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Using it from here is an error, not a hang or a panic.
-    let mut ctx = p.new_ptrace_context();
-    let dynspace: Arc<dyn AddressSpace> = space.clone();
-    assert_eq!(
-        ctx.switch(&dynspace, &mut CpuState::default()),
-        Err(PlatformError::Lost)
-    );
-    drop(space);
-    drop(dynspace);
-    assert!(!process_exists(pid));
-}
-
-#[test]
-fn switch_from_another_thread_is_lost_and_map_is_queued() {
-    let mut vm = Vm::new();
-    // mov rax, [0x10000000]; exit(rax)
-    vm.load(&concat(&[
-        &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10],
-        &exit_with_rax(),
-    ]));
-    let off = vm.alloc(&42u64.to_le_bytes(), 1);
-    let space = vm.space.clone();
-    let dynspace = vm.dynspace.clone();
-    let platform_ctx = vm.platform.new_ptrace_context();
-    std::thread::spawn(move || {
-        // Not the tracer: queued, applied by the tracer's next switch.
-        space
-            .map(UserAddr(0x1000_0000), PAGE, off, Prot::READ)
-            .unwrap();
-        let mut ctx = platform_ctx;
-        assert_eq!(
-            ctx.switch(&dynspace, &mut CpuState::default()),
-            Err(PlatformError::Lost)
-        );
-    })
-    .join()
-    .unwrap();
-    assert_eq!(vm.run(), Trap::Syscall);
-    assert_eq!(vm.cpu.regs.rdi, 42);
 }
 
 #[test]
@@ -712,28 +666,38 @@ fn getpid_round_trip_cost() {
 }
 
 #[test]
-fn queued_map_interrupts_a_running_application() {
+fn map_from_another_thread_is_queued_and_another_thread_can_switch() {
     let mut vm = Vm::new();
-    // Page 0: jmp $. Page 1: mov rax, [0x10000000]; exit(rax).
-    let mut code = vec![0u8; 2 * PAGE as usize];
-    code[..2].copy_from_slice(&JMP_SELF);
-    let read = concat(&[
+    // mov rax, [0x10000000]; exit(rax)
+    vm.load(&concat(&[
         &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x10],
         &exit_with_rax(),
-    ]);
-    code[PAGE as usize..PAGE as usize + read.len()].copy_from_slice(&read);
-    vm.load(&code);
-    let off = vm.alloc(&99u64.to_le_bytes(), 1);
+    ]));
+    let off = vm.alloc(&42u64.to_le_bytes(), 1);
     let space = vm.space.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(30));
+    let dynspace = vm.dynspace.clone();
+    let ctx = vm.platform.new_ptrace_context();
+    std::thread::spawn(move || {
+        // No stub thread here and nothing running: queued, applied by the
+        // next switch on any thread.
         space
             .map(UserAddr(0x1000_0000), PAGE, off, Prot::READ)
             .unwrap();
-    });
-    assert_eq!(vm.run(), Trap::Interrupted);
-    t.join().unwrap();
-    vm.cpu.regs.rip = CODE + PAGE;
+        // This thread runs the application too, in its own stub thread.
+        let mut ctx = ctx;
+        let mut cpu = CpuState::default();
+        cpu.regs.rip = CODE;
+        assert_eq!(ctx.switch(&dynspace, &mut cpu), Ok(Trap::Syscall));
+        assert_eq!(cpu.regs.rdi, 42);
+        assert_eq!(space.stub_threads(), vec![ctx.stub_tid().unwrap()]);
+    })
+    .join()
+    .unwrap();
     assert_eq!(vm.run(), Trap::Syscall);
-    assert_eq!(vm.cpu.regs.rdi, 99);
+    assert_eq!(vm.cpu.regs.rdi, 42);
+}
+
+fn this_tid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
 }

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Prot, Trap};
+use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Platform, Prot, Trap};
 use veil_core::{FileOffset, UserAddr};
 use veil_host::HostMemoryFile;
-use veil_platform_ptrace::{PtraceOptions, PtracePlatform};
+use veil_platform_ptrace::PtracePlatform;
 use veil_platform_systrap::{SystrapOptions, SystrapPlatform};
 
 const CODE: u64 = 0x40_0000;
@@ -59,17 +59,19 @@ fn main() {
         let (median, mean) = round_trips(&mut ctx, &space, iters);
         rows.push((name.to_string(), median, mean));
     }
-    for pin in [true, false] {
-        let p =
-            PtracePlatform::with_memory_file(mf.clone(), PtraceOptions { pin_stubs: pin }).unwrap();
-        let space: Arc<dyn AddressSpace> = p.new_ptrace_address_space().unwrap();
+    {
+        // ptrace with its defaults (stubs pinned to their tracer's CPU).
+        let p = PtracePlatform::new().unwrap();
+        let space = p.new_address_space().unwrap();
+        let pmf = p.memory_file();
+        pmf.grow(1 << 20).unwrap();
+        pmf.write(FileOffset(0), &code).unwrap();
         space
             .map(UserAddr(CODE), 4096, FileOffset(0), Prot::READ | Prot::EXEC)
             .unwrap();
-        let mut ctx = p.new_ptrace_context();
-        let n = if pin { iters / 5 } else { iters / 50 };
-        let (median, mean) = round_trips(&mut ctx, &space, n.max(100));
-        rows.push((format!("ptrace, pin_stubs={pin}"), median, mean));
+        let mut ctx = p.new_context().unwrap();
+        let (median, mean) = round_trips(&mut *ctx, &space, (iters / 5).max(100));
+        rows.push(("ptrace (defaults)".to_string(), median, mean));
     }
     let base = rows[0].1 as f64;
     for (name, median, mean) in &rows {
@@ -80,36 +82,24 @@ fn main() {
     }
 
     // Page faults: touch a fresh page each time; the "kernel" maps it.
+    // loop: mov [rbx], al; add rbx, 4096; jmp loop
+    let fault_code = [
+        0x88, 0x03, 0x48, 0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, 0xeb, 0xf5,
+    ];
+    mf.write(FileOffset(4096), &fault_code).unwrap();
     let p = SystrapPlatform::with_memory_file(mf.clone(), SystrapOptions::default()).unwrap();
     let space = p.new_systrap_address_space().unwrap();
-    let dynspace: Arc<dyn AddressSpace> = space.clone();
-    // loop: mov [rbx], al; add rbx, 4096; jmp loop
-    let fault_code = [0x88, 0x03, 0x48, 0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, 0xeb, 0xf5];
-    mf.write(FileOffset(4096), &fault_code).unwrap();
-    space
-        .map(UserAddr(CODE), 4096, FileOffset(4096), Prot::READ | Prot::EXEC)
-        .unwrap();
-    let mut ctx = p.new_systrap_context();
-    let mut cpu = CpuState::default();
-    cpu.regs.rip = CODE;
-    cpu.regs.rbx = 0x1000_0000;
-    let n = 200u64;
-    let mut samples = Vec::new();
-    for i in 0..n {
-        let s = Instant::now();
-        let t = ctx.switch(&dynspace, &mut cpu).unwrap();
-        let Trap::PageFault { addr, .. } = t else {
-            panic!("{t:?}")
-        };
-        assert_eq!(addr, 0x1000_0000 + i * 4096);
-        space
-            .map(UserAddr(addr), 4096, FileOffset(8192), Prot::READ | Prot::WRITE)
-            .unwrap();
-        samples.push(s.elapsed().as_nanos() as u64);
-    }
+    let s_fault = faults(space.clone(), &mut p.new_systrap_context());
+    let pp = PtracePlatform::new().unwrap();
+    let pmf = pp.memory_file();
+    pmf.grow(3 * 4096).unwrap();
+    pmf.write(FileOffset(4096), &fault_code).unwrap();
+    let p_fault = faults(
+        pp.new_address_space().unwrap(),
+        &mut *pp.new_context().unwrap(),
+    );
     println!(
-        "page fault + map + resume (systrap): median {} ns",
-        median(&mut samples)
+        "page fault + map + resume: systrap median {s_fault} ns, ptrace (defaults) median {p_fault} ns"
     );
 
     let mut samples = Vec::new();
@@ -146,6 +136,39 @@ fn main() {
         "new address space + first switch + drop (systrap): median {} us",
         median(&mut samples)
     );
+}
+
+fn faults(space: Arc<dyn AddressSpace>, ctx: &mut dyn Context) -> u64 {
+    space
+        .map(
+            UserAddr(CODE),
+            4096,
+            FileOffset(4096),
+            Prot::READ | Prot::EXEC,
+        )
+        .unwrap();
+    let mut cpu = CpuState::default();
+    cpu.regs.rip = CODE;
+    cpu.regs.rbx = 0x1000_0000;
+    let mut samples = Vec::new();
+    for i in 0..400u64 {
+        let s = Instant::now();
+        let t = ctx.switch(&space, &mut cpu).unwrap();
+        let Trap::PageFault { addr, .. } = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(addr, 0x1000_0000 + i * 4096);
+        space
+            .map(
+                UserAddr(addr),
+                4096,
+                FileOffset(8192),
+                Prot::READ | Prot::WRITE,
+            )
+            .unwrap();
+        samples.push(s.elapsed().as_nanos() as u64);
+    }
+    median(&mut samples)
 }
 
 fn round_trips(ctx: &mut dyn Context, space: &Arc<dyn AddressSpace>, n: u32) -> (u64, u128) {

@@ -106,7 +106,11 @@ impl Interrupter for Irq {
         if !self.running.load(Ordering::SeqCst) {
             return;
         }
-        let target = self.target.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some((space, tid)) = target {
             // While `space` is alive its stub is not reaped, so its pid is
             // not reused; the kernel checks that `tid` belongs to it.
@@ -138,6 +142,13 @@ struct Bound {
     frame: Frame,
     /// The frame is the thread's first (stub code, FP not yet loaded).
     fresh: bool,
+    /// The registers as the frame holds them (decoded at the trap): a
+    /// reply writes only the ones core changed.
+    last: PtRegs,
+    /// What the slot's reply fields hold (`fs`, `gs`, spin, yields): a
+    /// reply writes only what changed. (The application could change
+    /// them behind our back; that only affects its own thread.)
+    sent: [u64; 4],
 }
 
 impl Bound {
@@ -236,9 +247,13 @@ impl SystrapContext {
                 fp: 0,
             },
             fresh: true,
+            last: PtRegs::default(),
+            sent: [u64::MAX; 4],
         };
         // Its first trap, in the stub code.
-        let r = self.wait_trap(inner, &mut b).and_then(|()| frame(inner, &b));
+        let r = self
+            .wait_trap(inner, &mut b)
+            .and_then(|()| frame(inner, &b));
         let r = r.and_then(|f| {
             // It must be the thread's own `int3`, after the application
             // filter was installed (see stub_code.rs).
@@ -313,11 +328,7 @@ impl SystrapContext {
         Ok(())
     }
 
-    fn run(
-        &mut self,
-        inner: &Arc<SpaceInner>,
-        cpu: &mut CpuState,
-    ) -> Result<Trap, PlatformError> {
+    fn run(&mut self, inner: &Arc<SpaceInner>, cpu: &mut CpuState) -> Result<Trap, PlatformError> {
         let mut b = self.bound.take().ok_or(PlatformError::Lost)?;
         let r = self.run_bound(inner, &mut b, cpu);
         self.bound = Some(b);
@@ -332,7 +343,11 @@ impl SystrapContext {
     ) -> Result<Trap, PlatformError> {
         let shm = &inner.shm;
         let f = b.frame;
-        write_regs(inner, &f, &cpu.regs);
+        if b.fresh {
+            write_regs(inner, &f, &cpu.regs);
+        } else {
+            write_changed_regs(inner, &f, &b.last, &cpu.regs);
+        }
         if b.fresh || !matches!(self.fp, FpPending::None) {
             let fp = std::mem::replace(&mut self.fp, FpPending::None);
             if let (Some(l), true) = (fpu::known_layout(), f.fp != 0) {
@@ -348,14 +363,24 @@ impl SystrapContext {
             b.fresh = false;
         }
         let off = b.slot_off();
-        shm.write_u64(off + S_NEW_FS, user_base(cpu.regs.fs_base));
-        shm.write_u64(off + S_NEW_GS, user_base(cpu.regs.gs_base));
-        shm.word(off + S_ACTION)
-            .store(ACTION_RESUME, Ordering::Relaxed);
-        shm.word(off + S_SPIN)
-            .store(self.tuning.stub_spin_now(), Ordering::Relaxed);
-        shm.word(off + S_YIELDS)
-            .store(self.tuning.stub_yields, Ordering::Relaxed);
+        let (spin, yields) = self.tuning.stub_wait_now();
+        let want = [
+            user_base(cpu.regs.fs_base),
+            user_base(cpu.regs.gs_base),
+            spin as u64,
+            yields as u64,
+        ];
+        if want != b.sent {
+            shm.write_u64(off + S_NEW_FS, want[0]);
+            shm.write_u64(off + S_NEW_GS, want[1]);
+            shm.word(off + S_SPIN)
+                .store(want[2] as u32, Ordering::Relaxed);
+            shm.word(off + S_YIELDS)
+                .store(want[3] as u32, Ordering::Relaxed);
+            shm.word(off + S_ACTION)
+                .store(ACTION_RESUME, Ordering::Relaxed);
+            b.sent = want;
+        }
         b.reply = b.reply.wrapping_add(1);
         let reply = shm.word(off + S_SENTRY_STATE);
         reply.store(b.reply, Ordering::SeqCst);
@@ -371,6 +396,13 @@ impl SystrapContext {
             }
         }
         let trap = decode(inner, b, cpu);
+        b.last = cpu.regs;
+        if matches!(trap, Trap::PageFault { .. }) {
+            // Core will most likely have the executor map a page now: the
+            // handler, spinning for our reply, should give up its CPU.
+            shm.word(off + S_SPIN).store(0, Ordering::Relaxed);
+            b.sent[2] = 0;
+        }
         if trap == Trap::Interrupted {
             self.irq.pending.store(false, Ordering::SeqCst);
         }
@@ -395,13 +427,14 @@ fn frame(inner: &SpaceInner, b: &Bound) -> Result<Frame, PlatformError> {
     let lo = inner.region + off + ALT_OFF;
     let hi = inner.region + off + SLOT_SIZE;
     let uctx = shm.read_u64(off + S_UCTX);
-    let siginfo = shm.read_u64(off + S_SIGINFO);
     let fits = |p: u64, len: u64, align: u64| {
-        p >= lo && p.checked_add(len).is_some_and(|e| e <= hi) && p % align == 0
+        p >= lo && p.checked_add(len).is_some_and(|e| e <= hi) && p.is_multiple_of(align)
     };
-    if !fits(uctx, UC_SIZE, 8) || !fits(siginfo, SI_SIZE, 4) {
+    // `struct rt_sigframe`: the siginfo follows the ucontext.
+    if !fits(uctx, UC_SIZE + SI_SIZE, 8) {
         return Err(PlatformError::Lost);
     }
+    let siginfo = uctx + UC_SIZE;
     let uctx = uctx - inner.region;
     let fp_addr = shm.read_u64(uctx + UC_MCONTEXT + SC_FPSTATE);
     let mut fp = 0;
@@ -431,7 +464,9 @@ fn frame(inner: &SpaceInner, b: &Bound) -> Result<Frame, PlatformError> {
 }
 
 /// Byte offsets of the general registers in `struct sigcontext`.
-const SC_REGS: [usize; 18] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128, 136];
+const SC_REGS: [usize; 18] = [
+    0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128, 136,
+];
 
 fn sc_get(sc: &[u8; 256], off: usize) -> u64 {
     u64::from_le_bytes(sc[off..off + 8].try_into().expect("8 bytes"))
@@ -498,6 +533,29 @@ fn write_regs(inner: &SpaceInner, f: &Frame, regs: &PtRegs) {
     shm.write_u64(f.uctx + UC_SIGMASK, 0);
 }
 
+/// Writes into the frame only the registers that differ from what it
+/// holds (`last`); after a system call that is usually `rax` alone.
+fn write_changed_regs(inner: &SpaceInner, f: &Frame, last: &PtRegs, regs: &PtRegs) {
+    let (mut old, mut new) = (*last, *regs);
+    let shm = &inner.shm;
+    let sc = f.uctx + UC_MCONTEXT;
+    for ((off, o), n) in SC_REGS
+        .iter()
+        .zip(reg_refs(&mut old))
+        .zip(reg_refs(&mut new))
+    {
+        if *o != *n {
+            shm.write_u64(sc + *off as u64, *n);
+        }
+    }
+    if regs.cs != last.cs || regs.ss != last.ss {
+        let cs = selector(regs.cs, USER_CS) as u16;
+        let ss = selector(regs.ss, USER_DS) as u16;
+        shm.write(sc + SC_CS, &cs.to_le_bytes());
+        shm.write(sc + SC_SS, &ss.to_le_bytes());
+    }
+}
+
 /// Reads the trap from the frame into `cpu` and classifies it.
 fn decode(inner: &SpaceInner, b: &Bound, cpu: &mut CpuState) -> Trap {
     let shm = &inner.shm;
@@ -528,7 +586,12 @@ fn decode(inner: &SpaceInner, b: &Bound, cpu: &mut CpuState) -> Trap {
     let synchronous = code > 0
         && matches!(
             signo,
-            libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS
+            libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGILL
+                | libc::SIGFPE
+                | libc::SIGTRAP
+                | libc::SIGSYS
         );
     if !synchronous {
         return Trap::Interrupted;
@@ -594,7 +657,7 @@ impl Context for SystrapContext {
         cpu: &mut CpuState,
     ) -> Result<Trap, PlatformError> {
         let inner = self.registry.lookup(space).ok_or(PlatformError::Lost)?;
-        if inner.is_lost() {
+        if inner.known_lost() {
             return Err(PlatformError::Lost);
         }
         if !self.bound_to(&inner) {

@@ -338,8 +338,14 @@ mod tests {
         assert_eq!(both(libc::SYS_seccomp, IN, [1, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(both(libc::SYS_seccomp, IN, [1, 8, 0, 0, 0, 0]), RET_TRAP); // NEW_LISTENER
         assert_eq!(both(libc::SYS_execve, IN, [0; 6]), RET_TRAP);
-        assert_eq!(both(libc::SYS_arch_prctl, IN, [0x1002, 0, 0, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(both(libc::SYS_arch_prctl, IN, [0x3001, 0, 0, 0, 0, 0]), RET_TRAP);
+        assert_eq!(
+            both(libc::SYS_arch_prctl, IN, [0x1002, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            both(libc::SYS_arch_prctl, IN, [0x3001, 0, 0, 0, 0, 0]),
+            RET_TRAP
+        );
         // 32-bit system calls trap wherever they come from.
         let mut d = data(libc::SYS_munmap, IN, [0; 6]);
         d[1] = 0x4000_0003;

@@ -78,6 +78,10 @@ pub(crate) const C_ONE: u64 = 0x18;
 /// `u64`: every signal but SIGTRAP (a new thread's mask until its first
 /// `rt_sigreturn`).
 pub(crate) const C_TRAP_ONLY_SET: u64 = 0x28;
+/// `u64`: the constant 2 (the eventfd write buffer of a failed batch).
+pub(crate) const C_TWO: u64 = 0x60;
+/// `u64`: every signal (the executor's mask).
+pub(crate) const C_FULL_SET: u64 = 0x20;
 /// `struct sock_fprog` of the stub's base filter.
 pub(crate) const C_FBASE_FPROG: u64 = 0x30;
 /// `struct sock_fprog` of the application threads' filter.

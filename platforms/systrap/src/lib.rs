@@ -6,15 +6,39 @@
 //!
 //! The ptrace platform pays two context switches and four ptrace calls
 //! per trap: ~6 µs per getpid with tracer and stub pinned to one CPU,
-//! 50–100 µs when they land on different CPUs (waking an idle vCPU costs
+//! 60–100 µs when they land on different CPUs (waking an idle vCPU costs
 //! 20–25 µs on the 2-vCPU test machine; ../shared/LIMITS.md). Systrap
 //! keeps the kernel out of the hand-off: the application's own thread
-//! takes the trap as a signal (seccomp `RET_TRAP` + SIGSYS delivery and
-//! `rt_sigreturn`: ~2.3 µs measured in-process), and the registers go to
-//! the Sentry through memory both processes map, with a spin-then-futex
-//! wait on each side (~0.1 µs when both sides spin). See
-//! [`SystrapPlatform`]'s docs for the figures measured by
-//! `examples/systrap_bench.rs`.
+//! takes the trap as a signal (seccomp `RET_TRAP`, SIGSYS delivery and
+//! `rt_sigreturn`: 1.4–1.7 µs measured in-process on the test machine,
+//! of which ~1.0 µs is the delivery and ~0.45 µs the `rt_sigreturn`;
+//! LIMITS.md has 2.3 µs), and the registers go to the Sentry through
+//! memory both processes map, with a spin-then-futex wait on each side
+//! (~0.1 µs when both sides spin, plus the cache lines of the signal
+//! frame that cross CPUs).
+//!
+//! Measured with `examples/systrap_bench.rs` on the 2-vCPU test machine
+//! (Linux 6.18), systrap and ptrace in the same runs:
+//!
+//! | | systrap | ptrace, pinned (its default) | ptrace, not pinned |
+//! |---|---|---|---|
+//! | getpid round trip, 2 CPUs, quiet | 2.0–3.0 µs | 5.7–6.9 µs | 60–115 µs |
+//! | same, another program saturating one CPU | 3.6–4.8 µs | 4.4 µs | |
+//! | getpid round trip, 1 CPU (`taskset -c 0`) | 4.0–5.9 µs | 4.4–6.8 µs | 6.8 µs |
+//! | page fault + `map` + resume, quiet | 7–10 µs | 24–100 µs | |
+//! | same, one CPU saturated by another program | 12–18 µs | 13–14 µs | |
+//! | same, 1 CPU | 17–21 µs | 14 µs | |
+//! | `map` alone (one executor command), quiet | 2.2–3.1 µs | | |
+//! | new address space + first switch + drop | 0.3–0.9 ms | | |
+//!
+//! So on a quiet machine systrap is 2.2–3.1× faster than pinned ptrace
+//! and 20–40× faster than unpinned ptrace, but not the 4× issue 5 asks
+//! for: 4× would be ~1.5 µs, what the signal delivery and `rt_sigreturn`
+//! alone cost on this machine, before any hand-off. The Sentry spends
+//! ~0.7 µs per trap (mostly cache misses on the frame the stub's CPU just
+//! wrote). Getting below the signal floor needs the signal to go: see
+//! Limitations. When the host is busy, nobody spins (see `handoff.rs`)
+//! and both platforms cost about two sleeping hand-offs.
 //!
 //! # How
 //!
@@ -74,8 +98,13 @@
 //!   range and slot again, and the base filter pins the arguments of its
 //!   calls (the memory file's descriptor, `MAP_SHARED | MAP_FIXED`, the
 //!   thread `clone` flags, the eventfd);
-//! - make the Sentry believe a batch of commands finished before it did:
-//!   completion is proven by an eventfd only the executor may write;
+//! - make the Sentry believe a batch of commands finished before it did,
+//!   or succeeded when it did not (an `munmap` that left pages mapped
+//!   that core then reuses for another process): completion and success
+//!   are proven by an eventfd only the executor may write, and a failed
+//!   `munmap` or `mprotect` kills the stub;
+//! - leave its memory on the host: stubs never dump core
+//!   (`RLIMIT_CORE` 0);
 //! - hang or crash the Sentry: everything read from the shared pages is
 //!   checked before use (frame pointers must lie in the thread's own
 //!   alternate stack, FP images are sanitised, registers are sanitised
@@ -98,24 +127,35 @@
 //! `__rseq_offset` (glibc ≥ 2.35) if glibc registers rseq. A seccomp
 //! filter the Sentry installs before making address spaces is inherited
 //! by stubs; it must allow the calls the stub makes: `setsid`, `prctl`,
-//! `getppid`, `rseq`, `mmap`, `mprotect`, `munmap`, `close_range`,
+//! `getppid`, `prlimit64`, `rseq`, `mmap`, `mprotect`, `munmap`, `close_range`,
 //! `rt_sigaction`, `rt_sigprocmask`, `sigaltstack`, `seccomp`, `write`,
 //! `futex`, `clone`, `exit`, `exit_group`, `sched_yield`, `arch_prctl`,
 //! `rt_sigreturn`; and in the Sentry `clone`, `pidfd_open`,
 //! `pidfd_send_signal`, `tgkill`, `wait4`, `memfd_create`, `eventfd2`,
-//! `poll`. The Sentry must never `waitpid(-1, ...)` (it could reap a
+//! `poll`, and reading `/proc/loadavg` (`pread64`). The Sentry must never `waitpid(-1, ...)` (it could reap a
 //! stub).
 //!
 //! # Limitations
 //!
 //! - Every trap pays the kernel's signal delivery and `rt_sigreturn`
-//!   (~2.3 µs here). gVisor removes that on x86-64 by rewriting
-//!   `mov $nr, %eax; syscall` sites into jumps to a trampoline; doing so
-//!   needs core to write application code pages with copy-on-write
-//!   semantics and to reserve a low address range, which the platform
-//!   contract does not offer yet.
-//! - 256 application threads per address space.
-
+//!   (~1.5 µs here). gVisor removes that on x86-64 by rewriting
+//!   `mov $nr, %eax; syscall` sites into jumps through a table at a low
+//!   address to a trampoline that hands off without a signal. That needs
+//!   core to let the platform write application code pages with
+//!   copy-on-write semantics (a patched page must never be a shared
+//!   page-cache page another process reads) and to keep a low address
+//!   range free for the table; the platform contract offers neither yet.
+//!   Returning to the application without `rt_sigreturn` (restoring the
+//!   state in user space with `xrstor` and `iretq`) would save ~0.45 µs
+//!   more, at the price of handling signals that arrive mid-restore.
+//! - On one CPU (or a saturated host) every hand-off is a context switch
+//!   (the waiter yields, then sleeps), and systrap costs about what ptrace
+//!   does; a page fault is then slower than on ptrace, because the
+//!   executor is a third thread to switch to.
+//! - 256 application threads per address space (the slot count).
+//! - The host CPU count is read once, from the Sentry's affinity mask,
+//!   when the platform is made.
+//!
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -168,14 +208,8 @@ impl Default for SystrapOptions {
     }
 }
 
-/// The systrap platform.
-///
-/// Measured with `cargo run --release -p veil-platform-systrap --example
-/// systrap_bench` on the 2-vCPU test machine (Linux 6.18), in one run:
-/// the getpid round trip (switch → `Trap::Syscall` → switch) is about
-/// 2.4 µs on systrap against about 6 µs on ptrace with pinned stubs
-/// (2.5×; ~25× against unpinned ptrace); see the crate's README section
-/// in the report for the exact figures of the latest run.
+/// The systrap platform. See the crate docs for the design and the
+/// measured costs.
 pub struct SystrapPlatform {
     mf: Arc<HostMemoryFile>,
     region: u64,
@@ -239,7 +273,7 @@ impl SystrapPlatform {
     pub fn stub_syscall_sites(&self) -> Vec<u64> {
         let code = stub_code::stub_code();
         code.syscall_sites()
-            .into_iter()
+            .iter()
             .map(|o| self.region + layout::CODE_OFF + o)
             .collect()
     }

@@ -12,9 +12,12 @@
 //! eventfd*, which only the executor can write (application threads may
 //! not call `write` even from the stub's own instructions): a batch is
 //! never considered done, and its command slots never reused, before the
-//! executor has really finished it. Without that, an application could
-//! claim an `munmap` finished while its pages were still mapped, and see
-//! them reused for another process.
+//! executor has really finished it. The value written says whether every
+//! command succeeded (1) or one failed (2); the per-command results in the
+//! result page are only hints. Without that, an application could claim
+//! an `munmap` finished (or succeeded) while its pages were still mapped,
+//! and see them reused for another process. A failed `munmap` or
+//! `mprotect` (the host ran out of mappings) kills the stub.
 //!
 //! `map`, `unmap` and `protect` are synchronous and may be called from
 //! any thread, at any time, even while application threads run: the
@@ -277,14 +280,18 @@ impl SpaceInner {
         let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
         shm.word(ctl(C_FSGSBASE))
             .store((hwcap2 & 2 != 0) as u32, Ordering::Relaxed);
-        shm.word(ctl(C_MEMFD)).store(memfd as u32, Ordering::Relaxed);
+        shm.word(ctl(C_MEMFD))
+            .store(memfd as u32, Ordering::Relaxed);
         shm.word(ctl(C_EFD))
             .store(efd.as_raw_fd() as u32, Ordering::Relaxed);
         shm.write_u64(ctl(C_ONE), 1);
+        shm.write_u64(ctl(C_TWO), 2);
+        shm.write_u64(ctl(C_FULL_SET), u64::MAX);
         shm.write_u64(ctl(C_TRAP_ONLY_SET), !(1u64 << (libc::SIGTRAP - 1)));
         shm.write_u64(ctl(C_MAX_ADDR), region);
         let xsave = std::arch::is_x86_feature_detected!("xsave");
-        shm.word(ctl(C_XSAVE)).store(xsave as u32, Ordering::Relaxed);
+        shm.word(ctl(C_XSAVE))
+            .store(xsave as u32, Ordering::Relaxed);
         let mut xinit = [0u8; 576];
         xinit[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
         shm.write(ctl(C_XINIT), &xinit);
@@ -365,7 +372,12 @@ impl SpaceInner {
         self.exec.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the stub is known to be dead (or doomed).
+    /// Whether the stub has been found dead or killed (no system call).
+    pub fn known_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Whether the stub is dead (or doomed): checks its pidfd.
     pub fn is_lost(&self) -> bool {
         if self.lost.load(Ordering::Acquire) {
             return true;
@@ -383,12 +395,16 @@ impl SpaceInner {
         let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL);
     }
 
-    /// Runs `cmds` on the executor, in batches; returns the raw results.
-    fn exec(&self, st: &mut ExecState, cmds: &[Cmd]) -> Result<Vec<i64>, PlatformError> {
+    /// Runs `cmds` on the executor, in batches; returns the raw results
+    /// (which the application could have overwritten) and whether every
+    /// command succeeded (which it cannot forge: the executor says so in
+    /// its eventfd confirmation).
+    fn exec(&self, st: &mut ExecState, cmds: &[Cmd]) -> Result<(Vec<i64>, bool), PlatformError> {
         if self.lost.load(Ordering::Acquire) {
             return Err(PlatformError::Lost);
         }
         let mut out = Vec::with_capacity(cmds.len());
+        let mut all_ok = true;
         let seq_word = self.shm.word(CTL_OFF + C_CMD_SEQ);
         let done_word = self.shm.word(EXR_OFF + X_DONE_SEQ);
         let sleeping = self.shm.word(EXR_OFF + X_SLEEPING);
@@ -410,20 +426,21 @@ impl SpaceInner {
                 sys::futex_wake(seq_word);
             }
             // Spin on the hint, then prove it with the eventfd.
-            let mut confirmed = false;
+            let mut confirmed = None;
             let budget = self.tuning.max_spin_ns;
             if handoff::spin_until(&self.tuning, budget, || {
                 done_word.load(Ordering::Acquire) == seq
             }) {
-                confirmed = handoff::spin_until(&self.tuning, budget, || {
-                    sys::eventfd_take(&self.efd).is_some()
+                handoff::spin_until(&self.tuning, budget, || {
+                    confirmed = sys::eventfd_take(&self.efd);
+                    confirmed.is_some()
                 });
             }
-            while !confirmed {
+            while confirmed.is_none() {
                 // Wake it even if the (forgeable) flag says it is awake.
                 sys::futex_wake(seq_word);
                 match sys::poll2(&self.efd, &self.pidfd, 1000) {
-                    sys::Ready::First => confirmed = sys::eventfd_take(&self.efd).is_some(),
+                    sys::Ready::First => confirmed = sys::eventfd_take(&self.efd),
                     sys::Ready::Second => {
                         self.lost.store(true, Ordering::Release);
                         return Err(PlatformError::Lost);
@@ -431,11 +448,12 @@ impl SpaceInner {
                     sys::Ready::Timeout => {}
                 }
             }
+            all_ok &= confirmed == Some(1);
             for i in 0..batch.len() {
                 out.push(self.shm.read_u64(EXR_OFF + X_RESULTS + 8 * i as u64) as i64);
             }
         }
-        Ok(out)
+        Ok((out, all_ok))
     }
 
     /// The region offset of slot `slot`.
@@ -445,7 +463,8 @@ impl SpaceInner {
 
     /// Clones a new application thread into a free slot; returns the slot
     /// and the thread's tid (as the executor reports it: untrusted, used
-    /// only to aim interrupts, which the kernel confines to the stub).
+    /// only to aim interrupts, which the kernel confines to the stub; 0 if
+    /// it makes no sense).
     /// The thread then traps once, in the stub code, before it runs
     /// anything else.
     pub fn new_thread(&self) -> Result<(usize, i32), PlatformError> {
@@ -475,8 +494,13 @@ impl SpaceInner {
             self.exec(&mut st, &[[OP_CLONE, slot as u64, 0, 0, 0, 0, 0]])
         };
         match r {
-            Ok(v) if v[0] > 0 && v[0] <= i32::MAX as i64 => Ok((slot, v[0] as i32)),
-            Ok(_) => {
+            // The clone happened (the executor's confirmation says so);
+            // the tid it reports the application could have overwritten.
+            // A wrong one only misdirects this thread's interrupts, which
+            // the kernel keeps inside the stub; a switch that then gets no
+            // answer to an interrupt kills the stub after a grace period.
+            Ok((v, true)) => Ok((slot, i32::try_from(v[0]).unwrap_or(0).max(0))),
+            Ok((_, false)) => {
                 self.free_slot(slot);
                 Err(PlatformError::NoMemory)
             }
@@ -597,29 +621,30 @@ impl SystrapAddressSpace {
         if cmds.is_empty() {
             return Ok(());
         }
-        let res = self.inner.exec(st, cmds)?;
-        let mut ok = true;
-        for (c, &r) in cmds.iter().zip(&res) {
+        let (res, all_ok) = self.inner.exec(st, cmds)?;
+        if !all_ok && cmds.iter().any(|c| c[0] != OP_MAP) {
+            // An unmap or protect failed (the host ran out of mappings):
+            // the stub may still reach pages core is about to reuse.
+            // Never let it run again.
+            self.inner.kill();
+            return Err(PlatformError::Lost);
+        }
+        // What may be mapped: a map counts even if it failed (a failed
+        // MAP_FIXED may or may not have replaced the range, and a result
+        // the application overwrote must not make us skip a range in a
+        // later `protect`); an mprotect over a real hole then fails and
+        // kills the stub, which is safe.
+        for c in cmds {
             let (a, l) = (c[1], c[2]);
             match c[0] {
-                OP_MAP => {
-                    if r as u64 == a {
-                        st.mapped.insert(a, a + l);
-                    } else {
-                        // A failed MAP_FIXED may have unmapped the range.
-                        st.mapped.remove(a, a + l);
-                        ok = false;
-                    }
-                }
-                OP_UNMAP => {
-                    st.mapped.remove(a, a + l);
-                    ok &= r == 0;
-                }
-                // ENOMEM: a hole we did not know about; nothing to do.
-                _ => ok &= r == 0 || r == -(libc::ENOMEM as i64),
+                OP_MAP => st.mapped.insert(a, a + l),
+                OP_UNMAP => st.mapped.remove(a, a + l),
+                _ => {}
             }
         }
-        if ok {
+        // Which map failed, only the (forgeable) results say; a wrong
+        // answer only misleads the application about its own memory.
+        if all_ok || cmds.iter().zip(&res).all(|(c, &r)| r as u64 == c[1]) {
             Ok(())
         } else {
             Err(PlatformError::NoMemory)

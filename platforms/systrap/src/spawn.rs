@@ -27,8 +27,9 @@
 //! locks, every input prepared by the parent in a [`Plan`]):
 //!
 //! 1. `setsid` (terminal signals go to the Sentry, not to stubs),
-//!    `PR_SET_PDEATHSIG(SIGKILL)`, and a check that the parent is still
-//!    the Sentry;
+//!    `PR_SET_PDEATHSIG(SIGKILL)`, a check that the parent is still
+//!    the Sentry, and `RLIMIT_CORE` 0 (a stub that dies must not dump the
+//!    application's memory into a host file);
 //! 2. unregister glibc's `rseq` area of the forking thread (the kernel
 //!    would otherwise keep writing into what becomes application memory,
 //!    or kill the stub when it is unmapped): its address is the thread
@@ -55,9 +56,7 @@ use crate::sys;
 /// The address of the stub region, reserving it on first use.
 pub(crate) fn region() -> io::Result<u64> {
     static ADDR: OnceLock<Result<u64, i32>> = OnceLock::new();
-    match ADDR.get_or_init(|| {
-        reserve_region().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
-    }) {
+    match ADDR.get_or_init(|| reserve_region().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))) {
         Ok(a) => Ok(*a),
         Err(e) => Err(io::Error::from_raw_os_error(*e)),
     }
@@ -301,6 +300,18 @@ unsafe fn stub_child(p: &Plan, rseq: &Rseq) -> ! {
         if libc::syscall(libc::SYS_getppid) != p.parent as libc::c_long {
             raw_exit(120);
         }
+        // No core dumps: a stub's memory is the application's.
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_CORE,
+            &zero as *const libc::rlimit,
+            std::ptr::null::<libc::rlimit>(),
+        );
         if rseq.area != 0 {
             let mut done = false;
             for len in rseq.lens {
@@ -334,7 +345,14 @@ unsafe fn stub_child(p: &Plan, rseq: &Rseq) -> ! {
                 == addr
         };
         let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-        if !map(r + CODE_OFF, CODE_LEN, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) {
+        if !map(
+            r + CODE_OFF,
+            CODE_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            anon,
+            -1,
+            0,
+        ) {
             raw_exit(122);
         }
         std::ptr::copy_nonoverlapping(p.code as *const u8, (r + CODE_OFF) as *mut u8, p.code_len);
@@ -347,12 +365,26 @@ unsafe fn stub_child(p: &Plan, rseq: &Rseq) -> ! {
         {
             raw_exit(123);
         }
-        if !map(r + CTL_OFF, CTL_LEN, libc::PROT_READ, libc::MAP_SHARED, p.ctlfd, 0) {
+        if !map(
+            r + CTL_OFF,
+            CTL_LEN,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            p.ctlfd,
+            0,
+        ) {
             raw_exit(124);
         }
         let rw = libc::PROT_READ | libc::PROT_WRITE;
         let rest = REGION_LEN - EXR_OFF;
-        if !map(r + EXR_OFF, rest, rw, libc::MAP_SHARED, p.ctlfd, EXR_OFF - CTL_OFF) {
+        if !map(
+            r + EXR_OFF,
+            rest,
+            rw,
+            libc::MAP_SHARED,
+            p.ctlfd,
+            EXR_OFF - CTL_OFF,
+        ) {
             raw_exit(125);
         }
         close_all_but(p.keep);

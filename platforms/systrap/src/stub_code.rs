@@ -19,7 +19,8 @@
 //!   flags and descriptor, `munmap`, `mprotect`, or `clone` of a new
 //!   application thread into slot N, every range checked against
 //!   `C_MAX_ADDR`), stores the raw results, and confirms the batch by
-//!   writing the eventfd (the application cannot forge that);
+//!   writing the eventfd: 1 if every command succeeded, 2 if one failed
+//!   (the application can overwrite the stored results, not that);
 //! - **thread start** (a new thread, born from the executor's `clone` on
 //!   its slot's start stack): `sigaltstack` onto its slot, unblocks
 //!   SIGTRAP only, installs the application filter on itself and
@@ -86,6 +87,20 @@ const ARCH_GET_GS: i64 = 0x1004;
 const SLOT_MASK: i64 = -(SLOT_SIZE as i64);
 
 std::arch::global_asm!(
+    // `vs_syscall`: a `syscall` whose offset goes into the sites table.
+    ".macro vs_syscall",
+    "771:",
+    "syscall",
+    ".pushsection .rodata.veil_systrap_sites,\"a\",@progbits",
+    ".quad 771b - veil_systrap_stub_start",
+    ".popsection",
+    ".endm",
+    ".pushsection .rodata.veil_systrap_sites,\"a\",@progbits",
+    ".p2align 3",
+    ".globl veil_systrap_sites_start",
+    ".hidden veil_systrap_sites_start",
+    "veil_systrap_sites_start:",
+    ".popsection",
     ".pushsection .text.veil_systrap_stub,\"ax\",@progbits",
     ".p2align 6",
     ".globl veil_systrap_stub_start",
@@ -99,6 +114,16 @@ std::arch::global_asm!(
     "lea rbp, [rip + .Lvs_base]",
     "lea r15, [rbp + {CTL_OFF}]",
     "lea r14, [rbp + {EXR_OFF}]",
+    // Block every signal (glibc's sigfillset, used by the spawner, leaves
+    // its two internal ones out): the executor never runs the handler.
+    "mov eax, {SYS_RT_SIGPROCMASK}",
+    "mov edi, {SIG_SETMASK}",
+    "lea rsi, [r15 + {C_FULL_SET}]",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "vs_syscall",
+    "test rax, rax",
+    "jnz .Lvs_die",
     // The FP registers still hold the forking Sentry thread's values:
     // reset them (XRSTOR of an image whose XSTATE_BV is 0 puts every
     // component in its initial state), so no clone ever inherits them.
@@ -121,7 +146,7 @@ std::arch::global_asm!(
     "mov eax, {SYS_MUNMAP}",
     "xor edi, edi",
     "mov rsi, rbp",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     // munmap(R + REGION_LEN, TASK_SIZE - (R + REGION_LEN)) if not empty.
@@ -130,7 +155,7 @@ std::arch::global_asm!(
     "sub rsi, rdi",
     "jbe .Lvs_boot_nnp",
     "mov eax, {SYS_MUNMAP}",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     ".Lvs_boot_nnp:",
@@ -140,14 +165,14 @@ std::arch::global_asm!(
     "xor edx, edx",
     "xor r10d, r10d",
     "xor r8d, r8d",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     "mov eax, {SYS_SECCOMP}",
     "mov edi, {SECCOMP_SET_MODE_FILTER}",
     "xor esi, esi",
     "lea rdx, [r15 + {C_FBASE_FPROG}]",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     // Ready: write(efd, &1, 8).
@@ -155,7 +180,7 @@ std::arch::global_asm!(
     "mov edi, dword ptr [r15 + {C_EFD}]",
     "lea rsi, [r15 + {C_ONE}]",
     "mov edx, 8",
-    "syscall",
+    "vs_syscall",
     "cmp rax, 8",
     "jne .Lvs_die",
     "xor r13d, r13d",
@@ -178,7 +203,7 @@ std::arch::global_asm!(
     "dec ebx",
     "jnz .Lvs_exec_spin",
     "mov eax, {SYS_SCHED_YIELD}",
-    "syscall",
+    "vs_syscall",
     "mov ebx, {SPIN_YIELD_EVERY}",
     "jmp .Lvs_exec_spin",
     ".Lvs_exec_sleep:",
@@ -192,7 +217,7 @@ std::arch::global_asm!(
     "mov esi, {FUTEX_WAIT}",
     "mov edx, r13d",
     "xor r10d, r10d",
-    "syscall",
+    "vs_syscall",
     ".Lvs_exec_woke:",
     "mov dword ptr [r14 + {X_SLEEPING}], 0",
     "jmp .Lvs_exec_loop",
@@ -226,7 +251,7 @@ std::arch::global_asm!(
     "je .Lvs_op_clone",
     ".Lvs_op_bad:",
     "mov rax, -22",
-    "jmp .Lvs_op_done",
+    "jmp .Lvs_op_failed",
     // mmap(a0, a1, a2 & 7, MAP_SHARED | MAP_FIXED, memfd, a5)
     ".Lvs_op_map:",
     "mov rax, rdi",
@@ -238,8 +263,10 @@ std::arch::global_asm!(
     "mov r10d, {MAP_FLAGS}",
     "mov r8d, dword ptr [r15 + {C_MEMFD}]",
     "mov eax, {SYS_MMAP}",
-    "syscall",
-    "jmp .Lvs_op_done",
+    "vs_syscall",
+    "cmp rax, rdi",
+    "je .Lvs_op_done",
+    "jmp .Lvs_op_failed",
     // munmap(a0, a1)
     ".Lvs_op_unmap:",
     "mov rax, rdi",
@@ -248,8 +275,10 @@ std::arch::global_asm!(
     "cmp rax, qword ptr [r15 + {C_MAX_ADDR}]",
     "ja .Lvs_op_bad",
     "mov eax, {SYS_MUNMAP}",
-    "syscall",
-    "jmp .Lvs_op_done",
+    "vs_syscall",
+    "test rax, rax",
+    "jz .Lvs_op_done",
+    "jmp .Lvs_op_failed",
     // mprotect(a0, a1, a2 & 7)
     ".Lvs_op_protect:",
     "mov rax, rdi",
@@ -259,8 +288,10 @@ std::arch::global_asm!(
     "ja .Lvs_op_bad",
     "and edx, 7",
     "mov eax, {SYS_MPROTECT}",
-    "syscall",
-    "jmp .Lvs_op_done",
+    "vs_syscall",
+    "test rax, rax",
+    "jz .Lvs_op_done",
+    "jmp .Lvs_op_failed",
     // clone a thread into slot a0; r9 = its slot (the child keeps it).
     ".Lvs_op_clone:",
     "cmp rdi, {NSLOTS}",
@@ -274,20 +305,29 @@ std::arch::global_asm!(
     "lea r10, [r9 + {S_STUB_STATE}]",
     "xor r8d, r8d",
     "mov eax, {SYS_CLONE}",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jz .Lvs_thread_start",
+    "jg .Lvs_op_done",
+    // Any failure sets bit 32 of r13 (the batch number is its low half);
+    // the batch is then confirmed with 2 instead of 1.
+    ".Lvs_op_failed:",
+    "bts r13, 32",
     ".Lvs_op_done:",
     "mov qword ptr [r14 + r12*8 + {X_RESULTS}], rax",
     "inc r12",
     "jmp .Lvs_exec_next",
     ".Lvs_exec_done:",
     "mov dword ptr [r14 + {X_DONE_SEQ}], r13d",
+    "lea rsi, [r15 + {C_ONE}]",
+    "bt r13, 32",
+    "jnc .Lvs_exec_confirm",
+    "lea rsi, [r15 + {C_TWO}]",
+    ".Lvs_exec_confirm:",
     "mov eax, {SYS_WRITE}",
     "mov edi, dword ptr [r15 + {C_EFD}]",
-    "lea rsi, [r15 + {C_ONE}]",
     "mov edx, 8",
-    "syscall",
+    "vs_syscall",
     "jmp .Lvs_exec_loop",
     // ---------------- thread start ----------------
     // r9 = slot, r15 = control page, rsp = the slot's start stack.
@@ -300,7 +340,7 @@ std::arch::global_asm!(
     "mov rdi, rsp",
     "xor esi, esi",
     "mov eax, {SYS_SIGALTSTACK}",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     // Everything but SIGTRAP stays blocked until the first rt_sigreturn
@@ -311,14 +351,14 @@ std::arch::global_asm!(
     "lea rsi, [r15 + {C_TRAP_ONLY_SET}]",
     "xor edx, edx",
     "mov r10d, 8",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     "mov eax, {SYS_SECCOMP}",
     "mov edi, {SECCOMP_SET_MODE_FILTER}",
     "xor esi, esi",
     "lea rdx, [r15 + {C_FAPP_FPROG}]",
-    "syscall",
+    "vs_syscall",
     "test rax, rax",
     "jnz .Lvs_die",
     // The first trap: the Sentry answers with the application's state
@@ -357,11 +397,11 @@ std::arch::global_asm!(
     "mov eax, {SYS_ARCH_PRCTL}",
     "mov edi, {ARCH_GET_FS}",
     "lea rsi, [rbx + {S_FS}]",
-    "syscall",
+    "vs_syscall",
     "mov eax, {SYS_ARCH_PRCTL}",
     "mov edi, {ARCH_GET_GS}",
     "lea rsi, [rbx + {S_GS}]",
-    "syscall",
+    "vs_syscall",
     ".Lvs_h_signal:",
     "mov r13d, dword ptr [rbx + {S_SENTRY_STATE}]",
     "mov eax, dword ptr [rbx + {S_STUB_STATE}]",
@@ -376,21 +416,31 @@ std::arch::global_asm!(
     "lea rdi, [rbx + {S_STUB_STATE}]",
     "mov esi, {FUTEX_WAKE}",
     "mov edx, 1",
-    "syscall",
+    "vs_syscall",
     ".Lvs_h_wait:",
     "mov r14d, dword ptr [rbx + {S_SPIN}]",
     "mov ecx, {SPIN_YIELD_EVERY}",
     ".Lvs_h_spin:",
     "cmp dword ptr [rbx + {S_SENTRY_STATE}], r13d",
     "jne .Lvs_h_reply",
-    "test r14d, r14d",
-    "jz .Lvs_h_yield_start",
+    "sub r14d, 1",
+    "jb .Lvs_h_yield_start",
+    // The Sentry zeroes S_SPIN when it needs a CPU meanwhile (to have
+    // the executor map a page): then yield at every turn.
+    "cmp dword ptr [rbx + {S_SPIN}], 0",
+    "je .Lvs_h_spin_wanted",
     "pause",
-    "dec r14d",
     "dec ecx",
     "jnz .Lvs_h_spin",
+    "jmp .Lvs_h_spin_yield",
+    // A yield costs about 8 pauses of the budget.
+    ".Lvs_h_spin_wanted:",
+    "sub r14d, 7",
+    "jae .Lvs_h_spin_yield",
+    "xor r14d, r14d",
+    ".Lvs_h_spin_yield:",
     "mov eax, {SYS_SCHED_YIELD}",
-    "syscall",
+    "vs_syscall",
     "mov ecx, {SPIN_YIELD_EVERY}",
     "jmp .Lvs_h_spin",
     ".Lvs_h_yield_start:",
@@ -401,7 +451,7 @@ std::arch::global_asm!(
     "test r14d, r14d",
     "jz .Lvs_h_sleep",
     "mov eax, {SYS_SCHED_YIELD}",
-    "syscall",
+    "vs_syscall",
     "dec r14d",
     "jmp .Lvs_h_yield",
     ".Lvs_h_sleep:",
@@ -414,7 +464,7 @@ std::arch::global_asm!(
     "mov esi, {FUTEX_WAIT}",
     "mov edx, r13d",
     "xor r10d, r10d",
-    "syscall",
+    "vs_syscall",
     ".Lvs_h_woke:",
     "mov dword ptr [rbx + {S_STUB_SLEEPING}], 0",
     "cmp dword ptr [rbx + {S_SENTRY_STATE}], r13d",
@@ -435,34 +485,39 @@ std::arch::global_asm!(
     "je .Lvs_h_fs_same",
     "mov eax, {SYS_ARCH_PRCTL}",
     "mov edi, {ARCH_SET_FS}",
-    "syscall",
+    "vs_syscall",
     ".Lvs_h_fs_same:",
     "mov rsi, qword ptr [rbx + {S_NEW_GS}]",
     "cmp rsi, qword ptr [rbx + {S_GS}]",
     "je .Lvs_h_return",
     "mov eax, {SYS_ARCH_PRCTL}",
     "mov edi, {ARCH_SET_GS}",
-    "syscall",
+    "vs_syscall",
     ".Lvs_h_return:",
     "mov rsp, r12",
     "mov eax, {SYS_RT_SIGRETURN}",
-    "syscall",
+    "vs_syscall",
     "ud2",
     ".Lvs_h_exit:",
     "mov eax, {SYS_EXIT}",
     "xor edi, edi",
-    "syscall",
+    "vs_syscall",
     "ud2",
     // ---------------- restorer (SA_RESTORER; the handler never returns) --
     ".globl veil_systrap_stub_restorer",
     ".hidden veil_systrap_stub_restorer",
     "veil_systrap_stub_restorer:",
     "mov eax, {SYS_RT_SIGRETURN}",
-    "syscall",
+    "vs_syscall",
     "ud2",
     ".globl veil_systrap_stub_end",
     ".hidden veil_systrap_stub_end",
     "veil_systrap_stub_end:",
+    ".popsection",
+    ".pushsection .rodata.veil_systrap_sites,\"a\",@progbits",
+    ".globl veil_systrap_sites_end",
+    ".hidden veil_systrap_sites_end",
+    "veil_systrap_sites_end:",
     ".popsection",
     CTL_OFF = const CTL_OFF,
     EXR_OFF = const EXR_OFF,
@@ -480,7 +535,9 @@ std::arch::global_asm!(
     C_MEMFD = const C_MEMFD,
     C_EFD = const C_EFD,
     C_ONE = const C_ONE,
+    C_TWO = const C_TWO,
     C_TRAP_ONLY_SET = const C_TRAP_ONLY_SET,
+    C_FULL_SET = const C_FULL_SET,
     C_FBASE_FPROG = const C_FBASE_FPROG,
     C_FAPP_FPROG = const C_FAPP_FPROG,
     C_MAX_ADDR = const C_MAX_ADDR,
@@ -540,6 +597,8 @@ std::arch::global_asm!(
 );
 
 extern "C" {
+    static veil_systrap_sites_start: u64;
+    static veil_systrap_sites_end: u64;
     fn veil_systrap_stub_start();
     fn veil_systrap_stub_boot();
     fn veil_systrap_stub_first_trap();
@@ -562,19 +621,15 @@ pub(crate) struct StubCode {
     pub handler: u64,
     /// Offset of the `SA_RESTORER` trampoline.
     pub restorer: u64,
+    /// Offsets of the `syscall` instructions.
+    sites: Vec<u64>,
 }
 
 impl StubCode {
-    /// The offsets of every `syscall` instruction (`0f 05`) in the code,
-    /// for tests that jump into them. (A byte pair inside a longer
-    /// instruction may match too; jumping there is just as hostile.)
-    pub fn syscall_sites(&self) -> Vec<u64> {
-        self.bytes
-            .windows(2)
-            .enumerate()
-            .filter(|(_, w)| w == &[0x0f, 0x05])
-            .map(|(i, _)| i as u64)
-            .collect()
+    /// The offsets of every `syscall` instruction in the code (for tests
+    /// that jump into them).
+    pub fn syscall_sites(&self) -> &[u64] {
+        &self.sites
     }
 }
 
@@ -584,17 +639,31 @@ pub(crate) fn stub_code() -> &'static StubCode {
     CODE.get_or_init(|| {
         let start = veil_systrap_stub_start as *const () as usize;
         let end = veil_systrap_stub_end as *const () as usize;
-        assert!(end > start && (end - start) as u64 <= CODE_LEN, "stub code too large");
+        assert!(
+            end > start && (end - start) as u64 <= CODE_LEN,
+            "stub code too large"
+        );
         // SAFETY: [start, end) is our own code in the Sentry's text
         // section, mapped readable for the life of the process.
         let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) }.to_vec();
         let off = |f: usize| (f - start) as u64;
+        let (a, b) = (
+            &raw const veil_systrap_sites_start as usize,
+            &raw const veil_systrap_sites_end as usize,
+        );
+        // SAFETY: [a, b) is the assembler-built table of u64 offsets in
+        // our read-only data, 8-aligned.
+        let sites = unsafe { std::slice::from_raw_parts(a as *const u64, (b - a) / 8) }.to_vec();
+        assert!(sites
+            .iter()
+            .all(|&o| bytes[o as usize..o as usize + 2] == [0x0f, 0x05]));
         StubCode {
             bytes,
             boot: off(veil_systrap_stub_boot as *const () as usize),
             first_trap: off(veil_systrap_stub_first_trap as *const () as usize),
             handler: off(veil_systrap_stub_handler as *const () as usize),
             restorer: off(veil_systrap_stub_restorer as *const () as usize),
+            sites,
         }
     })
 }
@@ -602,6 +671,9 @@ pub(crate) fn stub_code() -> &'static StubCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `syscall` instruction in the asm above (keep in sync).
+    const SYSCALLS_IN_STUB: usize = 27;
 
     #[test]
     fn code_fits_its_page_and_has_entries_in_order() {
@@ -612,7 +684,10 @@ mod tests {
         assert!((c.restorer as usize) < c.bytes.len());
         // The restorer is `mov eax, 15; syscall; ud2`.
         let r = c.restorer as usize;
-        assert_eq!(&c.bytes[r..r + 9], &[0xb8, 15, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b]);
-        assert!(!c.syscall_sites().is_empty());
+        assert_eq!(
+            &c.bytes[r..r + 9],
+            &[0xb8, 15, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b]
+        );
+        assert_eq!(c.syscall_sites().len(), SYSCALLS_IN_STUB);
     }
 }

@@ -129,3 +129,36 @@ pub fn process_exists(pid: i32) -> bool {
 pub fn is_syscall(t: Trap) -> bool {
     t == Trap::Syscall
 }
+
+/// Whether thread `tid` of process `pid` exists (as anything but a reaped
+/// thread).
+pub fn task_exists(pid: i32, tid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
+}
+
+/// How many threads process `pid` has.
+pub fn task_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The fields of /proc/PID/task/TID/stat after the command name.
+fn stat_fields(pid: i32, tid: i32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+/// The scheduler state letter of a thread (`R`, `S`, `t`, `Z`, ...).
+pub fn thread_state(pid: i32, tid: i32) -> Option<char> {
+    stat_fields(pid, tid)?.first()?.chars().next()
+}
+
+/// Time a thread has spent on a CPU, in nanoseconds (schedstat).
+pub fn cpu_time(pid: i32, tid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

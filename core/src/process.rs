@@ -1,0 +1,422 @@
+//! Process management state that lives beside the task model: CPU-time
+//! accounting, scheduling parameters, the child-subreaper flag, the
+//! parent-death signal, the "has exec'd" flag setpgid checks, the
+//! process's timers ([`crate::timer`]) and the queue a pidfd sleeps on.
+//!
+//! # CPU time
+//!
+//! Core cannot read the CPU time of the application itself: the
+//! application runs in a stub process (ptrace, systrap) or a guest (kvm).
+//! veil counts instead, per thread:
+//! - **user time**: the wall-clock time the thread spent inside
+//!   [`Context::switch`](crate::platform::Context::switch), i.e. running
+//!   application code (it never blocks there: every blocking call traps
+//!   into the Sentry). Time the host spends running other work while the
+//!   application is runnable counts too.
+//! - **system time**: the CPU time of the thread's Sentry host thread
+//!   ([`Clock::thread_cpu`](crate::host::Clock::thread_cpu)) since it first
+//!   ran the task, sampled when the thread itself asks, every 10 ms of
+//!   switches, and when it exits.
+//!
+//! A running thread's user time is read live (from when it entered the
+//! application), so another thread or a timer sees it advance.
+//! CLOCK_THREAD_CPUTIME_ID and CLOCK_PROCESS_CPUTIME_ID, getrusage, times
+//! and the CPU-time timers (ITIMER_VIRTUAL counts user time, ITIMER_PROF
+//! and the CPU-clock POSIX timers user + system time) all use these
+//! numbers. A thread's times are added to its process's when it exits, and
+//! a process's (with its own reaped children's) to its parent's children
+//! totals when the parent reaps it with wait, as Linux does; a child reaped
+//! automatically (SIGCHLD ignored) is not counted.
+//!
+//! `ru_maxrss` is the largest resident size seen: sampled from the memory
+//! manager when times are sampled, at getrusage and at exit, so a short
+//! peak between samples can be missed.
+//!
+//! # Scheduling
+//!
+//! veil has no scheduler of its own: the host schedules the Sentry's
+//! threads. The nice value, policy, real-time priority and CPU affinity
+//! are kept per thread with Linux's permission rules so that programs see
+//! what they set; they do not change how the host runs the thread.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+
+use spin::Mutex;
+use veil_abi::flags::*;
+use veil_abi::{Siginfo, Timespec, PAGE_SIZE};
+
+use crate::kernel::Kernel;
+use crate::task::{Pid, Task, ThreadGroup};
+use crate::vfs::waitq::WaitQueue;
+
+/// Nanoseconds in a timespec (negative parts count as zero).
+pub fn ts_ns(ts: &Timespec) -> u64 {
+    (ts.tv_sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec.clamp(0, 999_999_999) as u64)
+}
+
+/// A timespec of `ns` nanoseconds.
+pub fn ns_ts(ns: u64) -> Timespec {
+    Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
+}
+
+/// The sandbox's monotonic time in nanoseconds.
+pub fn mono_ns(kernel: &Kernel) -> u64 {
+    ts_ns(&kernel.clock.monotonic())
+}
+
+/// How often (at most) a thread samples its Sentry CPU time and its
+/// process's resident size while it runs.
+const SAMPLE_NS: u64 = 10_000_000;
+
+/// CPU times, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Times {
+    /// User time.
+    pub utime: u64,
+    /// System time.
+    pub stime: u64,
+}
+
+impl Times {
+    fn add(&mut self, o: Times) {
+        self.utime = self.utime.saturating_add(o.utime);
+        self.stime = self.stime.saturating_add(o.stime);
+    }
+
+    /// User plus system time.
+    pub fn total(&self) -> u64 {
+        self.utime.saturating_add(self.stime)
+    }
+}
+
+/// Resource usage of reaped children (RUSAGE_CHILDREN, `tms_cutime`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildUsage {
+    /// Their CPU times (with their own reaped children's).
+    pub times: Times,
+    /// The largest `ru_maxrss` among them, in KiB.
+    pub maxrss_kb: u64,
+}
+
+/// Scheduling parameters of one thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchedAttr {
+    /// The nice value, -20 ..= 19.
+    pub nice: i32,
+    /// `SCHED_*` policy.
+    pub policy: u32,
+    /// Real-time priority (1 ..= 99 for FIFO / RR, else 0).
+    pub rt_priority: u32,
+    /// SCHED_RESET_ON_FORK.
+    pub reset_on_fork: bool,
+    /// The CPU mask (bit per CPU); `None` means every CPU.
+    pub affinity: Option<Vec<u8>>,
+}
+
+impl Default for SchedAttr {
+    fn default() -> Self {
+        SchedAttr {
+            nice: 0,
+            policy: SCHED_NORMAL,
+            rt_priority: 0,
+            reset_on_fork: false,
+            affinity: None,
+        }
+    }
+}
+
+impl SchedAttr {
+    /// What a child (process or thread) inherits (SCHED_RESET_ON_FORK
+    /// resets a real-time policy and a negative nice value).
+    pub fn for_child(&self) -> SchedAttr {
+        let mut a = self.clone();
+        if a.reset_on_fork {
+            if a.policy == SCHED_FIFO || a.policy == SCHED_RR {
+                a.policy = SCHED_NORMAL;
+                a.rt_priority = 0;
+            }
+            a.nice = a.nice.max(0);
+            a.reset_on_fork = false;
+        }
+        a
+    }
+}
+
+/// Accounting and scheduling state of one thread.
+#[derive(Clone, Debug, Default)]
+struct ThreadState {
+    /// User time before the current stay in the application.
+    utime: u64,
+    /// Monotonic time the thread entered the application, if it is there.
+    in_user_since: Option<u64>,
+    /// System time at the last sample.
+    stime: u64,
+    /// The Sentry thread's CPU time when it first ran this task.
+    stime_base: Option<u64>,
+    /// Monotonic time of the last sample.
+    last_sample: u64,
+    sched: SchedAttr,
+}
+
+impl ThreadState {
+    fn times(&self, now: u64) -> Times {
+        let live = self.in_user_since.map_or(0, |s| now.saturating_sub(s));
+        Times {
+            utime: self.utime.saturating_add(live),
+            stime: self.stime,
+        }
+    }
+}
+
+/// Process-management state of a thread group (see the module docs).
+#[derive(Default)]
+pub struct ProcState {
+    /// The process has called execve since it was forked (setpgid on it
+    /// from its parent then fails with EACCES).
+    pub did_exec: AtomicBool,
+    /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here
+    /// instead of to init.
+    pub subreaper: AtomicBool,
+    /// PR_SET_PDEATHSIG: the signal the process gets when its parent
+    /// exits (0: none). Linux keeps it per thread and sends it when the
+    /// parent *thread* exits; veil keeps it per process and sends it when
+    /// the parent process exits.
+    pub pdeathsig: AtomicI32,
+    threads: Mutex<BTreeMap<Pid, ThreadState>>,
+    /// Times of the process's exited threads.
+    dead: Mutex<Times>,
+    /// Reaped children's usage.
+    pub children: Mutex<ChildUsage>,
+    /// Largest resident size seen, in pages.
+    maxrss_pages: AtomicU64,
+    /// The process's timers.
+    pub timers: crate::timer::ProcTimers,
+    /// Woken when the process exits (pidfd poll).
+    pub exit_queue: WaitQueue,
+}
+
+impl ProcState {
+    /// User and system time of thread `tid` (zero if unknown).
+    pub fn thread_times(&self, tid: Pid, now: u64) -> Times {
+        self.threads
+            .lock()
+            .get(&tid)
+            .map_or(Times::default(), |t| t.times(now))
+    }
+
+    /// The process's user and system time: live threads and exited ones.
+    pub fn times(&self, now: u64) -> Times {
+        // Lock order: threads, then dead (thread_exit moves a thread's
+        // times under both, so the sum never goes back).
+        let th = self.threads.lock();
+        let mut sum = *self.dead.lock();
+        for t in th.values() {
+            sum.add(t.times(now));
+        }
+        sum
+    }
+
+    /// Threads of the process in the application right now.
+    pub fn running_threads(&self) -> usize {
+        self.threads
+            .lock()
+            .values()
+            .filter(|t| t.in_user_since.is_some())
+            .count()
+    }
+
+    /// The scheduling parameters of thread `tid`.
+    pub fn sched(&self, tid: Pid) -> SchedAttr {
+        self.threads
+            .lock()
+            .get(&tid)
+            .map(|t| t.sched.clone())
+            .unwrap_or_default()
+    }
+
+    /// Changes the scheduling parameters of thread `tid`.
+    pub fn set_sched(&self, tid: Pid, f: impl FnOnce(&mut SchedAttr)) {
+        f(&mut self.threads.lock().entry(tid).or_default().sched)
+    }
+
+    /// The largest resident size seen, in KiB.
+    pub fn maxrss_kb(&self) -> u64 {
+        self.maxrss_pages.load(Ordering::Relaxed) * (PAGE_SIZE / 1024)
+    }
+
+    fn note_rss(&self, pages: u64) {
+        self.maxrss_pages.fetch_max(pages, Ordering::Relaxed);
+    }
+}
+
+// -------------------------------------------------------------------------
+// Hooks called by the run loop, fork, exec, exit and wait
+
+/// The run loop is about to switch `task` into the application: starts
+/// counting user time. Returns the monotonic time for [`user_exit`].
+pub fn user_enter(task: &Task) -> u64 {
+    let now = mono_ns(&task.kernel);
+    let first = {
+        let mut th = task.tg.pm.threads.lock();
+        let e = th.entry(task.tid).or_default();
+        e.in_user_since = Some(now);
+        e.stime_base.is_none()
+    };
+    if first {
+        let base = ts_ns(&task.kernel.clock.thread_cpu());
+        if let Some(e) = task.tg.pm.threads.lock().get_mut(&task.tid) {
+            e.stime_base = Some(base);
+            e.last_sample = now;
+        }
+    }
+    crate::timer::cpu_user_enter(&task.kernel, &task.tg);
+    now
+}
+
+/// The application trapped back into the Sentry after [`user_enter`]:
+/// charges the time it ran, and samples system time and the resident size
+/// now and then.
+pub fn user_exit(task: &Task, start: u64) {
+    let now = mono_ns(&task.kernel);
+    let sample = {
+        let mut th = task.tg.pm.threads.lock();
+        let e = th.entry(task.tid).or_default();
+        e.utime = e.utime.saturating_add(now.saturating_sub(start));
+        e.in_user_since = None;
+        now.saturating_sub(e.last_sample) >= SAMPLE_NS
+    };
+    if sample {
+        sample_thread(task, now);
+    }
+}
+
+/// Reads `task`'s Sentry CPU time and its process's resident size (on the
+/// task's own host thread).
+pub fn sample_thread(task: &Task, now: u64) {
+    let cpu = ts_ns(&task.kernel.clock.thread_cpu());
+    if let Some(e) = task.tg.pm.threads.lock().get_mut(&task.tid) {
+        let base = *e.stime_base.get_or_insert(cpu);
+        e.stime = e.stime.max(cpu.saturating_sub(base));
+        e.last_sample = now;
+    }
+    task.tg.pm.note_rss(task.mm.stats().resident_pages);
+}
+
+/// A new thread `tid` of `creator`'s process inherits its scheduling
+/// parameters.
+pub fn on_new_thread(creator: &Task, tid: Pid) {
+    let attr = creator.tg.pm.sched(creator.tid).for_child();
+    creator.tg.pm.set_sched(tid, |a| *a = attr);
+}
+
+/// A forked process `child` (whose first thread is `child.pid`) inherits
+/// the forking thread's scheduling parameters.
+pub fn on_fork(parent: &Task, child: &ThreadGroup) {
+    let attr = parent.tg.pm.sched(parent.tid).for_child();
+    child.pm.set_sched(child.pid, |a| *a = attr);
+}
+
+/// execve succeeded in `task`: the process has exec'd, its POSIX timers
+/// are deleted, capabilities are recomputed (see
+/// [`crate::syscalls::creds`]) and PR_SET_KEEPCAPS is cleared.
+pub fn on_exec(task: &mut Task) {
+    task.tg.pm.did_exec.store(true, Ordering::Relaxed);
+    task.tg.pm.note_rss(task.mm.stats().resident_pages);
+    crate::timer::delete_posix_timers(&task.tg);
+    crate::syscalls::creds::caps_on_exec(&mut task.creds);
+}
+
+/// `task`'s thread is ending: its times join its process's exited times.
+pub fn thread_exit(task: &Task) {
+    let now = mono_ns(&task.kernel);
+    sample_thread(task, now);
+    let mut th = task.tg.pm.threads.lock();
+    if let Some(st) = th.remove(&task.tid) {
+        task.tg.pm.dead.lock().add(st.times(now));
+    }
+}
+
+/// The whole of `tg` has exited: its timers stop and pidfds see it.
+pub fn group_exited(kernel: &Kernel, tg: &ThreadGroup) {
+    crate::timer::stop_all(kernel, tg);
+    tg.pm.exit_queue.notify();
+}
+
+/// `parent` reaped `child` with wait: the child's times (and its reaped
+/// children's) join the parent's children totals.
+pub fn on_reap(kernel: &Kernel, parent: &ThreadGroup, child: &ThreadGroup) {
+    let usage = child_total(kernel, child);
+    let mut c = parent.pm.children.lock();
+    c.times.add(usage.times);
+    c.maxrss_kb = c.maxrss_kb.max(usage.maxrss_kb);
+}
+
+/// What a reaped `child` adds to its parent's children totals, and what
+/// wait4's rusage reports for it.
+pub fn child_total(kernel: &Kernel, child: &ThreadGroup) -> ChildUsage {
+    let now = mono_ns(kernel);
+    let mut times = child.pm.times(now);
+    let theirs = *child.pm.children.lock();
+    times.add(theirs.times);
+    ChildUsage {
+        times,
+        maxrss_kb: child.pm.maxrss_kb().max(theirs.maxrss_kb),
+    }
+}
+
+/// The process that adopts `tg`'s children when it exits: the nearest
+/// living ancestor that is a child subreaper, else init (pid 1), else
+/// nobody (init itself is exiting).
+pub fn find_reaper(kernel: &Kernel, tg: &Arc<ThreadGroup>) -> Option<Arc<ThreadGroup>> {
+    let mut ppid = *tg.ppid.lock();
+    // A chain longer than the process count would be a cycle.
+    let count = kernel.thread_groups.lock().len();
+    for _ in 0..count {
+        if ppid <= 1 {
+            break;
+        }
+        let Some(anc) = kernel.thread_group(ppid) else {
+            break;
+        };
+        if anc.pm.subreaper.load(Ordering::Relaxed)
+            && anc.exit_status.lock().is_none()
+            && !Arc::ptr_eq(&anc, tg)
+        {
+            return Some(anc);
+        }
+        ppid = *anc.ppid.lock();
+    }
+    kernel.thread_group(1).filter(|i| !Arc::ptr_eq(i, tg))
+}
+
+/// Sends each orphan of the exited `parent` its parent-death signal
+/// (PR_SET_PDEATHSIG), as from the parent (SI_USER, its pid and uid).
+/// Called once the orphans have their new parent.
+pub fn send_pdeath_signals(
+    kernel: &Kernel,
+    parent: &ThreadGroup,
+    uid: u32,
+    orphans: &[Arc<ThreadGroup>],
+) {
+    for o in orphans {
+        let sig = o.pm.pdeathsig.load(Ordering::Relaxed);
+        if !crate::signal::valid(sig) {
+            continue;
+        }
+        let mut info = Siginfo {
+            signo: sig,
+            code: SI_USER,
+            ..Siginfo::default()
+        };
+        info.fields[0] = (parent.pid as u32 as u64) | ((uid as u64) << 32);
+        let _ = crate::signal::send(kernel, o, crate::signal::Dest::Group, info, false, None);
+    }
+}
