@@ -22,7 +22,9 @@ impl PlatformKind {
         match s {
             "ptrace" => Ok(PlatformKind::Ptrace),
             "systrap" => Ok(PlatformKind::Systrap),
-            "kvm" => Err(format!("platform '{s}' is not available yet (use systrap or ptrace)")),
+            "kvm" => Err(format!(
+                "platform '{s}' is not available yet (use systrap or ptrace)"
+            )),
             _ => Err(format!("unknown platform '{s}' (choose systrap or ptrace)")),
         }
     }

@@ -91,12 +91,16 @@ impl veil_core::host::Spawner for ThreadSpawner {
 /// sandbox's first process ended.
 pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     let platform: Arc<dyn Platform> = match args.platform {
-        PlatformKind::Ptrace => Arc::new(veil_platform_ptrace::PtracePlatform::new().map_err(|e| {
-            BootError::new(125, format!("veil: cannot start the ptrace platform: {e}"))
-        })?),
-        PlatformKind::Systrap => Arc::new(veil_platform_systrap::SystrapPlatform::new().map_err(|e| {
-            BootError::new(125, format!("veil: cannot start the systrap platform: {e}"))
-        })?),
+        PlatformKind::Ptrace => {
+            Arc::new(veil_platform_ptrace::PtracePlatform::new().map_err(|e| {
+                BootError::new(125, format!("veil: cannot start the ptrace platform: {e}"))
+            })?)
+        }
+        PlatformKind::Systrap => {
+            Arc::new(veil_platform_systrap::SystrapPlatform::new().map_err(|e| {
+                BootError::new(125, format!("veil: cannot start the systrap platform: {e}"))
+            })?)
+        }
     };
     let clock = Arc::new(veil_host::HostClock::new());
     let random = Arc::new(veil_host::HostRandom);

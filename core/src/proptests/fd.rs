@@ -122,7 +122,7 @@ impl Model {
             Op::Dup3(old, new, flags) => self.dup3(old, new, flags),
             Op::DupFd(old, min, cloexec) => {
                 let (d, _) = *self.fds.get(&old).ok_or(Errno::EBADF)?;
-                if min < 0 || min >= LIMIT {
+                if !(0..LIMIT).contains(&min) {
                     return Err(Errno::EINVAL);
                 }
                 let fd = self.lowest_free(min).ok_or(Errno::EMFILE)?;
@@ -169,7 +169,7 @@ impl Model {
         if flags & !O_CLOEXEC != 0 || old == new {
             return Err(Errno::EINVAL);
         }
-        if new < 0 || new >= LIMIT {
+        if !(0..LIMIT).contains(&new) {
             return Err(Errno::EBADF);
         }
         let (d, _) = *self.fds.get(&old).ok_or(Errno::EBADF)?;

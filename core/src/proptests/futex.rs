@@ -44,7 +44,7 @@ enum Op {
     Wake(usize, bool, u32),
     WakeBitset(usize, bool, u32, u32),
     Requeue(usize, usize, bool, u32, u32, Option<u32>),
-    WakeOp(usize, usize, bool, u32, u32, u32),
+    WakeArith(usize, usize, bool, u32, u32, u32),
     /// A waiter gives up (timeout or signal).
     Leave(usize),
     Set(usize, u32),
@@ -75,14 +75,14 @@ fn op() -> impl Strategy<Value = Op> {
     let w = 0..NWORDS;
     let private = Just(true);
     prop_oneof![
-        6 => (w.clone(), private.clone(), prop_oneof![3 => Just(u32::MAX), 1 => 1u32..8]).prop_map(|(w, p, b)| Op::Wait(w, p, b)),
-        1 => (w.clone(), private.clone(), 0u32..3).prop_map(|(w, p, v)| Op::WaitSelf(w, p, v)),
-        3 => (w.clone(), private.clone(), count()).prop_map(|(w, p, n)| Op::Wake(w, p, n)),
-        2 => (w.clone(), private.clone(), count(), bits()).prop_map(|(w, p, n, b)| Op::WakeBitset(w, p, n, b)),
-        3 => (w.clone(), w.clone(), private.clone(), count(), count(), prop_oneof![Just(None), (0u32..3).prop_map(Some)])
+        6 => (w.clone(), private, prop_oneof![3 => Just(u32::MAX), 1 => 1u32..8]).prop_map(|(w, p, b)| Op::Wait(w, p, b)),
+        1 => (w.clone(), private, 0u32..3).prop_map(|(w, p, v)| Op::WaitSelf(w, p, v)),
+        3 => (w.clone(), private, count()).prop_map(|(w, p, n)| Op::Wake(w, p, n)),
+        2 => (w.clone(), private, count(), bits()).prop_map(|(w, p, n, b)| Op::WakeBitset(w, p, n, b)),
+        3 => (w.clone(), w.clone(), private, count(), count(), prop_oneof![Just(None), (0u32..3).prop_map(Some)])
             .prop_map(|(a, b, p, n, n2, c)| Op::Requeue(a, b, p, n, n2, c)),
         2 => (w.clone(), w.clone(), private, count(), count(), wake_op_code())
-            .prop_map(|(a, b, p, n, n2, c)| Op::WakeOp(a, b, p, n, n2, c)),
+            .prop_map(|(a, b, p, n, n2, c)| Op::WakeArith(a, b, p, n, n2, c)),
         2 => (0usize..16).prop_map(Op::Leave),
         2 => (w, 0u32..3).prop_map(|(w, v)| Op::Set(w, v)),
     ]
@@ -286,7 +286,7 @@ fn check(shared: bool, ops: Vec<Op>, broken: bool) -> Result<(), TestCaseError> 
                 };
                 (got, want)
             }
-            Op::WakeOp(a, b, p, n, n2, code) => {
+            Op::WakeArith(a, b, p, n, n2, code) => {
                 let got = sys(
                     &mut t,
                     FUTEX,
@@ -352,7 +352,7 @@ fn unshare(o: Op) -> Op {
         Op::Wake(w, _, n) => Op::Wake(w, false, n),
         Op::WakeBitset(w, _, n, b) => Op::WakeBitset(w, false, n, b),
         Op::Requeue(a, b, _, n, n2, c) => Op::Requeue(a, b, false, n, n2, c),
-        Op::WakeOp(a, b, _, n, n2, c) => Op::WakeOp(a, b, false, n, n2, c),
+        Op::WakeArith(a, b, _, n, n2, c) => Op::WakeArith(a, b, false, n, n2, c),
         o => o,
     }
 }

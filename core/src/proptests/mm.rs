@@ -535,14 +535,7 @@ fn model_mremap(
             m.unmap(old + new_len, old + old_len);
             old_len = new_len;
         }
-        let to = if fixed {
-            new
-        } else {
-            match chosen(m, new_len) {
-                Ok(a) => a,
-                Err(free) => return Err(free),
-            }
-        };
+        let to = if fixed { new } else { chosen(m, new_len)? };
         m.move_area(v, old, old_len, to, new_len, dontunmap);
         return if fixed { Ok(Ok(to)) } else { Err(true) };
     }

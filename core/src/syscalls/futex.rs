@@ -53,7 +53,10 @@ pub(crate) fn key(t: &Task, addr: u64, private: bool) -> Result<FutexKey, Errno>
             return Ok(FutexKey::Shared(off.0));
         }
     }
-    Ok(FutexKey::Private(Arc::as_ptr(&t.mm) as *const u8 as usize, addr))
+    Ok(FutexKey::Private(
+        Arc::as_ptr(&t.mm) as *const u8 as usize,
+        addr,
+    ))
 }
 
 fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {

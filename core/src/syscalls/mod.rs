@@ -7,9 +7,9 @@
 //! The table is also the compatibility document: [`support`] is what the
 //! README's syscall table is generated from.
 
+pub mod creds;
 pub mod epoll;
 pub mod eventfd;
-pub mod creds;
 pub mod file;
 pub mod file_io;
 pub mod fs_path;

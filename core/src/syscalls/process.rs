@@ -181,21 +181,7 @@ pub(crate) fn do_clone(
     *tg.sid.lock() = *t.tg.sid.lock();
     crate::process::on_fork(t, &tg);
 
-    let fds = if flags & CLONE_FILES != 0 {
-        t.fds.clone()
-    } else {
-        Arc::new(t.fds.fork())
-    };
-    let fs = if flags & CLONE_FS != 0 {
-        t.fs.clone()
-    } else {
-        let cur = t.fs.lock();
-        Arc::new(Mutex::new(crate::vfs::FsContext {
-            root: cur.root.clone(),
-            cwd: cur.cwd.clone(),
-            umask: cur.umask,
-        }))
-    };
+    let (fds, fs) = fds_and_fs(t, flags);
     let mut cpu = CpuState { regs: t.cpu.regs };
     cpu.regs.rax = 0;
     if stack != 0 {
@@ -236,7 +222,11 @@ pub(crate) fn do_clone(
     let creds = t.creds.clone();
     let sigmask = t.sigmask;
     let mut child_signals = t.signals.fork_child();
-    child_signals.fp_restore = t.signals.fork_fp.clone().map(crate::signal::FpRestore::Image);
+    child_signals.fp_restore = t
+        .signals
+        .fork_fp
+        .clone()
+        .map(crate::signal::FpRestore::Image);
     let hs = handshake.clone();
     let child_kernel = kernel.clone();
     let child_tg = tg.clone();
@@ -349,21 +339,7 @@ fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls:
         // The memory is shared: the child's word is the parent's.
         t.mm.write_obj(UserAddr(ctid), &tid)?;
     }
-    let fds = if flags & CLONE_FILES != 0 {
-        t.fds.clone()
-    } else {
-        Arc::new(t.fds.fork())
-    };
-    let fs = if flags & CLONE_FS != 0 {
-        t.fs.clone()
-    } else {
-        let cur = t.fs.lock();
-        Arc::new(Mutex::new(crate::vfs::FsContext {
-            root: cur.root.clone(),
-            cwd: cur.cwd.clone(),
-            umask: cur.umask,
-        }))
-    };
+    let (fds, fs) = fds_and_fs(t, flags);
     let mut task = Task {
         kernel: kernel.clone(),
         tid,
@@ -387,7 +363,11 @@ fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls:
         },
         signals: {
             let mut s = t.signals.new_thread();
-            s.fp_restore = t.signals.fork_fp.clone().map(crate::signal::FpRestore::Image);
+            s.fp_restore = t
+                .signals
+                .fork_fp
+                .clone()
+                .map(crate::signal::FpRestore::Image);
             s
         },
     };
@@ -420,6 +400,27 @@ fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls:
         return Err(e);
     }
     Ok(tid as u64)
+}
+
+/// The new task's fd table and filesystem context: the caller's own with
+/// CLONE_FILES / CLONE_FS, copies otherwise.
+fn fds_and_fs(t: &Task, flags: u64) -> (Arc<FdTable>, Arc<Mutex<crate::vfs::FsContext>>) {
+    let fds = if flags & CLONE_FILES != 0 {
+        t.fds.clone()
+    } else {
+        Arc::new(t.fds.fork())
+    };
+    let fs = if flags & CLONE_FS != 0 {
+        t.fs.clone()
+    } else {
+        let cur = t.fs.lock();
+        Arc::new(Mutex::new(crate::vfs::FsContext {
+            root: cur.root.clone(),
+            cwd: cur.cwd.clone(),
+            umask: cur.umask,
+        }))
+    };
+    (fds, fs)
 }
 
 fn forget_child(kernel: &Kernel, parent: &Arc<ThreadGroup>, child: &Arc<ThreadGroup>) {

@@ -19,16 +19,23 @@
 //!   armed deadline and runs the timer callbacks
 //!   ([`veil_core::host::TimerService`]);
 //! - [`getuid`], [`getgid`], [`getgroups`], [`fd_access_mode`]: the host
-//!   identity and descriptors a sandbox starts from.
+//!   identity and descriptors a sandbox starts from;
+//! - [`fpu`]: the XSAVE-format FP state images both platforms build;
+//! - [`RangeSet`]: disjoint, coalesced address ranges (what a stub maps).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod blocker;
 mod clock;
+pub mod fpu;
 mod ident;
 mod logger;
 mod memfile;
 mod random;
+mod rangeset;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod testing;
 mod timers;
 
 pub use blocker::ThreadBlocker;
@@ -37,6 +44,7 @@ pub use ident::{cpumask_bytes, fd_access_mode, getgid, getgroups, getuid, umask}
 pub use logger::StderrLogger;
 pub use memfile::{HostMemoryFile, DEFAULT_RESERVE};
 pub use random::HostRandom;
+pub use rangeset::RangeSet;
 pub use timers::HostTimers;
 
 /// The last OS error as an `std::io::Error`.

@@ -83,13 +83,8 @@ const SI_KERNEL: i32 = 0x80;
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
 
-/// FP state waiting to be loaded at the next switch.
-#[derive(Debug)]
-enum FpPending {
-    None,
-    Reset,
-    State(Vec<u8>),
-}
+// FP state waiting to be loaded at the next switch.
+use veil_host::fpu::Pending as FpPending;
 
 /// Interrupts one context: a flag the next switch checks, and a signal to
 /// the stub thread it is (or was last) running in.
@@ -439,16 +434,13 @@ impl Context for PtraceContext {
 
     fn fp_state(&mut self, out: &mut Vec<u8>) -> Result<(), PlatformError> {
         let l = fpu::known_layout();
-        match (&self.fp, l) {
-            (FpPending::State(s), Some(l)) => *out = fpu::sanitize(l, s),
-            (FpPending::State(s), None) => *out = s.clone(),
-            (FpPending::Reset, Some(l)) => *out = fpu::init_image(l),
-            (FpPending::Reset, None) => *out = fpu::minimal_init_image(),
-            (FpPending::None, _) => match (self.cur_thread(), l) {
-                (Some(t), Some(l)) => fpu::read(t.t.tid, l, out).map_err(lost)?,
-                (_, Some(l)) => *out = fpu::init_image(l),
-                (_, None) => *out = fpu::minimal_init_image(),
-            },
+        if let Some(img) = self.fp.image(l, fpu::sanitize) {
+            *out = img;
+            return Ok(());
+        }
+        match (self.cur_thread(), l) {
+            (Some(t), Some(l)) => fpu::read(t.t.tid, l, out).map_err(lost)?,
+            (_, l) => *out = fpu::init_or_minimal(l),
         }
         Ok(())
     }

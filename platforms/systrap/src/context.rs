@@ -82,13 +82,8 @@ const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 const UC_FP_XSTATE: u64 = 1;
 const UC_SIGCONTEXT_SS: u64 = 2;
 
-/// FP state waiting to be loaded at the next switch.
-#[derive(Debug)]
-enum FpPending {
-    None,
-    Reset,
-    State(Vec<u8>),
-}
+// FP state waiting to be loaded at the next switch.
+use veil_host::fpu::Pending as FpPending;
 
 /// Interrupts one context: a flag the next switch checks, and a signal to
 /// its stub thread while a switch runs.
@@ -675,17 +670,14 @@ impl Context for SystrapContext {
 
     fn fp_state(&mut self, out: &mut Vec<u8>) -> Result<(), PlatformError> {
         let l = fpu::known_layout();
-        match (&self.fp, l) {
-            (FpPending::State(s), Some(l)) => *out = fpu::sanitize(l, s),
-            (FpPending::State(s), None) => *out = s.clone(),
-            (FpPending::Reset, Some(l)) => *out = fpu::init_image(l),
-            (FpPending::Reset, None) => *out = fpu::minimal_init_image(),
-            (FpPending::None, _) => match (self.read_fp(), l) {
-                (Some(v), _) => *out = v,
-                (None, Some(l)) => *out = fpu::init_image(l),
-                (None, None) => *out = fpu::minimal_init_image(),
-            },
+        if let Some(img) = self.fp.image(l, fpu::sanitize) {
+            *out = img;
+            return Ok(());
         }
+        *out = match self.read_fp() {
+            Some(v) => v,
+            None => fpu::init_or_minimal(l),
+        };
         Ok(())
     }
 

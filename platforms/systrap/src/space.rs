@@ -34,7 +34,7 @@
 //! slot is reusable once the kernel has cleared its state word
 //! (`CLONE_CHILD_CLEARTID`), i.e. once its previous thread is gone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use veil_core::platform::{AddressSpace, PlatformError, Prot};
 use veil_core::{FileOffset, UserAddr};
+use veil_host::RangeSet;
 
 use crate::filter::{self, FilterParams};
 use crate::handoff::{self, Tuning};
@@ -159,70 +160,6 @@ impl Registry {
 
     pub fn len(&self) -> usize {
         self.lock().len()
-    }
-}
-
-/// Page-aligned, disjoint, coalesced ranges `[start, end)`.
-#[derive(Default, Debug)]
-pub(crate) struct RangeSet {
-    r: BTreeMap<u64, u64>,
-}
-
-impl RangeSet {
-    /// Adds `[s, e)`.
-    pub fn insert(&mut self, mut s: u64, mut e: u64) {
-        if s >= e {
-            return;
-        }
-        let touching: Vec<(u64, u64)> = self
-            .r
-            .range(..=e)
-            .rev()
-            .take_while(|&(_, &re)| re >= s)
-            .map(|(&rs, &re)| (rs, re))
-            .collect();
-        for (rs, re) in touching {
-            self.r.remove(&rs);
-            s = s.min(rs);
-            e = e.max(re);
-        }
-        self.r.insert(s, e);
-    }
-
-    /// Removes `[s, e)`.
-    pub fn remove(&mut self, s: u64, e: u64) {
-        if s >= e {
-            return;
-        }
-        let hit: Vec<(u64, u64)> = self
-            .r
-            .range(..e)
-            .rev()
-            .take_while(|&(_, &re)| re > s)
-            .map(|(&rs, &re)| (rs, re))
-            .collect();
-        for (rs, re) in hit {
-            self.r.remove(&rs);
-            if rs < s {
-                self.r.insert(rs, s);
-            }
-            if re > e {
-                self.r.insert(e, re);
-            }
-        }
-    }
-
-    /// The parts of `[s, e)` that are in the set, in order.
-    pub fn within(&self, s: u64, e: u64) -> Vec<(u64, u64)> {
-        let mut v: Vec<(u64, u64)> = self
-            .r
-            .range(..e)
-            .rev()
-            .take_while(|&(_, &re)| re > s)
-            .map(|(&rs, &re)| (rs.max(s), re.min(e)))
-            .collect();
-        v.reverse();
-        v
     }
 }
 
@@ -722,28 +659,5 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn protect(&self, addr: UserAddr, len: u64, prot: Prot) -> Result<(), PlatformError> {
         self.apply(&[SpaceOp::Protect { addr, len, prot }])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v(s: &RangeSet) -> Vec<(u64, u64)> {
-        s.r.iter().map(|(&a, &b)| (a, b)).collect()
-    }
-
-    #[test]
-    fn rangeset_insert_remove_within() {
-        let mut s = RangeSet::default();
-        s.insert(10, 20);
-        s.insert(30, 40);
-        s.insert(20, 30);
-        assert_eq!(v(&s), [(10, 40)]);
-        s.remove(15, 25);
-        assert_eq!(v(&s), [(10, 15), (25, 40)]);
-        assert_eq!(s.within(0, 30), [(10, 15), (25, 30)]);
-        s.remove(0, 100);
-        assert!(v(&s).is_empty());
     }
 }

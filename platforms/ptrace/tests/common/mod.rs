@@ -1,164 +1,42 @@
 //! A tiny machine for the tests: a memory file, a ptrace platform, one
-//! address space and context, and helpers to place code and data.
-#![allow(dead_code)]
+//! address space and context, and helpers to place code and data (shared
+//! with systrap in `veil_host::testing`).
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 
-use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Prot, Trap};
-use veil_core::{FileOffset, UserAddr};
+use veil_host::testing::Harness;
 use veil_host::HostMemoryFile;
 use veil_platform_ptrace::{PtraceAddressSpace, PtraceContext, PtraceOptions, PtracePlatform};
 
-pub const PAGE: u64 = 4096;
-pub const CODE: u64 = 0x40_0000;
-pub const STACK_TOP: u64 = 0x7000_0000;
+pub use veil_host::testing::pid_exists as process_exists;
+pub use veil_host::testing::{
+    concat, cpu_time, exit_with_rax, is_syscall, mov_eax, mov_rax, task_count, task_exists,
+    thread_state, CODE, JMP_SELF, MOV_RDI_RAX, PAGE, STACK_TOP, SYSCALL,
+};
 
-pub struct Vm {
-    pub platform: PtracePlatform,
-    pub mf: Arc<HostMemoryFile>,
-    pub space: Arc<PtraceAddressSpace>,
-    pub dynspace: Arc<dyn AddressSpace>,
-    pub ctx: PtraceContext,
-    pub cpu: CpuState,
-    next_off: u64,
-}
+/// How the tests make a ptrace machine.
+pub struct Ptrace;
 
-impl Vm {
-    pub fn new() -> Vm {
-        Vm::with_options(PtraceOptions::default())
-    }
+impl Harness for Ptrace {
+    type Platform = PtracePlatform;
+    type Space = PtraceAddressSpace;
+    type Context = PtraceContext;
+    type Options = PtraceOptions;
 
-    pub fn with_options(opts: PtraceOptions) -> Vm {
-        let mf = Arc::new(HostMemoryFile::with_reserve(1 << 30).unwrap());
-        let platform = PtracePlatform::with_memory_file(mf.clone(), opts).unwrap();
+    fn build(
+        mf: Arc<HostMemoryFile>,
+        opts: PtraceOptions,
+    ) -> (PtracePlatform, Arc<PtraceAddressSpace>, PtraceContext) {
+        let platform = PtracePlatform::with_memory_file(mf, opts).unwrap();
         let space = platform.new_ptrace_address_space().unwrap();
-        let dynspace: Arc<dyn AddressSpace> = space.clone();
         let ctx = platform.new_ptrace_context();
-        Vm {
-            platform,
-            mf,
-            space,
-            dynspace,
-            ctx,
-            cpu: CpuState::default(),
-            next_off: 0,
-        }
+        (platform, space, ctx)
     }
 
-    /// Allocates `pages` pages of the memory file holding `bytes`.
-    pub fn alloc(&mut self, bytes: &[u8], pages: u64) -> FileOffset {
-        let off = self.next_off;
-        self.next_off += pages * PAGE;
-        self.mf.grow(self.next_off).unwrap();
-        self.mf.write(FileOffset(off), bytes).unwrap();
-        FileOffset(off)
-    }
-
-    /// Maps `bytes` at `addr` with `prot`; returns the file offset.
-    pub fn map_bytes(&mut self, addr: u64, bytes: &[u8], prot: Prot) -> FileOffset {
-        let pages = (bytes.len() as u64).div_ceil(PAGE).max(1);
-        let off = self.alloc(bytes, pages);
-        self.space
-            .map(UserAddr(addr), pages * PAGE, off, prot)
-            .unwrap();
-        off
-    }
-
-    /// Maps `code` at CODE and points rip at it.
-    pub fn load(&mut self, code: &[u8]) {
-        self.map_bytes(CODE, code, Prot::READ | Prot::EXEC);
-        self.cpu.regs.rip = CODE;
-    }
-
-    /// Maps a 4-page stack below STACK_TOP and points rsp at its top.
-    pub fn stack(&mut self) {
-        self.map_bytes(
-            STACK_TOP - 4 * PAGE,
-            &[0; 4 * PAGE as usize],
-            Prot::READ | Prot::WRITE,
-        );
-        self.cpu.regs.rsp = STACK_TOP;
-    }
-
-    pub fn run(&mut self) -> Trap {
-        self.ctx.switch(&self.dynspace, &mut self.cpu).unwrap()
-    }
-
-    pub fn stub_pid(&self) -> i32 {
-        self.space.stub_pid()
+    fn stub_pid(space: &PtraceAddressSpace) -> i32 {
+        space.stub_pid()
     }
 }
 
-/// `mov eax, imm32`
-pub fn mov_eax(v: u32) -> Vec<u8> {
-    let mut b = vec![0xb8];
-    b.extend_from_slice(&v.to_le_bytes());
-    b
-}
-
-/// `movabs rax, imm64`
-pub fn mov_rax(v: u64) -> Vec<u8> {
-    let mut b = vec![0x48, 0xb8];
-    b.extend_from_slice(&v.to_le_bytes());
-    b
-}
-
-pub const SYSCALL: [u8; 2] = [0x0f, 0x05];
-/// `mov rdi, rax`
-pub const MOV_RDI_RAX: [u8; 3] = [0x48, 0x89, 0xc7];
-/// `jmp $`
-pub const JMP_SELF: [u8; 2] = [0xeb, 0xfe];
-
-/// `mov rdi, rax; mov eax, 60; syscall`: exit(rax) as a syscall trap.
-pub fn exit_with_rax() -> Vec<u8> {
-    let mut b = MOV_RDI_RAX.to_vec();
-    b.extend(mov_eax(60));
-    b.extend(SYSCALL);
-    b
-}
-
-pub fn concat(parts: &[&[u8]]) -> Vec<u8> {
-    parts.concat()
-}
-
-/// Whether host process `pid` exists (as anything but our reaped child).
-pub fn process_exists(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-pub fn is_syscall(t: Trap) -> bool {
-    t == Trap::Syscall
-}
-
-/// Whether thread `tid` of process `pid` exists (as anything but a reaped
-/// thread).
-pub fn task_exists(pid: i32, tid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
-}
-
-/// How many threads process `pid` has.
-pub fn task_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// The fields of /proc/PID/task/TID/stat after the command name.
-fn stat_fields(pid: i32, tid: i32) -> Option<Vec<String>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    Some(rest.split_whitespace().map(String::from).collect())
-}
-
-/// The scheduler state letter of a thread (`R`, `S`, `t`, `Z`, ...).
-pub fn thread_state(pid: i32, tid: i32) -> Option<char> {
-    stat_fields(pid, tid)?.first()?.chars().next()
-}
-
-/// Time a thread has spent on a CPU, in nanoseconds (schedstat).
-pub fn cpu_time(pid: i32, tid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
+pub type Vm = veil_host::testing::Vm<Ptrace>;
