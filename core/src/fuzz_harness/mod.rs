@@ -104,12 +104,17 @@ impl Platform for ScriptedPlatform {
 /// before the watchdog steps in (see [`WatchdogBlocker`]).
 pub const IDLE_LIMIT: u32 = 256;
 
+/// How many timed sleeps in a row (each moving the fake clock to its
+/// deadline) before the watchdog steps in.
+pub const NAP_LIMIT: u32 = 4096;
+
 /// The fake blocker's rules (a pending wake or interrupt ends `block` at
 /// once; a deadline passes at once, moving the clock), plus a watchdog for
 /// what a host thread would sleep through forever: a stopped process no
-/// one continues, a wait no one will end. After [`IDLE_LIMIT`] sleeps in a
-/// row with no deadline and nothing pending, it sends SIGCONT to every
-/// process, and after four such rounds SIGKILL, as an operator would to a
+/// one continues, a wait no one will end, a loop of naps towards a
+/// deadline years away. After [`IDLE_LIMIT`] sleeps in a row with no
+/// deadline and nothing pending (or [`NAP_LIMIT`] timed ones), it sends
+/// SIGCONT to every process, and after four such rounds SIGKILL, as an operator would to a
 /// stuck sandbox. Deterministic, so inputs replay the same way.
 pub struct WatchdogBlocker {
     woken: AtomicBool,
@@ -117,6 +122,7 @@ pub struct WatchdogBlocker {
     clock: Arc<FakeClock>,
     kernel: spin::Once<Weak<Kernel>>,
     idle: AtomicU32,
+    naps: AtomicU32,
     rounds: AtomicU32,
 }
 
@@ -133,6 +139,7 @@ impl WatchdogBlocker {
             clock,
             kernel: once,
             idle: AtomicU32::new(0),
+            naps: AtomicU32::new(0),
             rounds: AtomicU32::new(0),
         }
     }
@@ -158,14 +165,22 @@ impl Blocker for WatchdogBlocker {
     fn block(&self, deadline: Option<crate::host::Nanos>) -> WakeReason {
         if self.interrupted.swap(false, Ordering::SeqCst) {
             self.idle.store(0, Ordering::SeqCst);
+            self.naps.store(0, Ordering::SeqCst);
             return WakeReason::Interrupted;
         }
         if self.woken.swap(false, Ordering::SeqCst) {
             self.idle.store(0, Ordering::SeqCst);
+            self.naps.store(0, Ordering::SeqCst);
             return WakeReason::Woken;
         }
         if let Some(d) = deadline {
             self.clock.advance_to(d);
+            // A loop of short naps towards a far deadline (poll on a file
+            // without a wait queue) would take forever at fake speed.
+            if self.naps.fetch_add(1, Ordering::SeqCst) + 1 >= NAP_LIMIT {
+                self.naps.store(0, Ordering::SeqCst);
+                self.watchdog();
+            }
             return WakeReason::TimedOut;
         }
         if self.idle.fetch_add(1, Ordering::SeqCst) + 1 >= IDLE_LIMIT {

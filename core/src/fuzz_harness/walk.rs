@@ -149,7 +149,9 @@ pub fn run_walk(data: &[u8]) {
     // Directories under the new root, as paths from it.
     let inside: Vec<Vec<u8>> = dirs
         .iter()
-        .filter(|(_, p)| p.starts_with(&root_path))
+        .filter(|(_, p)| {
+            p.starts_with(&root_path) && (p.len() == root_path.len() || p[root_path.len()] == b'/')
+        })
         .map(|(_, p)| p[root_path.len()..].to_vec())
         .collect();
     {
