@@ -248,9 +248,13 @@ fn sys_select(t: &mut Task, a: &[u64; 6]) -> SysResult {
         if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
             return Err(Errno::EINVAL);
         }
-        Some(start.saturating_add(
-            (tv.tv_sec as u64).saturating_mul(1_000_000_000) + tv.tv_usec as u64 * 1000,
-        ))
+        Some(
+            start.saturating_add(
+                (tv.tv_sec as u64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(tv.tv_usec as u64 * 1000),
+            ),
+        )
     };
     let r = do_select(t, arg::int(a[0]), [a[1], a[2], a[3]], deadline);
     // Linux writes back the time left.
