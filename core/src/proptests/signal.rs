@@ -419,3 +419,36 @@ fn signals_broken_model_is_caught() {
         check(init, ops, true)
     });
 }
+
+/// Found by the abi fuzzer: ppoll / pselect6 set their signal mask behind
+/// the registry's back and slept through a pending signal that mask
+/// unblocks; Linux returns at once (ERESTARTNOHAND, EINTR to a handler)
+/// and delivers the signal under the call's mask, restoring the old mask
+/// afterwards.
+#[test]
+fn ppoll_mask_unblocking_a_pending_signal_interrupts() {
+    let bed = Bed::new(false, 0);
+    bed.kernel.alloc_pid();
+    let mut t = bed.task();
+    let set = SCRATCH;
+    t.mm.write_obj(UserAddr(set), &bit(SIGUSR1)).unwrap();
+    sys(&mut t, RT_SIGPROCMASK, &[SIG_BLOCK as u64, set, 0, 8]).unwrap();
+    let pid = t.pid() as u64;
+    sys(&mut t, KILL, &[pid, SIGUSR1 as u64]).unwrap();
+    sys(&mut t, PIPE2, &[SCRATCH + 64, 0]).unwrap();
+    let rfd: i32 = t.mm.read_obj(UserAddr(SCRATCH + 64)).unwrap();
+    let pfd = SCRATCH + 128;
+    let pollfd = (rfd as u32 as u64) | ((POLLIN as u64) << 32);
+    t.mm.write_obj(UserAddr(pfd), &pollfd).unwrap();
+    let ts = SCRATCH + 256;
+    t.mm.write_obj(UserAddr(ts), &[1u64, 0]).unwrap();
+    let empty = SCRATCH + 512;
+    t.mm.write_obj(UserAddr(empty), &0u64).unwrap();
+    let r = sys(&mut t, PPOLL, &[pfd, 1, ts, empty, 8]);
+    assert_eq!(r, Err(Errno::ERESTARTNOHAND));
+    assert_eq!(
+        t.sigmask, 0,
+        "the signal is delivered under the call's mask"
+    );
+    assert_eq!(t.signals.saved_mask, Some(bit(SIGUSR1)));
+}

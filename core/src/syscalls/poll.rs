@@ -78,11 +78,15 @@ fn wait_ready(
         let stop = !matches!(n, Ok(0)) || deadline.is_some_and(|d| now >= d);
         let reason = if stop {
             WakeReason::Woken
+        } else if crate::signal::has_deliverable(t) {
+            // A signal is already pending (one the call's mask unblocked,
+            // or one whose wake-up was used up): do not sleep through it.
+            WakeReason::Interrupted
         } else {
             let until = match (deadline, all_queued) {
                 (d, true) => d,
-                (Some(d), false) => Some(d.min(now + nap)),
-                (None, false) => Some(now + nap),
+                (Some(d), false) => Some(d.min(now.saturating_add(nap))),
+                (None, false) => Some(now.saturating_add(nap)),
             };
             nap = (nap * 2).min(20_000_000);
             t.blocker.block(until)
@@ -148,7 +152,7 @@ fn sys_poll(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let deadline = if timeout_ms < 0 {
         None
     } else {
-        Some(now_ns(t) + timeout_ms as u64 * 1_000_000)
+        Some(now_ns(t).saturating_add(timeout_ms as u64 * 1_000_000))
     };
     do_poll(t, a[0], a[1], deadline)
 }
@@ -160,9 +164,18 @@ fn with_mask(t: &mut Task, mask_addr: u64, f: impl FnOnce(&mut Task) -> SysResul
     }
     let mask: u64 = t.mm.read_obj(UserAddr(mask_addr))?;
     let old = t.sigmask;
-    t.sigmask = mask & !((1 << 8) | (1 << 18));
+    // Through set_mask, so that senders see the mask and wake us for a
+    // signal it unblocks.
+    crate::signal::set_mask(t, mask);
     let r = f(t);
-    t.sigmask = old;
+    if matches!(r, Err(Errno::ERESTARTNOHAND) | Err(Errno::EINTR)) {
+        // As Linux's restore_saved_sigmask_unless(-EINTR): the signal is
+        // delivered under the call's mask, the old one comes back after
+        // the handler (or at once if none runs), as for sigsuspend.
+        t.signals.saved_mask = Some(old);
+    } else {
+        crate::signal::set_mask(t, old);
+    }
     r
 }
 
