@@ -23,8 +23,13 @@ use crate::host::Blocker;
 /// What names a futex.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FutexKey {
-    /// A private futex: (address-space identity, address).
+    /// A private futex (FUTEX_PRIVATE_FLAG): (address-space identity,
+    /// address).
     Private(usize, u64),
+    /// A shared-flag futex on private memory: also (address space,
+    /// address), but apart from the private ones, as Linux's
+    /// FUT_OFF_MMSHARED keeps them.
+    Mm(usize, u64),
     /// A shared futex: the memory-file offset of the word.
     Shared(u64),
 }

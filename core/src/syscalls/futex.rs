@@ -46,17 +46,16 @@ pub(crate) fn key(t: &Task, addr: u64, private: bool) -> Result<FutexKey, Errno>
     }
     // Touch the word: EFAULT if unmapped, and populated for translation.
     let _: u32 = t.mm.read_obj(UserAddr(addr))?;
-    // As Linux's get_futex_key: a "shared" futex in private memory is
-    // still keyed by (address space, address).
-    if !private {
-        if let Some(off) = t.mm.shared_offset(UserAddr(addr)) {
-            return Ok(FutexKey::Shared(off.0));
-        }
+    // As Linux's get_futex_key: a shared-flag futex in private memory is
+    // keyed by (address space, address), apart from private-flag ones.
+    let mm = Arc::as_ptr(&t.mm) as *const u8 as usize;
+    if private {
+        return Ok(FutexKey::Private(mm, addr));
     }
-    Ok(FutexKey::Private(
-        Arc::as_ptr(&t.mm) as *const u8 as usize,
-        addr,
-    ))
+    Ok(match t.mm.shared_offset(UserAddr(addr)) {
+        Some(off) => FutexKey::Shared(off.0),
+        None => FutexKey::Mm(mm, addr),
+    })
 }
 
 fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {

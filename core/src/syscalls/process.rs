@@ -646,12 +646,12 @@ impl Kernel {
         if task.clear_child_tid != 0 {
             let addr = task.clear_child_tid;
             task.clear_child_tid = 0;
+            // Linux wakes it as a shared-flag futex (glibc and musl wait on
+            // it without FUTEX_PRIVATE_FLAG).
             if task.mm.write_obj(UserAddr(addr), &0u32).is_ok() {
-                let key = crate::futex::FutexKey::Private(
-                    Arc::as_ptr(&task.mm) as *const u8 as usize,
-                    addr,
-                );
-                self.futexes.wake(key, 1, u32::MAX);
+                if let Ok(key) = super::futex::key(task, addr, false) {
+                    self.futexes.wake(key, 1, u32::MAX);
+                }
             }
         }
         let left = tg
