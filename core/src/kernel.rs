@@ -229,6 +229,11 @@ impl Kernel {
                 task.pending.reset_fp = false;
                 let _ = ctx.reset_fp_state();
             }
+            // Another thread is exec'ing: this one ends (its group lives on).
+            if crate::process::killed_by_exec(task) {
+                task.pending.exited = true;
+                return ExitStatus::Signaled(veil_abi::flags::SIGKILL);
+            }
             // Signals are delivered here, before every switch.
             let go = crate::signal::before_switch(task, ctx);
             if let Some(st) = *task.tg.exit_status.lock() {

@@ -145,6 +145,8 @@ pub fn exec_at(
     envp: Vec<Vec<u8>>,
 ) -> Result<(), Errno> {
     let image = load_at(task, dirfd, path, flags, argv, envp)?;
+    // The image is good: the other threads end before it replaces theirs.
+    crate::process::de_thread(task)?;
     install(task, image);
     Ok(())
 }

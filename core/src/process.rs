@@ -46,7 +46,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use spin::Mutex;
 use veil_abi::flags::*;
-use veil_abi::{Siginfo, Timespec, PAGE_SIZE};
+use veil_abi::{Errno, Siginfo, Timespec, PAGE_SIZE};
 
 use crate::kernel::Kernel;
 use crate::task::{Pid, Task, ThreadGroup};
@@ -419,4 +419,68 @@ pub fn send_pdeath_signals(
         info.fields[0] = (parent.pid as u32 as u64) | ((uid as u64) << 32);
         let _ = crate::signal::send(kernel, o, crate::signal::Dest::Group, info, false, None);
     }
+}
+
+/// execve in a multi-threaded process (Linux's de_thread): every other
+/// thread ends, then the exec'ing thread takes over the process id if it
+/// was not the leader. Fails (and leaves the group as it was, apart from
+/// threads already gone) if the group starts exiting meanwhile, or if
+/// another thread is already exec'ing (that one wins; this one ends).
+pub fn de_thread(task: &mut Task) -> Result<(), Errno> {
+    let tg = task.tg.clone();
+    if tg.live_threads.load(Ordering::Acquire) <= 1 {
+        return Ok(());
+    }
+    if tg
+        .exec_tid
+        .compare_exchange(0, task.tid as u32, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(Errno::EAGAIN);
+    }
+    crate::signal::interrupt_group(&tg, task.tid);
+    // The others notice at their next check and end; their host threads
+    // count down live_threads. Poll for it: exec from a threaded program
+    // is rare, and a thread leaves within one check.
+    while tg.live_threads.load(Ordering::Acquire) > 1 {
+        if tg.exit_status.lock().is_some() {
+            tg.exec_tid.store(0, Ordering::Release);
+            return Err(Errno::EINTR);
+        }
+        let deadline = mono_ns(&task.kernel) + 200_000;
+        let _ = task.blocker.block(Some(deadline));
+    }
+    if task.tid != tg.pid {
+        take_leader_pid(task);
+    }
+    tg.exec_tid.store(0, Ordering::Release);
+    Ok(())
+}
+
+/// True if another thread of `task`'s group is exec'ing: this one must end.
+pub fn killed_by_exec(task: &Task) -> bool {
+    let e = task.tg.exec_tid.load(Ordering::Acquire);
+    e != 0 && e != task.tid as u32
+}
+
+/// The exec'ing thread of a group whose leader is gone becomes the leader:
+/// its tid becomes the process id in every registry.
+fn take_leader_pid(task: &mut Task) {
+    let (old, pid) = (task.tid, task.tg.pid);
+    {
+        let mut th = task.tg.pm.threads.lock();
+        th.remove(&pid);
+        if let Some(st) = th.remove(&old) {
+            th.insert(pid, st);
+        }
+    }
+    {
+        let mut g = task.tg.signals.lock();
+        g.threads.retain(|h| h.tid != pid);
+        if let Some(h) = g.threads.iter_mut().find(|h| h.tid == old) {
+            h.tid = pid;
+        }
+    }
+    task.kernel.thread_groups.lock().remove(&old);
+    task.tid = pid;
 }

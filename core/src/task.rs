@@ -169,6 +169,9 @@ pub struct ThreadGroup {
     pub dead: core::sync::atomic::AtomicBool,
     /// Threads of the group still running (the group ends with the last).
     pub live_threads: core::sync::atomic::AtomicU32,
+    /// The thread that is execve-ing while others run (0: none); the
+    /// others end at their next check (see [`crate::process::de_thread`]).
+    pub exec_tid: core::sync::atomic::AtomicU32,
     /// Process group id.
     pub pgid: Mutex<Pid>,
     /// Session id.
@@ -198,6 +201,7 @@ impl ThreadGroup {
             vfork_parent: Mutex::new(None),
             dead: core::sync::atomic::AtomicBool::new(false),
             live_threads: core::sync::atomic::AtomicU32::new(1),
+            exec_tid: core::sync::atomic::AtomicU32::new(0),
             pgid: Mutex::new(pid),
             sid: Mutex::new(pid),
             signals: crate::signal::GroupSignals::new(pid),

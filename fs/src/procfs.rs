@@ -141,8 +141,48 @@ impl Snap {
         self.tg.pid
     }
 
+    /// The live threads of the process, in creation order.
+    fn live_tids(&self) -> Vec<Pid> {
+        let g = self.tg.signals.lock();
+        let mut tids: Vec<Pid> = g
+            .threads
+            .iter()
+            .filter(|h| !h.exited || h.tid == self.tid)
+            .map(|h| h.tid)
+            .collect();
+        if !tids.contains(&self.tid) {
+            tids.push(self.tid);
+        }
+        tids
+    }
+
+    /// The same process seen from its thread `tid` (its own signal mask).
+    fn thread(self: &Arc<Snap>, tid: Pid) -> Arc<Snap> {
+        if tid == self.tid {
+            return self.clone();
+        }
+        let mask = self.tg.signals.lock().find(tid).map_or(0, |h| h.mask);
+        Arc::new(Snap {
+            kernel: self.kernel.clone(),
+            tid,
+            tg: self.tg.clone(),
+            mm: self.mm.clone(),
+            fds: self.fds.clone(),
+            fs: self.fs.clone(),
+            creds: self.creds.clone(),
+            sigmask: mask,
+        })
+    }
+
     fn ino(&self, sub: u64) -> u64 {
-        PID_INO | ((self.pid() as u32 as u64) << 24) | (sub & 0xff_ffff)
+        // A thread's own task/<tid> directory is numbered by its tid (tids
+        // and pids share one number space).
+        let id = if sub == SUB_TASK_DIR {
+            self.tid
+        } else {
+            self.pid()
+        };
+        PID_INO | ((id as u32 as u64) << 24) | (sub & 0xff_ffff)
     }
 
     /// The address space (`ESRCH` once the process is gone).
@@ -440,12 +480,14 @@ impl ProcInode {
                 }
             }
             Node::Dir(DirKind::Task(s)) => {
-                out.push((
-                    s.tid.to_string().into_bytes(),
-                    s.ino(SUB_TASK_DIR),
-                    FileType::Directory,
-                    1,
-                ));
+                for (i, tid) in s.live_tids().into_iter().enumerate() {
+                    out.push((
+                        tid.to_string().into_bytes(),
+                        s.thread(tid).ino(SUB_TASK_DIR),
+                        FileType::Directory,
+                        i as u64 + 1,
+                    ));
+                }
             }
             _ => {
                 for (i, (name, code)) in self.static_entries().iter().enumerate() {
@@ -605,8 +647,9 @@ impl Inode for ProcInode {
             }
             DirKind::Task(s) => {
                 return match parse_num(name) {
-                    Some(tid) if tid == s.tid => {
-                        Ok(self.make(s.ino(SUB_TASK_DIR), Node::Dir(DirKind::Pid(s.clone()))))
+                    Some(tid) if s.live_tids().contains(&tid) => {
+                        let t = s.thread(tid);
+                        Ok(self.make(t.ino(SUB_TASK_DIR), Node::Dir(DirKind::Pid(t))))
                     }
                     _ => Err(Errno::ENOENT),
                 };

@@ -806,7 +806,12 @@ fn build_dir() -> PathBuf {
 }
 
 fn compile(prog: &str, libc: Libc, out_dir: &Path) -> Result<PathBuf, String> {
-    let src = tests_dir().join("progs").join(format!("{prog}.c"));
+    compile_from("progs", prog, libc, out_dir)
+}
+
+/// Compiles tests/`dir`/`prog`.c against `libc` into `out_dir`.
+fn compile_from(dir: &str, prog: &str, libc: Libc, out_dir: &Path) -> Result<PathBuf, String> {
+    let src = tests_dir().join(dir).join(format!("{prog}.c"));
     let out = out_dir.join(format!("{prog}-{}", libc.name()));
     let tmp = out_dir.join(format!(".{prog}-{}.{}", libc.name(), std::process::id()));
     let mut cmd = match libc {
@@ -834,6 +839,27 @@ fn compile(prog: &str, libc: Libc, out_dir: &Path) -> Result<PathBuf, String> {
     }
     std::fs::rename(&tmp, &out).map_err(|e| format!("rename {}: {e}", tmp.display()))?;
     Ok(out)
+}
+
+/// A helper program from tests/helpers (C programs a test drives itself,
+/// not compared with a native run), built against `libc` on first use.
+/// Panics with the compiler's message when it does not build.
+pub fn helper(prog: &str, libc: Libc) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<HashMap<(String, Libc), PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .expect("helper cache");
+    if let Some(p) = built.get(&(prog.to_string(), libc)) {
+        return p.clone();
+    }
+    require_tool("musl-gcc", "apt-get install musl-tools");
+    require_tool("gcc", "apt-get install gcc");
+    let out_dir = build_dir().join("helpers");
+    std::fs::create_dir_all(&out_dir).expect("create the helper build directory");
+    let path = compile_from("helpers", prog, libc, &out_dir).unwrap_or_else(|e| panic!("{e}"));
+    built.insert((prog.to_string(), libc), path.clone());
+    path
 }
 
 /// The binary of `prog` built against `libc`; panics with the compiler's

@@ -27,8 +27,29 @@ macro_rules! prog_tests {
 }
 
 prog_tests!(
-    creds, dirs, enosys, epoll, eventfd, exit, fileio, ident, ioctl, links, mm, perms, pgrp, sched,
-    sigmask, signals, stat, task, threads, time, timers, trunc,
+    creds,
+    dirs,
+    enosys,
+    epoll,
+    eventfd,
+    execthreads,
+    exit,
+    fileio,
+    ident,
+    ioctl,
+    links,
+    mm,
+    perms,
+    pgrp,
+    sched,
+    sigmask,
+    signals,
+    stat,
+    task,
+    threads,
+    time,
+    timers,
+    trunc,
 );
 
 #[test]
