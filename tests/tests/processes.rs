@@ -256,3 +256,92 @@ fn ten_thousand_forks_leak_nothing() {
         d.finish(p);
     }
 }
+
+/// CPU ticks (user + system, USER_HZ = 100) used so far by `pid` and every
+/// live descendant (the stubs).
+fn cpu_ticks_with_descendants(pid: u32) -> u64 {
+    let mut pids = vec![pid];
+    let mut i = 0;
+    while i < pids.len() {
+        let cur = pids[i];
+        pids.extend(children_of(cur));
+        i += 1;
+    }
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|stat| {
+            let rest = stat.rsplit_once(')')?.1.to_string();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .skip(1)
+                .map(|s| s.parse().unwrap_or(0))
+                .collect();
+            // After "state": ppid pgrp session tty tpgid flags minflt
+            // cminflt majflt cmajflt utime stime.
+            Some(f.get(10)? + f.get(11)?)
+        })
+        .sum()
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// An idle sandbox costs nothing: `veil do /bin/sleep 10` uses under 1% of
+/// a core over its life (the Sentry's threads and the stubs together, read
+/// from /proc just before the end). All platforms run at once.
+#[test]
+fn sleeping_sandbox_uses_under_one_percent_of_a_core() {
+    require_static_busybox();
+    let veil = veil_bin();
+    let runs: Vec<_> = platforms()
+        .into_iter()
+        .map(|p| {
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                let mut child = Command::new(veil)
+                    .arg("do")
+                    .args(p.flags())
+                    .args(["/bin/busybox", "sleep", "10"])
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("start veil");
+                std::thread::sleep(std::time::Duration::from_millis(9_500));
+                let ticks = cpu_ticks_with_descendants(child.id());
+                let elapsed = start.elapsed().as_secs_f64();
+                let st = child.wait().expect("wait for veil");
+                (p, ticks, elapsed, st)
+            })
+        })
+        .collect();
+    for r in runs {
+        let (p, ticks, elapsed, st) = r.join().expect("measuring thread");
+        let share = ticks as f64 / 100.0 / elapsed;
+        eprintln!(
+            "{p}: sleep 10 used {ticks} ticks in {elapsed:.1} s: {:.2}% of a core",
+            share * 100.0
+        );
+        assert!(st.success(), "on {p}: veil do sleep 10 exited with {st}");
+        assert!(
+            share < 0.01,
+            "on {p}: an idle sandbox used {:.2}% of a core ({ticks} ticks in {elapsed:.1} s)",
+            share * 100.0
+        );
+    }
+}
