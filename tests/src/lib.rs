@@ -662,6 +662,38 @@ pub fn assert_same_as_native(argv: &[&str], opts: &Opts) {
     }
 }
 
+/// Runs `argv` natively and under veil on every platform, each run in a
+/// fresh scratch directory of its own (so that what one run writes cannot
+/// meet the next), and panics with every mismatch, and if a sandboxed
+/// run's writes reached the host's scratch directory.
+pub fn assert_same_in_scratch(argv: &[&str], tag: &str) {
+    let in_scratch = |side: &str, f: &dyn Fn(&Opts) -> Output| {
+        let scratch = Scratch::new(&format!("{tag}-{side}"));
+        let opts = Opts {
+            cwd: scratch.path().to_path_buf(),
+            ..Opts::default()
+        };
+        (f(&opts), scratch.entries())
+    };
+    let (native, _) = in_scratch("native", &|o| run_native(argv, o));
+    let mut failures = Vec::new();
+    for p in platforms() {
+        let (v, left) = in_scratch("veil", &|o| run_veil(&p, &[], argv, o));
+        if let Err(e) = compare(&native, &v) {
+            failures.push(format!("=== {} on {p}\n{e}", argv.join(" ")));
+        }
+        if !left.is_empty() {
+            failures.push(format!(
+                "=== {} on {p}: writes reached the host's scratch directory: {left:?}",
+                argv.join(" ")
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        panic!("{}", failures.join("\n"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Scratch directories
 

@@ -1,0 +1,55 @@
+//! Real tools on files (issue 4's acceptance): gcc and make, git, sqlite3,
+//! tar with gzip, and GNU coreutils / findutils, each run as a script in a
+//! fresh scratch directory natively and under veil on every platform;
+//! standard output and exit status must be equal. The sandbox's writes go
+//! to its own overlay, so the host's scratch directory stays empty.
+
+use veil_tests::{assert_same_in_scratch, require_tool, tests_dir};
+
+fn run_script(name: &str, tools: &[(&str, &str)]) {
+    for (tool, hint) in tools {
+        require_tool(tool, hint);
+    }
+    let script = tests_dir().join("scripts").join(name);
+    let script = script.to_str().expect("utf-8 path");
+    assert_same_in_scratch(&["/bin/sh", script], name.trim_end_matches(".sh"));
+}
+
+const GCC: (&str, &str) = ("gcc", "apt-get install gcc libc6-dev");
+
+#[test]
+fn gcc_and_make_build_a_three_file_project() {
+    run_script("make_project.sh", &[GCC, ("make", "apt-get install make")]);
+}
+
+#[test]
+fn git_init_commit_branch_merge_stash_gc() {
+    run_script("git_repo.sh", &[("git", "apt-get install git")]);
+}
+
+#[test]
+fn sqlite3_ten_thousand_inserts_in_one_transaction() {
+    run_script(
+        "sqlite_inserts.sh",
+        &[("sqlite3", "apt-get install sqlite3")],
+    );
+}
+
+#[test]
+fn tar_czf_then_xzf_keeps_checksums() {
+    run_script(
+        "tar_roundtrip.sh",
+        &[
+            ("tar", "apt-get install tar"),
+            ("gzip", "apt-get install gzip"),
+        ],
+    );
+}
+
+#[test]
+fn coreutils_ls_stat_du_df_cp_mv_ln_find_chmod() {
+    run_script(
+        "coreutils_files.sh",
+        &[("find", "apt-get install findutils")],
+    );
+}
