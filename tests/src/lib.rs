@@ -854,7 +854,18 @@ fn compile_from(dir: &str, prog: &str, libc: Libc, out_dir: &Path) -> Result<Pat
         }
         Libc::Glibc => Command::new("gcc"),
     };
-    cmd.args(["-O1", "-g", "-Wall", "-Wextra", "-D_GNU_SOURCE", "-o"])
+    // A first line `/* cflags: ... */` adds flags (e.g. a link address).
+    let text = std::fs::read_to_string(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+    let extra: Vec<&str> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("/* cflags:"))
+        .and_then(|l| l.strip_suffix("*/"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    cmd.args(["-O1", "-g", "-Wall", "-Wextra", "-D_GNU_SOURCE"])
+        .args(&extra)
+        .arg("-o")
         .arg(&tmp)
         .arg(&src)
         .arg(format!("-I{}", tests_dir().join("progs").display()));

@@ -230,6 +230,75 @@ pub fn describe(prog: &Program) -> alloc::string::String {
     out
 }
 
+/// Record kinds of [`flatten`]'s format.
+pub mod flat {
+    /// `u64 nr, [u64; 6] args`: a system call.
+    pub const CALL: u8 = 1;
+    /// `u64 addr, u16 len, bytes`: a store.
+    pub const STORE: u8 = 2;
+    /// `u64 addr, u8 len`: a load.
+    pub const LOAD: u8 = 3;
+    /// `u64 addr`: an instruction fetch (a call to the address).
+    pub const FETCH: u8 = 4;
+    /// `u32 ns`: time passes.
+    pub const SLEEP: u8 = 5;
+    /// The next top-level task's steps follow.
+    pub const TASK: u8 = 6;
+}
+
+/// The input as a flat list of steps for a program that replays it with
+/// real system calls (tests/helpers/fuzzexec.c, run under the real veil
+/// binary): each top-level task's steps after a [`flat::TASK`] record,
+/// syscall numbers and arguments resolved exactly as [`run_program`]
+/// resolves them. Children's scripts are not replayed (a real fork's child
+/// runs on in its parent's script) and host signals are left out. `None`
+/// if the input does not decode.
+pub fn flatten(data: &[u8]) -> Option<Vec<u8>> {
+    let prog = Program::arbitrary(&mut Unstructured::new(data)).ok()?;
+    let served = served();
+    let mut out = Vec::new();
+    for script in prog.tasks.iter().take(3) {
+        out.push(flat::TASK);
+        for a in script.0.iter().take(MAX_STEPS) {
+            match a {
+                Action::Call(nr, args) => {
+                    let nr = match *nr {
+                        Nr::Served(i) => served[i as usize % served.len()],
+                        Nr::Raw(n) => n as u64,
+                    };
+                    out.push(flat::CALL);
+                    out.extend_from_slice(&nr.to_le_bytes());
+                    for a in args {
+                        out.extend_from_slice(&arg(*a).to_le_bytes());
+                    }
+                }
+                Action::Store(at, bytes) => {
+                    let bytes = &bytes[..bytes.len().min(256)];
+                    out.push(flat::STORE);
+                    out.extend_from_slice(&addr(*at).to_le_bytes());
+                    out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+                    out.extend_from_slice(bytes);
+                }
+                Action::Load(at, len) => {
+                    out.push(flat::LOAD);
+                    out.extend_from_slice(&addr(*at).to_le_bytes());
+                    out.push(*len);
+                }
+                Action::Fetch(at) => {
+                    out.push(flat::FETCH);
+                    out.extend_from_slice(&addr(*at).to_le_bytes());
+                }
+                Action::Sleep(ns) => {
+                    out.push(flat::SLEEP);
+                    out.extend_from_slice(&ns.to_le_bytes());
+                }
+                Action::HostSignal(..) => {}
+            }
+        }
+    }
+    Some(out)
+}
+
 /// A small static executable: one page of code at 0x401000.
 pub fn tiny_elf() -> Vec<u8> {
     use veil_abi::elf::*;
