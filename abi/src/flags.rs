@@ -114,6 +114,40 @@ pub const F_ADD_SEALS: u32 = 1033;
 pub const F_GET_SEALS: u32 = 1034;
 pub const FD_CLOEXEC: u32 = 1;
 
+// Record locks (fcntl), flock, leases.
+pub const F_SETSIG: u32 = 10;
+pub const F_GETSIG: u32 = 11;
+pub const F_SETOWN_EX: u32 = 15;
+pub const F_GETOWN_EX: u32 = 16;
+pub const F_OFD_GETLK: u32 = 36;
+pub const F_OFD_SETLK: u32 = 37;
+pub const F_OFD_SETLKW: u32 = 38;
+pub const F_SETLEASE: u32 = 1024;
+pub const F_GETLEASE: u32 = 1025;
+pub const F_RDLCK: i16 = 0;
+pub const F_WRLCK: i16 = 1;
+pub const F_UNLCK: i16 = 2;
+pub const LOCK_SH: u32 = 1;
+pub const LOCK_EX: u32 = 2;
+pub const LOCK_NB: u32 = 4;
+pub const LOCK_UN: u32 = 8;
+pub const LOCK_MAND: u32 = 32;
+
+// File seals (F_ADD_SEALS) and memfd_create.
+pub const F_SEAL_SEAL: u32 = 0x1;
+pub const F_SEAL_SHRINK: u32 = 0x2;
+pub const F_SEAL_GROW: u32 = 0x4;
+pub const F_SEAL_WRITE: u32 = 0x8;
+pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
+pub const F_SEAL_EXEC: u32 = 0x20;
+pub const MFD_CLOEXEC: u32 = 0x1;
+pub const MFD_ALLOW_SEALING: u32 = 0x2;
+pub const MFD_HUGETLB: u32 = 0x4;
+pub const MFD_NOEXEC_SEAL: u32 = 0x8;
+pub const MFD_EXEC: u32 = 0x10;
+pub const MFD_HUGE_SHIFT: u32 = 26;
+pub const MFD_HUGE_MASK: u32 = 0x3f;
+
 // close_range
 pub const CLOSE_RANGE_UNSHARE: u32 = 2;
 pub const CLOSE_RANGE_CLOEXEC: u32 = 4;
@@ -440,6 +474,45 @@ pub const EFD_CLOEXEC: u32 = O_CLOEXEC;
 pub const SFD_NONBLOCK: u32 = O_NONBLOCK;
 pub const SFD_CLOEXEC: u32 = O_CLOEXEC;
 
+// inotify: event bits, watch flags, inotify_init1 flags, ioctls.
+pub const IN_ACCESS: u32 = 0x0000_0001;
+pub const IN_MODIFY: u32 = 0x0000_0002;
+pub const IN_ATTRIB: u32 = 0x0000_0004;
+pub const IN_CLOSE_WRITE: u32 = 0x0000_0008;
+pub const IN_CLOSE_NOWRITE: u32 = 0x0000_0010;
+pub const IN_OPEN: u32 = 0x0000_0020;
+pub const IN_MOVED_FROM: u32 = 0x0000_0040;
+pub const IN_MOVED_TO: u32 = 0x0000_0080;
+pub const IN_CREATE: u32 = 0x0000_0100;
+pub const IN_DELETE: u32 = 0x0000_0200;
+pub const IN_DELETE_SELF: u32 = 0x0000_0400;
+pub const IN_MOVE_SELF: u32 = 0x0000_0800;
+pub const IN_ALL_EVENTS: u32 = 0x0000_0fff;
+pub const IN_UNMOUNT: u32 = 0x0000_2000;
+pub const IN_Q_OVERFLOW: u32 = 0x0000_4000;
+pub const IN_IGNORED: u32 = 0x0000_8000;
+pub const IN_ONLYDIR: u32 = 0x0100_0000;
+pub const IN_DONT_FOLLOW: u32 = 0x0200_0000;
+pub const IN_EXCL_UNLINK: u32 = 0x0400_0000;
+pub const IN_MASK_CREATE: u32 = 0x1000_0000;
+pub const IN_MASK_ADD: u32 = 0x2000_0000;
+pub const IN_ISDIR: u32 = 0x4000_0000;
+pub const IN_ONESHOT: u32 = 0x8000_0000;
+pub const IN_NONBLOCK: u32 = O_NONBLOCK;
+pub const IN_CLOEXEC: u32 = O_CLOEXEC;
+/// `INOTIFY_IOC_SETNEXTWD`: `_IOW('I', 0, __s32)`.
+pub const INOTIFY_IOC_SETNEXTWD: u32 = 0x4004_4900;
+
+// splice, tee, vmsplice, sync_file_range.
+pub const SPLICE_F_MOVE: u32 = 0x01;
+pub const SPLICE_F_NONBLOCK: u32 = 0x02;
+pub const SPLICE_F_MORE: u32 = 0x04;
+pub const SPLICE_F_GIFT: u32 = 0x08;
+pub const SPLICE_F_ALL: u32 = 0x0f;
+pub const SYNC_FILE_RANGE_WAIT_BEFORE: u32 = 1;
+pub const SYNC_FILE_RANGE_WRITE: u32 = 2;
+pub const SYNC_FILE_RANGE_WAIT_AFTER: u32 = 4;
+
 // Interval timers (setitimer) and POSIX timers.
 pub const ITIMER_REAL: u32 = 0;
 pub const ITIMER_VIRTUAL: u32 = 1;
@@ -508,9 +581,11 @@ pub const CAP_SETGID: u32 = 6;
 pub const CAP_SETUID: u32 = 7;
 pub const CAP_SETPCAP: u32 = 8;
 pub const CAP_LINUX_IMMUTABLE: u32 = 9;
+pub const CAP_SYS_ADMIN: u32 = 21;
 pub const CAP_SYS_NICE: u32 = 23;
 pub const CAP_SYS_RESOURCE: u32 = 24;
 pub const CAP_MKNOD: u32 = 27;
+pub const CAP_LEASE: u32 = 28;
 pub const CAP_MAC_OVERRIDE: u32 = 32;
 pub const CAP_WAKE_ALARM: u32 = 35;
 pub const CAP_LAST_CAP: u32 = 40;
@@ -523,3 +598,35 @@ pub const CLONE_PIDFD: u64 = 0x1000;
 pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub const PIDFD_NONBLOCK: u32 = O_NONBLOCK;
+
+// Futexes: futex(2) commands and flags, the PI / robust word protocol,
+// and the futex2 flags of futex_waitv, futex_wait, futex_wake.
+pub const FUTEX_WAIT: u32 = 0;
+pub const FUTEX_WAKE: u32 = 1;
+pub const FUTEX_REQUEUE: u32 = 3;
+pub const FUTEX_CMP_REQUEUE: u32 = 4;
+pub const FUTEX_WAKE_OP: u32 = 5;
+pub const FUTEX_LOCK_PI: u32 = 6;
+pub const FUTEX_UNLOCK_PI: u32 = 7;
+pub const FUTEX_TRYLOCK_PI: u32 = 8;
+pub const FUTEX_WAIT_BITSET: u32 = 9;
+pub const FUTEX_WAKE_BITSET: u32 = 10;
+pub const FUTEX_WAIT_REQUEUE_PI: u32 = 11;
+pub const FUTEX_CMP_REQUEUE_PI: u32 = 12;
+pub const FUTEX_LOCK_PI2: u32 = 13;
+pub const FUTEX_PRIVATE_FLAG: u32 = 128;
+pub const FUTEX_CLOCK_REALTIME: u32 = 256;
+pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
+pub const FUTEX_WAITERS: u32 = 0x8000_0000;
+pub const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub const FUTEX2_SIZE_U32: u32 = 0x02;
+pub const FUTEX2_SIZE_MASK: u32 = 0x03;
+pub const FUTEX2_NUMA: u32 = 0x04;
+pub const FUTEX2_MPOL: u32 = 0x08;
+pub const FUTEX2_PRIVATE: u32 = FUTEX_PRIVATE_FLAG;
+pub const FUTEX_WAITV_MAX: u32 = 128;
+/// Entries exit_robust_list follows at most (circular lists end there).
+pub const ROBUST_LIST_LIMIT: u32 = 2048;
+/// get_robust_list of another user's thread needs it.
+pub const CAP_SYS_PTRACE: u32 = 19;

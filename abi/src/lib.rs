@@ -14,8 +14,13 @@
 pub mod errno;
 #[allow(missing_docs)]
 pub mod flags;
+pub mod mount;
+#[allow(missing_docs)]
+pub mod socket;
 #[allow(missing_docs)]
 pub mod sysno;
+#[allow(missing_docs)]
+pub mod termios;
 // Fields carry their C names; the C headers document them.
 #[allow(missing_docs)]
 pub mod types;

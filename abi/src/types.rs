@@ -356,6 +356,12 @@ abi_struct! {
 }
 
 abi_struct! {
+    /// `struct inotify_event`: the fixed part of each event a read of an
+    /// inotify descriptor returns; `len` bytes of NUL-padded name follow.
+    pub struct InotifyEvent { pub wd: i32, pub mask: u32, pub cookie: u32, pub len: u32 } size 16;
+}
+
+abi_struct! {
     /// `struct signalfd_siginfo`: what a read of a signalfd returns per
     /// signal.
     pub struct SignalfdSiginfo {
@@ -466,4 +472,30 @@ abi_struct! {
     /// `struct __user_cap_data_struct`: one 32-bit word of each set
     /// (version 1 passes one, versions 2 and 3 two).
     pub struct CapUserData { pub effective: u32, pub permitted: u32, pub inheritable: u32 } size 12;
+}
+
+abi_struct! {
+    /// `struct flock` (fcntl record locks): type and whence as shorts, then
+    /// start, length and the holder's pid; the tail is padding.
+    pub struct Flock {
+        pub l_type: i16,
+        pub l_whence: i16,
+        pub pad0: u32,
+        pub l_start: i64,
+        pub l_len: i64,
+        pub l_pid: i32,
+        pub pad1: u32,
+    } size 32;
+}
+
+abi_struct! {
+    /// `struct futex_waitv` (futex_waitv, futex_requeue).
+    pub struct FutexWaitv { pub val: u64, pub uaddr: u64, pub flags: u32, pub reserved: u32 } size 24;
+}
+
+abi_struct! {
+    /// `struct robust_list_head` (set_robust_list): the list's first
+    /// pointer (bit 0: a PI futex), the offset from an entry to its futex
+    /// word, and the entry being added or removed.
+    pub struct RobustListHead { pub list: u64, pub futex_offset: i64, pub list_op_pending: u64 } size 24;
 }

@@ -17,6 +17,14 @@ pub trait Clock: Send + Sync {
     fn thread_cpu(&self) -> Timespec {
         self.monotonic()
     }
+    /// Keeps the parameter page of `vdso` current from now on, so that the
+    /// vDSO computes exactly the realtime and monotonic times this clock
+    /// reports (see [`crate::vdso`]); the clock holds it weakly. The
+    /// default leaves the page "not ready": the vDSO then makes the system
+    /// calls.
+    fn attach_vdso(&self, vdso: &alloc::sync::Arc<crate::vdso::Vdso>) {
+        let _ = vdso;
+    }
 }
 
 /// Randomness for getrandom, AT_RANDOM and /dev/urandom.

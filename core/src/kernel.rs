@@ -58,9 +58,21 @@ pub struct Kernel {
     timers: spin::Once<Arc<dyn TimerService>>,
     /// Futex wait queues.
     pub futexes: crate::futex::FutexTable,
+    /// File locks (flock, record locks, leases).
+    pub locks: Arc<crate::vfs::lock::LockTable>,
+    /// The pipes of open FIFOs.
+    pub fifos: crate::vfs::fifo::FifoTable,
+    /// inotify watches.
+    pub inotify: Arc<crate::vfs::inotify::Registry>,
+    /// The sandbox's pseudo-terminals (its devpts instance).
+    pub ptys: Arc<crate::tty::PtyTable>,
+    /// Sockets: the unix-socket namespace.
+    pub net: crate::net::Net,
     unsupported_logged: Mutex<Vec<&'static str>>,
     /// Boot time in monotonic nanoseconds.
     pub boot_ns: AtomicU64,
+    /// The vDSO, made at the first exec (`None` if that failed).
+    vdso: spin::Once<Option<Arc<crate::vdso::Vdso>>>,
 }
 
 /// The services a kernel is built from.
@@ -103,8 +115,14 @@ impl Kernel {
             spawner: spin::Once::new(),
             timers: spin::Once::new(),
             futexes: crate::futex::FutexTable::default(),
+            locks: crate::vfs::lock::LockTable::new(),
+            fifos: crate::vfs::fifo::FifoTable::default(),
+            inotify: crate::vfs::inotify::Registry::new(),
+            ptys: crate::tty::PtyTable::new(),
+            net: crate::net::Net::default(),
             unsupported_logged: Mutex::new(Vec::new()),
             boot_ns: AtomicU64::new(0),
+            vdso: spin::Once::new(),
         })
     }
 
@@ -132,6 +150,19 @@ impl Kernel {
     /// The host timers, if the embedder gave them.
     pub fn timers(&self) -> Option<&Arc<dyn TimerService>> {
         self.timers.get()
+    }
+
+    /// The vDSO every exec maps, made on first use and handed to the clock
+    /// to keep current. `None` if its pages could not be allocated
+    /// (programs then run without one, making the system calls).
+    pub fn vdso(&self) -> Option<&Arc<crate::vdso::Vdso>> {
+        self.vdso
+            .call_once(|| {
+                let v = Arc::new(crate::vdso::Vdso::new(self.pages.clone()).ok()?);
+                self.clock.attach_vdso(&v);
+                Some(v)
+            })
+            .as_ref()
     }
 
     /// A blocker for a new task, from the spawner.
@@ -208,6 +239,9 @@ impl Kernel {
         };
         if (nr == sysno::EXECVE || nr == sysno::EXECVEAT) && result.is_ok() {
             task.tg.release_vfork_parent();
+        }
+        if result.is_ok() && crate::task::changes_view(nr) {
+            task.publish_view();
         }
         if let Some(line) = entry {
             crate::syscalls::strace::exit(task, nr, &args, line, &result);

@@ -3,7 +3,7 @@
 //! Everything an application sees of "the kernel" is modelled here, with
 //! no host calls of its own: tasks ([`task`]), signals ([`signal`]),
 //! memory ([`mm`]), the VFS ([`vfs`]), the ELF loader ([`loader`]) and the
-//! syscall table ([`syscalls`]). What core needs from outside comes through traits:
+//! syscall table ([`syscalls`]), with sockets in [`net`]. What core needs from outside comes through traits:
 //! [`platform`] (running application code, the memory file) and [`host`]
 //! (clocks, randomness, sleeping, logging). Filesystems plug in through
 //! [`vfs::node`].
@@ -27,6 +27,7 @@ pub mod host;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod net;
 pub mod platform;
 pub mod process;
 #[cfg(test)]
@@ -35,6 +36,8 @@ pub mod signal;
 pub mod syscalls;
 pub mod task;
 pub mod timer;
+pub mod tty;
+pub mod vdso;
 pub mod vfs;
 
 pub use addr::{FileOffset, UserAddr};

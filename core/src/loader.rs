@@ -41,6 +41,9 @@
 //!   below the top of the user address space; mmap_base sits below the
 //!   stack's maximum size and guard gap plus up to 1 TiB of randomisation;
 //!   the heap starts after the highest segment plus up to 32 MiB.
+//! - The vDSO (see [`crate::vdso`]) is mapped after the interpreter,
+//!   top-down, and named by `AT_SYSINFO_EHDR`, the first auxv entry as on
+//!   x86-64 Linux; no room for it fails the exec with `ENOMEM`.
 //! - Argument limits: the strings and pointers together may use a quarter
 //!   of RLIMIT_STACK (at most 6 MiB, at least 128 KiB), each string at
 //!   most 128 KiB: `E2BIG` otherwise. An empty argv gets `""` as `argv[0]`,
@@ -53,10 +56,9 @@
 //!   recorded, and `clear_child_tid` / the robust list are forgotten.
 //!
 //! # Left out
-//! set-uid/set-gid and capabilities (AT_SECURE is 0), the vDSO
-//! (AT_SYSINFO_EHDR), `noexec` mounts, ETXTBSY, binfmt_misc, 32-bit ELF,
-//! killing the other threads of the group (issue 3), and the futex wake on
-//! `clear_child_tid`.
+//! set-uid/set-gid and capabilities (AT_SECURE is 0), `noexec` mounts,
+//! ETXTBSY, binfmt_misc, 32-bit ELF, killing the other threads of the
+//! group (issue 3), and the futex wake on `clear_child_tid`.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -164,6 +166,8 @@ pub fn load(
 
 /// Installs a loaded image in `task`: the point of no return of execve.
 pub fn install(task: &mut Task, image: Image) {
+    // Robust futexes and PI locks (Linux's futex_exec_release).
+    crate::syscalls::futex::release(task, false);
     if task.clear_child_tid != 0 && Arc::strong_count(&task.mm) > 1 {
         // Linux's mm_release: tell a vfork parent / thread waiting on it.
         let _ = task.mm.write_obj(UserAddr(task.clear_child_tid), &0u32);
@@ -682,6 +686,11 @@ pub fn load_at(
         }
         None => (main.entry, 0),
     };
+    // The vDSO and its parameter page (Linux's arch_setup_additional_pages).
+    let sysinfo_ehdr = match task.kernel.vdso() {
+        Some(v) => Some(v.map_into(&mm)?.0),
+        None => None,
+    };
 
     // The heap.
     let brk_base = if elf.ehdr.e_type == ET_DYN && interp.is_none() {
@@ -705,6 +714,7 @@ pub fn load_at(
             phnum: elf.ehdr.e_phnum as u64,
             entry: main.entry,
             base: at_base,
+            sysinfo_ehdr,
         },
     )?;
     mm.set_layout(Layout {
@@ -740,6 +750,8 @@ struct StackInfo {
     phnum: u64,
     entry: u64,
     base: u64,
+    /// Where the vDSO is (`AT_SYSINFO_EHDR`), if there is one.
+    sysinfo_ehdr: Option<u64>,
 }
 
 struct Stack {
@@ -829,7 +841,11 @@ fn build_stack(
     mm.copy_out(UserAddr(p), &rnd)?;
 
     let c = &task.creds;
-    let auxv: Vec<(u64, u64)> = vec![
+    let mut auxv: Vec<(u64, u64)> = Vec::with_capacity(22);
+    if let Some(ehdr) = info.sysinfo_ehdr {
+        auxv.push((AT_SYSINFO_EHDR, ehdr));
+    }
+    auxv.extend_from_slice(&[
         (AT_MINSIGSTKSZ, MINSIGSTKSZ),
         (AT_HWCAP, HWCAP),
         (AT_PAGESZ, PAGE_SIZE),
@@ -850,7 +866,7 @@ fn build_stack(
         (AT_EXECFN, execfn_addr),
         (AT_PLATFORM, platform_addr),
         (AT_NULL, 0),
-    ];
+    ]);
     let words = 1 + argv.len() + 1 + envp.len() + 1 + auxv.len() * 2;
     let sp = p.checked_sub(words as u64 * 8).ok_or(Errno::E2BIG)? & !0xf;
     let mut table: Vec<u64> = Vec::with_capacity(words);
@@ -956,6 +972,38 @@ mod tests {
             .find(|e| e.0 == k)
             .map(|e| e.1)
             .unwrap_or_else(|| panic!("no auxv entry {k}"))
+    }
+
+    #[test]
+    fn vdso_is_mapped_and_first_in_auxv() {
+        let (_tb, mut t) = bed_with(&[("/bin/ok", static_exe().build(), 0o755)]);
+        exec(&mut t, b"/bin/ok", v(&["ok"]), vec![]).unwrap();
+        let (_, _, auxv) = stack_of(&t);
+        assert_eq!(auxv[0].0, AT_SYSINFO_EHDR);
+        let ehdr = auxv[0].1;
+        let mut head = [0u8; 4];
+        t.mm.copy_in(UserAddr(ehdr), &mut head).unwrap();
+        assert_eq!(&head, b"\x7fELF");
+        let vmas = t.mm.vmas();
+        let vdso = vmas.iter().find(|m| m.start == ehdr).unwrap();
+        assert_eq!(
+            (vdso.name.as_slice(), vdso.prot),
+            (&b"[vdso]"[..], Prot::READ | Prot::EXEC)
+        );
+        let vvar = vmas.iter().find(|m| m.end == ehdr).unwrap();
+        assert_eq!(
+            (vvar.name.as_slice(), vvar.prot),
+            (&b"[vvar]"[..], Prot::READ)
+        );
+        // Placed top-down, below mmap_base.
+        assert!(ehdr > 0x40_0000 && ehdr < t.mm.layout().mmap_base);
+        // Every exec maps the same pages again.
+        let page = t.mm.translate(UserAddr(ehdr));
+        assert!(page.is_some());
+        exec(&mut t, b"/bin/ok", v(&["ok"]), vec![]).unwrap();
+        let ehdr2 = aux(&stack_of(&t).2, AT_SYSINFO_EHDR);
+        t.mm.copy_in(UserAddr(ehdr2), &mut head).unwrap();
+        assert_eq!(t.mm.translate(UserAddr(ehdr2)), page);
     }
 
     #[test]

@@ -116,6 +116,35 @@ pub trait MemoryFile: Send + Sync {
     fn resident(&self) -> Option<u64> {
         None
     }
+    /// Stores `v` at the 8-byte aligned `off` as one indivisible store
+    /// with release ordering: for words the application reads as a unit
+    /// while core writes them (the vDSO parameter page's sequence
+    /// counter). The default, a plain `write`, suits a file no running
+    /// application reads (the fake). Misaligned or out of range: `EFAULT`.
+    fn store_u64(&self, off: FileOffset, v: u64) -> Result<(), Errno> {
+        if !off.0.is_multiple_of(8) {
+            return Err(Errno::EFAULT);
+        }
+        self.write(off, &v.to_le_bytes())
+    }
+    /// Compares the 4-byte aligned `u32` at `off` with `old` and, if
+    /// equal, replaces it with `new`, as one atomic step against the
+    /// application's own atomic operations on the word (futexes:
+    /// Linux's `futex_atomic_cmpxchg_inatomic`). Returns the value found.
+    /// The default (read, compare, write) suits a file no running
+    /// application writes (the fake). Misaligned or out of range: `EFAULT`.
+    fn compare_exchange_u32(&self, off: FileOffset, old: u32, new: u32) -> Result<u32, Errno> {
+        if !off.0.is_multiple_of(4) {
+            return Err(Errno::EFAULT);
+        }
+        let mut cur = [0u8; 4];
+        self.read(off, &mut cur)?;
+        let cur = u32::from_le_bytes(cur);
+        if cur == old {
+            self.write(off, &new.to_le_bytes())?;
+        }
+        Ok(cur)
+    }
 }
 
 /// An application's view of memory: which memory-file ranges appear where.

@@ -176,12 +176,60 @@ pub struct ThreadGroup {
     pub pgid: Mutex<Pid>,
     /// Session id.
     pub sid: Mutex<Pid>,
+    /// The controlling terminal (see [`crate::tty`]).
+    pub ctty: Mutex<crate::tty::Ctty>,
     /// Pending group-wide signals, job control, and the registry of the
     /// group's threads (see [`crate::signal`]).
     pub signals: crate::signal::GroupSignals,
     /// Process management: CPU accounting, scheduling, timers, subreaper
     /// and parent-death signal (see [`crate::process`]).
     pub pm: crate::process::ProcState,
+    /// The mount namespace the process made with unshare(CLONE_NEWNS) or
+    /// inherited; `None`: the sandbox's first one (`Kernel::mounts`).
+    pub mnt_ns: Mutex<Option<Arc<crate::vfs::MountNamespace>>>,
+    /// What /proc shows of this process to others (see [`ProcView`]).
+    pub view: Mutex<ProcView>,
+}
+
+/// True if a successful syscall `nr` may replace what [`ProcView`] holds
+/// (the address space, fd table or filesystem context, or credentials).
+pub fn changes_view(nr: u64) -> bool {
+    use veil_abi::sysno::*;
+    matches!(
+        nr,
+        EXECVE
+            | EXECVEAT
+            | SETUID
+            | SETGID
+            | SETREUID
+            | SETREGID
+            | SETRESUID
+            | SETRESGID
+            | SETFSUID
+            | SETFSGID
+            | SETGROUPS
+            | CAPSET
+            | PRCTL
+            | UNSHARE
+            | CLOSE_RANGE
+    )
+}
+
+/// A process's resources as other processes' /proc sees them: the
+/// leader's address space, fd table and filesystem context (weakly, so
+/// that a process's own /proc files keep nothing alive) and credentials.
+/// The leader publishes them ([`Task::publish_view`]) when it is made and
+/// after every call that replaces one of them.
+#[derive(Clone, Default)]
+pub struct ProcView {
+    /// The address space.
+    pub mm: alloc::sync::Weak<MemoryManager>,
+    /// The fd table.
+    pub fds: alloc::sync::Weak<FdTable>,
+    /// Root, working directory and umask.
+    pub fs: alloc::sync::Weak<Mutex<FsContext>>,
+    /// Credentials (`None` until published).
+    pub creds: Option<Credentials>,
 }
 
 impl ThreadGroup {
@@ -204,9 +252,20 @@ impl ThreadGroup {
             exec_tid: core::sync::atomic::AtomicU32::new(0),
             pgid: Mutex::new(pid),
             sid: Mutex::new(pid),
+            ctty: Mutex::new(crate::tty::Ctty::default()),
             signals: crate::signal::GroupSignals::new(pid),
             pm: crate::process::ProcState::default(),
+            mnt_ns: Mutex::new(None),
+            view: Mutex::new(ProcView::default()),
         }
+    }
+
+    /// The process's mount namespace.
+    pub fn mount_namespace(&self, kernel: &Kernel) -> Arc<crate::vfs::MountNamespace> {
+        self.mnt_ns
+            .lock()
+            .clone()
+            .unwrap_or_else(|| kernel.mounts.clone())
     }
 
     /// The soft limit of `resource`.
@@ -355,6 +414,21 @@ impl Task {
             self.pending.exited = true;
             self.pending.thread_status = Some(status);
         }
+    }
+
+    /// Publishes this task's address space, fd table, filesystem context
+    /// and credentials as its process's [`ProcView`], if it is the
+    /// process's leader (whose resources /proc shows).
+    pub fn publish_view(&self) {
+        if self.tid != self.tg.pid {
+            return;
+        }
+        *self.tg.view.lock() = ProcView {
+            mm: Arc::downgrade(&self.mm),
+            fds: Arc::downgrade(&self.fds),
+            fs: Arc::downgrade(&self.fs),
+            creds: Some(self.creds.clone()),
+        };
     }
 
     /// Reads a NUL-terminated path from user memory (`ENAMETOOLONG` past

@@ -10,10 +10,13 @@
 //! | `full`    | 1:7  | reads zeros, writes fail with `ENOSPC`           |
 //! | `random`  | 1:8  | reads from the sandbox's [`Random`]              |
 //! | `urandom` | 1:9  | the same                                         |
-//! | `tty`     | 5:0  | `ENXIO` (no controlling terminal yet)            |
+//! | `tty`     | 5:0  | the caller's controlling terminal (`ENXIO` without one) |
+//! | `ptmx`    | 5:2  | a new pseudo-terminal master ([`veil_core::tty`]) |
 //!
 //! plus `stdin`, `stdout`, `stderr` -> `/proc/self/fd/{0,1,2}`, `fd` ->
-//! `/proc/self/fd`, an `shm` directory (mode 1777) and an empty `pts`.
+//! `/proc/self/fd`, an `shm` directory (mode 1777) and a `pts` directory
+//! for devpts ([`crate::devpts`]) to be mounted on. A node numbered as a
+//! pty slave (136-143:N) outside devpts opens nothing (`EIO`, as Linux).
 //!
 //! The same [`Devices`] table serves device nodes made by mknod in any
 //! tmpfs that is given it (the sandbox root's upper layer): as on Linux, a
@@ -44,6 +47,8 @@ pub mod devno {
     pub const URANDOM: u64 = makedev(1, 9);
     /// `/dev/tty`.
     pub const TTY: u64 = makedev(5, 0);
+    /// `/dev/ptmx`.
+    pub const PTMX: u64 = makedev(5, 2);
 }
 
 /// The character devices of a sandbox, by number.
@@ -62,13 +67,23 @@ impl Devices {
 impl DeviceOpen for Devices {
     fn open_device(
         &self,
-        _cx: &Task,
+        cx: &Task,
         kind: FileType,
         rdev: u64,
-        _flags: u32,
+        flags: u32,
     ) -> Result<Arc<dyn FileOps>, Errno> {
         if kind != FileType::CharDevice {
             return Err(Errno::ENXIO);
+        }
+        match rdev {
+            devno::TTY => return Ok(veil_core::tty::open_current_tty(cx, flags)?),
+            devno::PTMX => return Ok(veil_core::tty::open_ptmx(cx)?),
+            _ => {}
+        }
+        // A pty slave is found through its devpts node only.
+        let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+        if (136..144).contains(&major) {
+            return Err(Errno::EIO);
         }
         let kind = match rdev {
             devno::NULL => DevKind::Null,
@@ -175,6 +190,7 @@ impl DevFs {
             (b"random", devno::RANDOM),
             (b"urandom", devno::URANDOM),
             (b"tty", devno::TTY),
+            (b"ptmx", devno::PTMX),
         ] {
             root.create_node(name, FileType::CharDevice, 0o666, rdev, root_owner)?;
         }
@@ -226,8 +242,8 @@ mod tests {
         assert_eq!(
             sorted_names(&*root),
             vec![
-                "fd", "full", "null", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty",
-                "urandom", "zero"
+                "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+                "tty", "urandom", "zero"
             ]
         );
         for (name, rdev) in [
@@ -237,6 +253,7 @@ mod tests {
             ("random", (1, 8)),
             ("urandom", (1, 9)),
             ("tty", (5, 0)),
+            ("ptmx", (5, 2)),
         ] {
             let a = root.lookup(&t, name.as_bytes()).unwrap().attr().unwrap();
             assert_eq!(a.mode, 0o20666, "{name}");

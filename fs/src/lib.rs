@@ -10,9 +10,15 @@
 //!   never followed, host pseudo-filesystems hidden, devices never opened);
 //! - [`overlay`]: a writable tmpfs upper layer over a read-only lower layer
 //!   (copy-up, whiteouts, opaque directories); writes never reach the host;
-//! - [`devfs`]: `/dev` with null, zero, full, random, urandom, tty, the
-//!   `/proc/self/fd` symlinks, `shm` and `pts`;
-//! - [`procfs`]: `/proc`, generated per calling task from core's model;
+//! - [`devfs`]: `/dev` with null, zero, full, random, urandom, tty, ptmx,
+//!   the `/proc/self/fd` symlinks, `shm` and `pts`;
+//! - [`devpts`]: `/dev/pts`, the sandbox's pseudo-terminal slaves;
+//! - [`procfs`]: `/proc`, generated per calling task from core's model,
+//!   with a directory for every process of the sandbox;
+//! - [`sysfs`]: `/sys` (CPUs, transparent huge pages) and the sandbox's
+//!   cgroup2 (its limits and processes), built from its configuration;
+//! - [`fstypes`]: [`Filesystems`], the types mount(2) makes inside the
+//!   sandbox (tmpfs with its options, proc, sysfs, cgroup2, devpts);
 //! - [`hostfd`]: [`HostFdFile`](hostfd::HostFdFile), an open file over an
 //!   inherited host fd (the sandbox's stdin, stdout and stderr).
 //!
@@ -28,8 +34,14 @@
 //! let at = |p: &[u8]| walk::resolve(&t, AT_FDCWD, p, WalkFlags { follow: true, ..Default::default() });
 //! let dev = veil_fs::devfs::new_root(clock.clone(), random.clone());
 //! mounts.mount(&at(b"/dev")?, Dentry::new_root(dev), "devtmpfs", "devtmpfs");
-//! let proc = veil_fs::procfs::new_root(clock.clone());
+//! let proc = veil_fs::procfs::new_root_for(&kernel);
 //! mounts.mount(&at(b"/proc")?, Dentry::new_root(proc), "proc", "proc");
+//!
+//! // mount(2)'s filesystem types; the single sysfs and cgroup2.
+//! let types = Arc::new(veil_fs::Filesystems::new(&kernel, SysConfig::unlimited(cpus)));
+//! mounts.install_filesystems(types.clone());
+//! mounts.mount_fs(&at(b"/sys")?, types.sysfs(), "sysfs", "sysfs", 0, flags);
+//! mounts.mount_fs(&at(b"/sys/fs/cgroup")?, types.cgroup(), "cgroup2", "cgroup2", MS_RDONLY, flags);
 //!
 //! // stdin / stdout / stderr: a dup of the caller's fd each, with the
 //! // host's status flags and current offset in the description.
@@ -47,11 +59,14 @@
 #![deny(missing_docs)]
 
 pub mod devfs;
+pub mod devpts;
+pub mod fstypes;
 pub mod hostfd;
 pub mod hostfs;
 pub mod overlay;
 pub mod procfs;
 mod sys;
+pub mod sysfs;
 pub mod tmpfs;
 pub mod util;
 
@@ -66,6 +81,7 @@ use veil_core::host::{Clock, Random};
 use veil_core::vfs::{InodeRef, Owner};
 
 pub use devfs::{DevFs, Devices};
+pub use fstypes::Filesystems;
 pub use hostfd::HostFdFile;
 pub use hostfs::HostFs;
 pub use overlay::{LowerNode, Overlay};

@@ -19,6 +19,7 @@
 //! - unlink / rmdir of a lower entry leave a whiteout. Whiteouts and
 //!   opaque marks are overlay metadata kept in memory (keyed by the upper
 //!   directory), never files, and never on the host.
+//! - O_TMPFILE files live in the upper layer (their directory copied up).
 //! - Renaming a directory that has a lower part answers `EXDEV`, as Linux
 //!   overlayfs does without `redirect_dir`; `mv` then copies.
 //! - All objects report the overlay's own `st_dev`; inode numbers are those
@@ -600,6 +601,24 @@ impl Inode for OvInode {
         let (u, wh) = self.prepare_create(&ns, name)?;
         let new = u.create_dir(name, mode, owner)?;
         self.created(&u, name, new, wh)
+    }
+
+    /// O_TMPFILE: an unnamed file in the upper layer (the directory is
+    /// copied up first, as overlayfs does).
+    fn tmpfile(&self, mode: u32, owner: Owner, linkable: bool) -> Result<InodeRef, Errno> {
+        if self.kind != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        let ns = self.fs.lock_ns();
+        let u = self.copy_up(&ns, true)?;
+        let new = u.create_tmpfile(mode, owner, linkable)?;
+        Ok(OvInode::new(
+            &self.fs,
+            FileType::Regular,
+            None,
+            Some(new),
+            None,
+        ))
     }
 
     fn symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<InodeRef, Errno> {

@@ -3,28 +3,38 @@
 //! What a program sees depends on who asks: inode methods receive the
 //! calling task, and the dynamic directories (`/proc` itself, `/proc/<pid>`
 //! and below) are not cacheable, so every walk asks again. A
-//! `/proc/<pid>` directory captures the calling task's process state
-//! (thread group, address space, fd table, fs context, credentials) when
-//! it is looked up; its files are generated when opened (a snapshot read
-//! with offsets, as Linux's seq files).
+//! `/proc/<pid>` directory captures the process's state when it is looked
+//! up: for the caller, its own task (thread group, address space, fd
+//! table, fs context, credentials); for another process, what that
+//! process's leader last published (`ThreadGroup::view`: weak references
+//! to the same objects, and its credentials). Its files are generated when
+//! opened (a snapshot read with offsets, as Linux's seq files).
 //!
 //! Served:
 //! - `/proc/self` (-> `<pid>`), `/proc/thread-self` (-> `<pid>/task/<tid>`),
 //!   `/proc/mounts` (-> `self/mounts`);
-//! - `/proc/<pid>/` for the caller's own pid: `exe`, `cwd`, `root` (magic
-//!   links), `fd/` (magic links to each open file), `fdinfo/`, `task/<tid>/`,
-//!   `maps`, `status`, `stat`, `statm`, `cmdline`, `environ`, `comm`
-//!   (writable), `mounts`, `mountinfo`, `limits`, `cgroup`,
-//!   `oom_score_adj`;
+//! - `/proc/<pid>/` for every process of the sandbox (listed in `/proc`
+//!   after the named entries, in pid order) and `/proc/<tid>/` for every
+//!   thread: `exe`, `cwd`, `root` (magic links), `fd/` (magic links to
+//!   each open file), `fdinfo/`, `task/<tid>/`, `maps`, `status`, `stat`,
+//!   `statm`, `cmdline`, `environ`, `comm` (writable), `mounts`,
+//!   `mountinfo` (the process's mount namespace, seen from its root: mounts
+//!   it cannot reach are left out, as Linux does), `limits`, `cgroup`,
+//!   `oom_score_adj`. A zombie (exited, not yet reaped) has state `Z`, no
+//!   memory (empty `cmdline`, `maps`; zero sizes) and no fs context; once
+//!   reaped, its pid is `ENOENT` and lookups in a directory still open are
+//!   `ESRCH`, as in Linux;
 //! - `cpuinfo` (the host's, read once, cut to the sandbox's CPU count),
-//!   `meminfo`, `stat`, `uptime`, `loadavg`, `version`, `filesystems`;
+//!   `meminfo`, `stat`, `uptime`, `loadavg`, `version`, `filesystems` (the
+//!   types mount(2) can make, then those the sandbox mounted);
 //! - `sys/kernel/{hostname,domainname,ostype,osrelease,version,pid_max,
 //!   ngroups_max,cap_last_cap,random/boot_id,random/uuid}`,
 //!   `sys/vm/{overcommit_memory,max_map_count}`, `sys/fs/{file-max,nr_open}`.
 //!
-//! Never shown: host pids, host mounts, Sentry addresses. Other processes'
-//! directories, and pids in the listing of `/proc`, need a task registry
-//! (issue 3): `/proc/<other pid>` is `ENOENT` for now.
+//! Left out: another process's state letter is `R` unless it is stopped
+//! (`T`) or a zombie (`Z`) — whether it sleeps is not tracked; a thread
+//! other than the leader of another process shows the leader's resources.
+//! Never shown: host pids, host mounts, Sentry addresses.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock, Weak};
@@ -59,6 +69,9 @@ struct Shared {
     /// The host's /proc/cpuinfo, read at construction.
     cpuinfo: Vec<u8>,
     boot_id: OnceLock<String>,
+    /// The kernel whose processes `/proc` lists (given at construction,
+    /// or learnt from the first task that looks something up).
+    kernel: OnceLock<Weak<Kernel>>,
 }
 
 /// A procfs instance.
@@ -81,6 +94,7 @@ impl ProcFs {
             time: clock.realtime(),
             cpuinfo,
             boot_id: OnceLock::new(),
+            kernel: OnceLock::new(),
         });
         ProcFs {
             root: Arc::new(ProcInode {
@@ -89,6 +103,19 @@ impl ProcFs {
                 node: Node::Dir(DirKind::Root),
             }),
         }
+    }
+
+    /// A procfs listing the processes of `kernel` (its `cpuinfo` the
+    /// host's, read now, once).
+    pub fn for_kernel(kernel: &Arc<Kernel>) -> ProcFs {
+        ProcFs::new(kernel.clock.clone()).listing(kernel)
+    }
+
+    /// This procfs, listing the processes of `kernel` in `/proc` (unless
+    /// it already knows its kernel).
+    pub fn listing(self, kernel: &Arc<Kernel>) -> ProcFs {
+        let _ = self.root.fs.kernel.set(Arc::downgrade(kernel));
+        self
     }
 
     /// The root inode.
@@ -108,6 +135,18 @@ impl ProcFs {
 pub fn new_root(clock: Arc<dyn Clock>) -> InodeRef {
     ProcFs::new(clock).root()
 }
+
+/// As [`new_root`], listing the processes of `kernel` in `/proc` from the
+/// start (a root made by [`new_root`] learns its kernel at the first
+/// lookup).
+pub fn new_root_for(kernel: &Arc<Kernel>) -> InodeRef {
+    ProcFs::for_kernel(kernel).root()
+}
+
+/// First readdir cookie of the pid entries of `/proc` (after the named
+/// ones; a pid's cookie is this plus the pid, so listings resume in pid
+/// order).
+const PID_COOKIE: u64 = 1 << 32;
 
 /// The state of a process as seen through `/proc/<pid>`.
 struct Snap {
@@ -137,8 +176,80 @@ impl Snap {
         })
     }
 
+    /// Process `tg` as another process sees it, from its thread `tid`:
+    /// what its leader last published ([`ThreadGroup::view`]).
+    fn of_group(kernel: &Arc<Kernel>, tg: Arc<ThreadGroup>, tid: Pid) -> Arc<Snap> {
+        let v = tg.view.lock().clone();
+        let sigmask = tg.signals.lock().find(tid).map_or(0, |h| h.mask);
+        Arc::new(Snap {
+            kernel: kernel.clone(),
+            tid,
+            tg,
+            mm: v.mm,
+            fds: v.fds,
+            fs: v.fs,
+            creds: v.creds.unwrap_or_default(),
+            sigmask,
+        })
+    }
+
+    /// The process or thread `id` as `cx` sees it, if it exists: the
+    /// caller itself from its own state, others from their published
+    /// view. Zombies exist until reaped.
+    fn find(cx: &Task, id: Pid) -> Option<Arc<Snap>> {
+        if id == cx.pid() || id == cx.tid {
+            return Some(Snap::of(cx));
+        }
+        let tg = cx.kernel.thread_group(id)?;
+        if tg.pid != id {
+            // A thread of another process (or of this one).
+            let live = tg.signals.lock().find(id).is_some_and(|h| !h.exited);
+            if !live {
+                return None;
+            }
+            if Arc::ptr_eq(&tg, &cx.tg) {
+                return Some(Snap::of(cx).thread(id));
+            }
+        }
+        Some(Snap::of_group(&cx.kernel, tg, id))
+    }
+
     fn pid(&self) -> Pid {
         self.tg.pid
+    }
+
+    /// True once the process has been reaped (its pid is free): looking
+    /// in its directory is `ESRCH`, as in Linux.
+    fn gone(&self) -> bool {
+        !self
+            .kernel
+            .thread_group(self.pid())
+            .is_some_and(|tg| Arc::ptr_eq(&tg, &self.tg))
+    }
+
+    /// True once the process has ended and is waiting to be reaped.
+    fn zombie(&self) -> bool {
+        self.tg.dead.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The state letter and word of /proc/<pid>/stat and status.
+    fn state(&self) -> (char, &'static str) {
+        if self.zombie() {
+            ('Z', "zombie")
+        } else if self.tg.signals.lock().job.stopped {
+            ('T', "stopped")
+        } else {
+            ('R', "running")
+        }
+    }
+
+    /// The address space: `None` for a zombie (it has none left), `ESRCH`
+    /// once the process is gone.
+    fn mm_opt(&self) -> Result<Option<Arc<MemoryManager>>, Errno> {
+        if self.zombie() {
+            return Ok(None);
+        }
+        self.mm().map(Some)
     }
 
     /// The live threads of the process, in creation order.
@@ -495,6 +606,28 @@ impl ProcInode {
                         out.push((name.as_bytes().to_vec(), ino, node.kind(), i as u64 + 1));
                     }
                 }
+                if matches!(self.node, Node::Dir(DirKind::Root)) {
+                    // Every process (zombies too), not threads.
+                    let kernel = self.fs.kernel.get().and_then(|k| k.upgrade());
+                    let pids: Vec<Pid> = kernel
+                        .map(|k| {
+                            k.thread_groups
+                                .lock()
+                                .iter()
+                                .filter(|(id, w)| w.upgrade().is_some_and(|tg| tg.pid == **id))
+                                .map(|(id, _)| *id)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for pid in pids {
+                        out.push((
+                            pid.to_string().into_bytes(),
+                            PID_INO | ((pid as u32 as u64) << 24),
+                            FileType::Directory,
+                            PID_COOKIE + pid as u64,
+                        ));
+                    }
+                }
             }
         }
         out
@@ -634,15 +767,22 @@ impl Inode for ProcInode {
         let Node::Dir(dir) = &self.node else {
             return Err(Errno::ENOTDIR);
         };
+        self.fs.kernel.get_or_init(|| Arc::downgrade(&cx.kernel));
+        if let DirKind::Pid(s) | DirKind::Task(s) = dir {
+            if s.gone() {
+                return Err(Errno::ESRCH);
+            }
+        }
         match dir {
             DirKind::Root => {
-                if let Some(pid) = parse_num(name) {
-                    if pid == cx.pid() || pid == cx.tid {
-                        let s = Snap::of(cx);
-                        let ino = s.ino(0);
-                        return Ok(self.make(ino, Node::Dir(DirKind::Pid(s))));
-                    }
-                    return Err(Errno::ENOENT);
+                if let Some(id) = parse_num(name) {
+                    let s = Snap::find(cx, id).ok_or(Errno::ENOENT)?;
+                    let ino = if id == s.pid() {
+                        s.ino(0)
+                    } else {
+                        s.ino(SUB_TASK_DIR)
+                    };
+                    return Ok(self.make(ino, Node::Dir(DirKind::Pid(s))));
                 }
             }
             DirKind::Task(s) => {
@@ -766,7 +906,6 @@ impl Inode for ProcInode {
             f_namelen: 255,
             f_frsize: 4096,
             f_fsid: [self.fs.dev as i32, (self.fs.dev >> 32) as i32],
-            f_flags: 0x20 | 0x2 | 0x4 | 0x8, // ST_VALID|NOSUID|NODEV|NOEXEC
             ..Default::default()
         })
     }
@@ -964,10 +1103,7 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
             id.release, id.version
         )
         .into_bytes(),
-        Global::Filesystems => {
-            b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\toverlay\n"
-                .to_vec()
-        }
+        Global::Filesystems => filesystems_text(cx),
         Global::Hostname => line(&id.hostname),
         Global::Domainname => line("(none)"),
         Global::Ostype => line("Linux"),
@@ -983,6 +1119,23 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         Global::FileMax => line("9223372036854775807"),
         Global::NrOpen => line("1048576"),
     }
+}
+
+/// /proc/filesystems: the types mount(2) can make in the caller's
+/// namespace, and those the sandbox mounted itself.
+fn filesystems_text(cx: &Task) -> Vec<u8> {
+    let ns = cx.tg.mount_namespace(&cx.kernel);
+    let mut list: Vec<(String, bool)> = ns.filesystems().map(|t| t.list()).unwrap_or_default();
+    for m in ns.all() {
+        if m.fs_type() != "rootfs" && !list.iter().any(|(n, _)| n == m.fs_type()) {
+            list.push((m.fs_type().to_string(), true));
+        }
+    }
+    let mut out = String::new();
+    for (name, nodev) in list {
+        let _ = writeln!(out, "{}\t{name}", if nodev { "nodev" } else { "" });
+    }
+    out.into_bytes()
 }
 
 /// A random (version 4) UUID.
@@ -1138,73 +1291,147 @@ fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
     let ppid = *s.tg.ppid.lock();
     let pgid = *s.tg.pgid.lock();
     let sid = *s.tg.sid.lock();
+    // A zombie has no memory left: its memory files are empty.
+    let mm = s.mm_opt()?;
     Ok(match f {
-        PidFile::Maps => s.mm()?.maps_text().into_bytes(),
+        PidFile::Maps => mm.map(|m| m.maps_text().into_bytes()).unwrap_or_default(),
         PidFile::Cmdline => {
             let (a0, a1, _, _) = *s.tg.args_range.lock();
-            read_range(&*s.mm()?, a0, a1)
+            mm.map(|m| read_range(&m, a0, a1)).unwrap_or_default()
         }
         PidFile::Environ => {
             let (_, _, e0, e1) = *s.tg.args_range.lock();
-            read_range(&*s.mm()?, e0, e1)
+            mm.map(|m| read_range(&m, e0, e1)).unwrap_or_default()
         }
         PidFile::Comm => format!("{comm}\n").into_bytes(),
         PidFile::Cgroup => b"0::/\n".to_vec(),
         PidFile::OomScoreAdj => b"0\n".to_vec(),
-        PidFile::Status => status_text(s, &comm, ppid, pgid, sid)?,
+        PidFile::Status => status_text(s, mm.as_deref(), &comm, ppid, pgid, sid)?,
         PidFile::Stat => {
-            let st = s.mm()?.stats();
+            let (vsize, rss) = mm
+                .as_ref()
+                .map(|m| {
+                    let st = m.stats();
+                    (st.total_pages * 4096, st.resident_pages)
+                })
+                .unwrap_or((0, 0));
             let (ign, cgt) = sig_masks(&s.tg);
-            let (a0, a1, e0, e1) = *s.tg.args_range.lock();
-            let cpu = ticks(ns_of(s.kernel.clock.thread_cpu()));
+            let (a0, a1, e0, e1) = if mm.is_some() {
+                *s.tg.args_range.lock()
+            } else {
+                (0, 0, 0, 0)
+            };
+            let now = veil_core::process::mono_ns(&s.kernel);
+            let times = s.tg.pm.times(now);
+            let children = s.tg.pm.children.lock().times;
+            let nice = s.tg.pm.sched(s.tid).nice;
+            let (state, _) = s.state();
+            let threads = threads(s);
+            let exit_code = match *s.tg.exit_status.lock() {
+                Some(veil_core::task::ExitStatus::Exited(c)) if s.zombie() => (c & 0xff) << 8,
+                Some(veil_core::task::ExitStatus::Signaled(sig)) if s.zombie() => sig & 0x7f,
+                _ => 0,
+            };
+            let (tty_nr, tpgid) = controlling_tty(&s.tg);
             format!(
-                "{pid} ({comm}) R {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {cpu} 0 0 0 20 0 1 0 0 {} {} 18446744073709551615 1 1 0 0 0 0 {} {ign} {cgt} 0 0 0 17 0 0 0 0 0 0 0 0 0 {a0} {a1} {e0} {e1} 0\n",
-                st.total_pages * 4096,
-                st.resident_pages,
+                "{pid} ({comm}) {state} {ppid} {pgid} {sid} {tty_nr} {tpgid} 4194304 0 0 0 0 {} {} {} {} {} {nice} {threads} 0 0 {vsize} {rss} 18446744073709551615 1 1 0 0 0 0 {} {ign} {cgt} 0 0 0 17 0 0 0 0 0 0 0 0 0 {a0} {a1} {e0} {e1} {exit_code}\n",
+                ticks(times.utime),
+                ticks(times.stime),
+                ticks(children.utime),
+                ticks(children.stime),
+                20 + nice,
                 s.sigmask,
             )
             .into_bytes()
         }
-        PidFile::Statm => {
-            let st = s.mm()?.stats();
-            format!(
-                "{} {} 0 0 0 {} 0\n",
-                st.total_pages,
-                st.resident_pages,
-                st.total_pages.saturating_sub(st.stack_pages)
-            )
-            .into_bytes()
-        }
+        PidFile::Statm => match mm {
+            Some(m) => {
+                let st = m.stats();
+                format!(
+                    "{} {} 0 0 0 {} 0\n",
+                    st.total_pages,
+                    st.resident_pages,
+                    st.total_pages.saturating_sub(st.stack_pages)
+                )
+                .into_bytes()
+            }
+            None => b"0 0 0 0 0 0 0\n".to_vec(),
+        },
         PidFile::Mounts | PidFile::Mountinfo => mounts_text(s, f == PidFile::Mountinfo)?,
         PidFile::Limits => limits_text(&s.tg),
     })
 }
 
-fn status_text(s: &Snap, comm: &str, ppid: Pid, pgid: Pid, sid: Pid) -> Result<Vec<u8>, Errno> {
+/// Threads of the process still running (at least 1, as Linux counts a
+/// zombie leader).
+fn threads(s: &Snap) -> u32 {
+    s.tg.live_threads
+        .load(std::sync::atomic::Ordering::Acquire)
+        .max(1)
+}
+
+/// A CPU list as sysfs and /proc show them: `0`, `0-3`.
+pub(crate) fn cpu_list(n: u32) -> String {
+    match n {
+        0 | 1 => "0".to_string(),
+        n => format!("0-{}", n - 1),
+    }
+}
+
+/// The controlling terminal as `stat` shows it: its device number (the
+/// kernel's 32-bit encoding, 0 without one) and its foreground process
+/// group (-1 without a terminal, 0 without a foreground group).
+fn controlling_tty(tg: &veil_core::task::ThreadGroup) -> (u32, i32) {
+    let Some(pty) = tg.ctty.lock().tty().cloned() else {
+        return (0, -1);
+    };
+    let rdev = veil_core::tty::slave_rdev(pty.index);
+    let major = (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)) as u32;
+    let minor = ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32;
+    let nr = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+    (nr, pty.session().1.unwrap_or(0))
+}
+
+fn status_text(
+    s: &Snap,
+    mm: Option<&MemoryManager>,
+    comm: &str,
+    ppid: Pid,
+    pgid: Pid,
+    sid: Pid,
+) -> Result<Vec<u8>, Errno> {
     let c = &s.creds;
-    let st = s.mm()?.stats();
     let kb = |pages: u64| pages * 4;
     let (ign, cgt) = sig_masks(&s.tg);
-    let umask = s.fs()?.lock().umask;
-    let fd_size = s
-        .fds()?
-        .list()
-        .last()
-        .map(|(fd, _)| *fd as u64 + 1)
-        .unwrap_or(0);
-    let fd_size = fd_size.max(64).next_power_of_two();
-    let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
-    let caps = if c.euid == 0 {
-        "000001ffffffffff"
+    let zombie = s.zombie();
+    // A zombie has no fs context or fd table left: no Umask line, FDSize 0.
+    let umask = if zombie {
+        None
     } else {
-        "0000000000000000"
+        Some(s.fs()?.lock().umask)
     };
+    let fd_size = if zombie {
+        0
+    } else {
+        s.fds()?
+            .list()
+            .last()
+            .map(|(fd, _)| *fd as u64 + 1)
+            .unwrap_or(0)
+            .max(64)
+            .next_power_of_two()
+    };
+    let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
     let n = cpus(&s.kernel);
     let sigpending = s.tg.rlimit(veil_abi::flags::RLIMIT_SIGPENDING);
-    let mut o = String::new();
+    let (state, word) = s.state();
+    let mut o = format!("Name:\t{comm}\n");
+    if let Some(umask) = umask {
+        let _ = writeln!(o, "Umask:\t{umask:04o}");
+    }
     let _ = write!(
         o,
-        "Name:\t{comm}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+        "State:\t{state} ({word})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
          Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t{fd_size}\nGroups:\t{}\n\
          NStgid:\t{pid}\nNSpid:\t{tid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n",
         c.uid,
@@ -1219,72 +1446,130 @@ fn status_text(s: &Snap, comm: &str, ppid: Pid, pgid: Pid, sid: Pid) -> Result<V
         pid = s.pid(),
         tid = s.tid,
     );
+    if let Some(mm) = mm {
+        let st = mm.stats();
+        let _ = write!(
+            o,
+            "VmPeak:\t{:>8} kB\nVmSize:\t{:>8} kB\nVmLck:\t{:>8} kB\nVmPin:\t{:>8} kB\nVmHWM:\t{:>8} kB\nVmRSS:\t{:>8} kB\n\
+             RssAnon:\t{:>8} kB\nRssFile:\t{:>8} kB\nRssShmem:\t{:>8} kB\nVmData:\t{:>8} kB\nVmStk:\t{:>8} kB\n\
+             VmExe:\t{:>8} kB\nVmLib:\t{:>8} kB\nVmPTE:\t{:>8} kB\nVmSwap:\t{:>8} kB\nHugetlbPages:\t{:>8} kB\n",
+            kb(st.total_pages),
+            kb(st.total_pages),
+            0,
+            0,
+            kb(st.resident_pages),
+            kb(st.resident_pages),
+            kb(st.resident_pages),
+            0,
+            0,
+            kb(st.total_pages.saturating_sub(st.stack_pages)),
+            kb(st.stack_pages),
+            0,
+            0,
+            kb(st.vmas.div_ceil(64).max(1)),
+            0,
+            0,
+        );
+    }
+    let caps = &c.caps;
     let _ = write!(
         o,
-        "VmPeak:\t{:>8} kB\nVmSize:\t{:>8} kB\nVmLck:\t{:>8} kB\nVmPin:\t{:>8} kB\nVmHWM:\t{:>8} kB\nVmRSS:\t{:>8} kB\n\
-         RssAnon:\t{:>8} kB\nRssFile:\t{:>8} kB\nRssShmem:\t{:>8} kB\nVmData:\t{:>8} kB\nVmStk:\t{:>8} kB\n\
-         VmExe:\t{:>8} kB\nVmLib:\t{:>8} kB\nVmPTE:\t{:>8} kB\nVmSwap:\t{:>8} kB\nHugetlbPages:\t{:>8} kB\n",
-        kb(st.total_pages),
-        kb(st.total_pages),
-        0,
-        0,
-        kb(st.resident_pages),
-        kb(st.resident_pages),
-        kb(st.resident_pages),
-        0,
-        0,
-        kb(st.total_pages.saturating_sub(st.stack_pages)),
-        kb(st.stack_pages),
-        0,
-        0,
-        kb(st.vmas.div_ceil(64).max(1)),
-        0,
-        0,
-    );
-    let _ = write!(
-        o,
-        "CoreDumping:\t0\nTHP_enabled:\t1\nThreads:\t1\nSigQ:\t0/{sigpending}\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+        "CoreDumping:\t0\nTHP_enabled:\t1\nThreads:\t{}\nSigQ:\t0/{sigpending}\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          SigBlk:\t{:016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n\
-         CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n\
+         CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\nCapAmb:\t0000000000000000\n\
          NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tthread vulnerable\n\
-         SpeculationIndirectBranch:\tconditional enabled\nCpus_allowed:\t{}\nCpus_allowed_list:\t0-{}\n\
+         SpeculationIndirectBranch:\tconditional enabled\nCpus_allowed:\t{}\nCpus_allowed_list:\t{}\n\
          Mems_allowed:\t00000000,00000001\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+        threads(s),
         s.sigmask,
+        caps.inheritable,
+        caps.permitted,
+        caps.effective,
+        caps.bounding,
         cpu_mask(n),
-        n - 1,
+        cpu_list(n),
     );
     Ok(o.into_bytes())
 }
 
 fn mounts_text(s: &Snap, info: bool) -> Result<Vec<u8>, Errno> {
+    use veil_core::vfs::mount::{mnt, path_within};
     let root = s.root()?;
     let mut o = String::new();
-    for m in s.kernel.mounts.all() {
-        let path = match &m.mountpoint {
-            Some(at) => at.path_from(&root),
-            None => b"/".to_vec(),
+    for m in s.tg.mount_namespace(&s.kernel).all() {
+        // Mounts the process cannot reach from its root are left out.
+        let me = Location {
+            mount: m.clone(),
+            dentry: m.root.clone(),
+        };
+        let Some(path) = path_within(&me, &root) else {
+            continue;
         };
         let path = escape_mount_path(&path);
-        let rw = if m.read_only { "ro" } else { "rw" };
-        let extra = match m.fs_type.as_str() {
-            "proc" | "sysfs" => ",nosuid,nodev,noexec",
-            "devtmpfs" | "devpts" => ",nosuid",
-            _ => "",
-        };
+        let sb = m.sb();
+        let mut sb_opts = String::new();
+        for (bit, name) in [
+            (veil_abi::mount::MS_SYNCHRONOUS, ",sync"),
+            (veil_abi::mount::MS_DIRSYNC, ",dirsync"),
+            (veil_abi::mount::MS_MANDLOCK, ",mand"),
+            (veil_abi::mount::MS_LAZYTIME, ",lazytime"),
+        ] {
+            if sb.flags() & bit != 0 {
+                sb_opts.push_str(name);
+            }
+        }
+        let mut mnt_opts = String::new();
+        for (bit, name) in [
+            (mnt::NOSUID, ",nosuid"),
+            (mnt::NODEV, ",nodev"),
+            (mnt::NOEXEC, ",noexec"),
+            (mnt::NOATIME, ",noatime"),
+            (mnt::NODIRATIME, ",nodiratime"),
+            (mnt::RELATIME, ",relatime"),
+            (mnt::NOSYMFOLLOW, ",nosymfollow"),
+        ] {
+            if m.flags() & bit != 0 {
+                mnt_opts.push_str(name);
+            }
+        }
+        let fs_opts = sb
+            .filesystem()
+            .map(|f| f.show_options())
+            .unwrap_or_default();
+        let source = escape_mount_path(m.source().as_bytes());
+        let fs_type = escape_mount_path(m.fs_type().as_bytes());
         if info {
-            let dev = m.root.inode.attr().map(|a| a.dev).unwrap_or(0);
+            let dev = sb.root().inode.attr().map(|a| a.dev).unwrap_or(0);
             let (major, minor) = veil_core::mm::split_dev(dev);
-            let parent = m.mountpoint.as_ref().map(|p| p.mount.id).unwrap_or(0);
+            let parent = m.parent().map(|p| p.mount.id).unwrap_or(m.id);
+            let mnt_rw = if m.flags() & mnt::READONLY != 0 {
+                "ro"
+            } else {
+                "rw"
+            };
+            let sb_rw = if sb.read_only() { "ro" } else { "rw" };
+            let prop = m.propagation();
+            let mut optional = String::new();
+            if prop.group != 0 {
+                let _ = write!(optional, " shared:{}", prop.group);
+            }
+            if prop.master != 0 {
+                let _ = write!(optional, " master:{}", prop.master);
+            }
+            if prop.unbindable {
+                optional.push_str(" unbindable");
+            }
             let _ = writeln!(
                 o,
-                "{} {} {major}:{minor} / {path} {rw},relatime{extra} - {} {} {rw}",
-                m.id, parent, m.fs_type, m.source
+                "{} {parent} {major}:{minor} {} {path} {mnt_rw}{mnt_opts}{optional} - {fs_type} {source} {sb_rw}{sb_opts}{fs_opts}",
+                m.id,
+                escape_mount_path(&m.root_path()),
             );
         } else {
+            let rw = if m.read_only() { "ro" } else { "rw" };
             let _ = writeln!(
                 o,
-                "{} {path} {} {rw},relatime{extra} 0 0",
-                m.source, m.fs_type
+                "{source} {path} {fs_type} {rw}{sb_opts}{mnt_opts}{fs_opts} 0 0"
             );
         }
     }
@@ -1393,7 +1678,8 @@ mod tests {
             Arc::new(TestClock::default()),
             b"processor\t: 0\nmodel name\t: X\n\nprocessor\t: 1\nmodel name\t: X\n\nprocessor\t: 2\nmodel name\t: X\n\n"
                 .to_vec(),
-        );
+        )
+        .listing(&kernel);
         let proc_dentry = proc.root_dentry();
         let at = veil_core::vfs::walk::resolve(
             &task,
@@ -1626,7 +1912,7 @@ mod tests {
         assert_eq!(fddir.lookup(t, b"42").err(), Some(Errno::ENOENT));
         let info = text(&d, t, &format!("fdinfo/{fd}"));
         assert!(
-            info.starts_with("pos:\t7\nflags:\t02000000\nmnt_id:\t1\nino:\t"),
+            info.starts_with("pos:\t7\nflags:\t02000000\nmnt_id:\t2\nino:\t"),
             "{info}"
         );
         // exe
@@ -1702,11 +1988,87 @@ mod tests {
         assert_eq!(maps.open(&other, O_RDONLY).err(), Some(Errno::ESRCH));
         assert!(names(&*fdd).is_empty());
         assert_eq!(fdd.lookup(&other, b"0").err(), Some(Errno::ESRCH));
-        // Another process's directory is not served yet.
+        // Until reaped (its pid freed), the directory is there for others.
+        let again = proc_root.lookup(&other, pid.as_bytes()).unwrap();
+        other
+            .kernel
+            .thread_groups
+            .lock()
+            .remove(&pid.parse().unwrap());
         assert_eq!(
             proc_root.lookup(&other, pid.as_bytes()).err(),
             Some(Errno::ENOENT)
         );
+        assert_eq!(again.lookup(&other, b"stat").err(), Some(Errno::ESRCH));
+        assert!(!names(&*proc_root).contains(&pid));
+    }
+
+    #[test]
+    fn other_processes() {
+        let Env {
+            _tmp,
+            proc_root,
+            task,
+        } = env();
+        let mut child = task_in(&task.kernel);
+        *child.tg.ppid.lock() = task.pid();
+        *child.tg.comm.lock() = "kid".into();
+        child.creds = veil_core::task::Credentials::new(5, 6, vec![7]);
+        child.publish_view();
+        let pid = child.pid().to_string();
+        // Listed after the named entries, in pid order.
+        let listed = names(&*proc_root);
+        let at = |p: &str| listed.iter().position(|n| n == p).unwrap();
+        assert!(at("version") < at(&task.pid().to_string()));
+        assert!(at(&task.pid().to_string()) < at(&pid));
+        // Read by the parent: the child's own state, not the reader's.
+        let d = proc_root.lookup(&task, pid.as_bytes()).unwrap();
+        assert_eq!(d.attr().unwrap().uid, 5);
+        let status = text(&d, &task, "status");
+        assert!(
+            status.starts_with("Name:\tkid\nUmask:\t0022\nState:\tR (running)\n"),
+            "{status}"
+        );
+        assert!(status.contains(&format!("\nTgid:\t{pid}\n")), "{status}");
+        assert!(
+            status.contains(&format!("\nPPid:\t{}\n", task.pid())),
+            "{status}"
+        );
+        assert!(
+            status.contains("\nUid:\t5\t5\t5\t5\nGid:\t6\t6\t6\t6\n"),
+            "{status}"
+        );
+        assert!(status.contains("\nGroups:\t7\n"), "{status}");
+        assert!(status.contains("\nCapEff:\t0000000000000000\n"), "{status}");
+        let stat = text(&d, &task, "stat");
+        assert!(
+            stat.starts_with(&format!("{pid} (kid) R {} ", task.pid())),
+            "{stat}"
+        );
+        assert_eq!(stat.split_whitespace().count(), 52);
+        assert_eq!(text(&d, &task, "comm"), "kid\n");
+        assert_eq!(
+            d.lookup(&task, b"cwd").unwrap().readlink(&task).unwrap(),
+            b"/"
+        );
+        // A zombie: no memory, state Z, still listed.
+        child
+            .tg
+            .dead
+            .store(true, std::sync::atomic::Ordering::Release);
+        *child.tg.exit_status.lock() = Some(veil_core::task::ExitStatus::Exited(3));
+        let stat = text(&d, &task, "stat");
+        assert!(stat.starts_with(&format!("{pid} (kid) Z ")), "{stat}");
+        assert!(stat.ends_with(" 768\n"), "{stat}");
+        let status = text(&d, &task, "status");
+        assert!(status.contains("\nState:\tZ (zombie)\n"), "{status}");
+        assert!(
+            !status.contains("Umask") && !status.contains("VmSize"),
+            "{status}"
+        );
+        assert_eq!(text(&d, &task, "cmdline"), "");
+        assert_eq!(text(&d, &task, "statm"), "0 0 0 0 0 0 0\n");
+        assert!(names(&*proc_root).contains(&pid));
     }
 
     #[test]
@@ -1745,13 +2107,15 @@ mod tests {
         let mounts = text(r, t, &format!("{}/mounts", t.pid()));
         assert_eq!(
             mounts,
-            "none / tmpfs rw,relatime 0 0\nproc /proc proc rw,relatime,nosuid,nodev,noexec 0 0\n"
+            "none / tmpfs rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n"
         );
         let mi = text(r, t, &format!("{}/mountinfo", t.pid()));
         let lines: Vec<&str> = mi.lines().collect();
-        assert!(lines[1].starts_with("2 1 0:"), "{mi}");
+        // The hidden rootfs (1) is not shown; / is 2 on it, /proc 3 on /.
+        assert!(lines[0].starts_with("2 1 0:"), "{mi}");
+        assert!(lines[1].starts_with("3 2 0:"), "{mi}");
         assert!(
-            lines[1].contains(" / /proc rw,relatime,nosuid,nodev,noexec - proc proc rw"),
+            lines[1].contains(" / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw"),
             "{mi}"
         );
         assert_eq!(r.statfs().unwrap().f_type, PROC_SUPER_MAGIC);

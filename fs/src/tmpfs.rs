@@ -5,7 +5,9 @@
 //! zeros. Directories map names to inodes in a `BTreeMap` and give every
 //! entry a cookie, increasing in insertion order, that stays valid while
 //! the entry exists, so readdir resumes correctly across concurrent
-//! changes. Symlinks, FIFOs, sockets and device nodes are plain nodes;
+//! changes. O_TMPFILE files are regular files in no directory (link count
+//! 0) that one `link` may name. Symlinks, FIFOs, sockets and device nodes
+//! are plain nodes (core opens FIFOs as its own pipes);
 //! device nodes open through the [`DeviceOpen`] hook given at construction
 //! (devfs gives one), and `ENXIO` without one.
 //!
@@ -87,9 +89,12 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     /// Serialises namespace changes (see the module doc).
     ns: Lock<()>,
-    capacity_pages: Option<u64>,
+    /// Most pages of file data (`u64::MAX`: no limit); changes on remount.
+    capacity_pages: AtomicU64,
     used_pages: AtomicU64,
     inodes: AtomicU64,
+    /// Most inodes (`u64::MAX`: no limit); changes on remount.
+    max_inodes: AtomicU64,
     devices: Option<Arc<dyn DeviceOpen>>,
     magic: i64,
 }
@@ -103,12 +108,12 @@ impl Shared {
         if n == 0 {
             return Ok(());
         }
-        match self.capacity_pages {
-            None => {
+        match self.capacity_pages.load(Ordering::Relaxed) {
+            u64::MAX => {
                 self.used_pages.fetch_add(n, Ordering::Relaxed);
                 Ok(())
             }
-            Some(cap) => self
+            cap => self
                 .used_pages
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
                     u.checked_add(n).filter(|&t| t <= cap)
@@ -142,8 +147,9 @@ impl TmpFs {
             next_ino: AtomicU64::new(2),
             clock,
             ns: Lock::new(()),
-            capacity_pages: opts.capacity.map(|c| c.div_ceil(PAGE)),
+            capacity_pages: AtomicU64::new(opts.capacity.map_or(u64::MAX, |c| c.div_ceil(PAGE))),
             used_pages: AtomicU64::new(0),
+            max_inodes: AtomicU64::new(u64::MAX),
             inodes: AtomicU64::new(0),
             devices: opts.devices,
             magic: opts.magic,
@@ -173,6 +179,63 @@ impl TmpFs {
     /// The device number (`st_dev`) of this instance.
     pub fn dev(&self) -> u64 {
         self.shared.dev
+    }
+
+    /// The limits: most pages of file data and most inodes (`None`: no
+    /// limit).
+    pub fn limits(&self) -> (Option<u64>, Option<u64>) {
+        let f = |v: u64| (v != u64::MAX).then_some(v);
+        (
+            f(self.shared.capacity_pages.load(Ordering::Relaxed)),
+            f(self.shared.max_inodes.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Sets the limits of a new instance, in pages and inodes (`None`: no
+    /// limit), as mount's `size=` / `nr_inodes=` do.
+    pub fn set_limits(&self, pages: Option<u64>, inodes: Option<u64>) {
+        let sh = &self.shared;
+        sh.capacity_pages
+            .store(pages.unwrap_or(u64::MAX), Ordering::Relaxed);
+        sh.max_inodes
+            .store(inodes.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Changes the limits on remount: each `Some` is a new limit (`Some(None)`
+    /// lifts it), `None` leaves it. `EINVAL`, changing nothing, for a limit
+    /// on an instance that had none ("cannot retroactively limit") or one
+    /// below what is in use, as Linux's shmem_reconfigure.
+    pub fn change_limits(
+        &self,
+        pages: Option<Option<u64>>,
+        inodes: Option<Option<u64>>,
+    ) -> Result<(), Errno> {
+        let (cur_pages, cur_inodes) = self.limits();
+        let (used_pages, used_inodes) = self.usage();
+        let check = |new: Option<Option<u64>>, cur: Option<u64>, used: u64| match new {
+            Some(Some(n)) if cur.is_none() || n < used => Err(Errno::EINVAL),
+            _ => Ok(()),
+        };
+        check(pages, cur_pages, used_pages)?;
+        check(inodes, cur_inodes, used_inodes)?;
+        let sh = &self.shared;
+        if let Some(p) = pages {
+            sh.capacity_pages
+                .store(p.unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+        if let Some(i) = inodes {
+            sh.max_inodes
+                .store(i.unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Pages of file data and inodes in use.
+    pub fn usage(&self) -> (u64, u64) {
+        (
+            self.shared.used_pages.load(Ordering::Relaxed),
+            self.shared.inodes.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -219,22 +282,25 @@ impl Pages {
         if data.is_empty() {
             return Ok(0);
         }
-        let end = off
-            .checked_add(data.len() as u64)
+        off.checked_add(data.len() as u64)
             .filter(|&e| e <= MAX_FILE_SIZE)
             .ok_or(Errno::EFBIG)?;
-        let first = off / PAGE;
-        let last = (end - 1) / PAGE;
-        let missing = (first..=last)
-            .filter(|i| !self.pages.contains_key(i))
-            .count() as u64;
-        fs.reserve_pages(missing)?;
+        // Page by page: when the instance fills up, what was written
+        // stays and the write is short (ENOSPC only if nothing fit).
         let mut done = 0usize;
         while done < data.len() {
             let pos = off + done as u64;
             let idx = pos / PAGE;
             let in_page = (pos % PAGE) as usize;
             let chunk = (PAGE as usize - in_page).min(data.len() - done);
+            if !self.pages.contains_key(&idx) {
+                if let Err(e) = fs.reserve_pages(1) {
+                    if done == 0 {
+                        return Err(e);
+                    }
+                    break;
+                }
+            }
             let page = self
                 .pages
                 .entry(idx)
@@ -242,8 +308,8 @@ impl Pages {
             page[in_page..in_page + chunk].copy_from_slice(&data[done..done + chunk]);
             done += chunk;
         }
-        self.size = self.size.max(end);
-        Ok(data.len())
+        self.size = self.size.max(off + done as u64);
+        Ok(done)
     }
 
     fn truncate(&mut self, fs: &Shared, size: u64) -> Result<(), Errno> {
@@ -318,6 +384,8 @@ pub struct TmpInode {
     parent: Lock<Weak<TmpInode>>,
     meta: Lock<Meta>,
     body: Body,
+    /// An O_TMPFILE file that may still be linked (Linux's `I_LINKABLE`).
+    linkable: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for TmpInode {
@@ -359,6 +427,7 @@ impl TmpInode {
                 ctime: now,
             }),
             body,
+            linkable: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -428,6 +497,10 @@ impl TmpInode {
         if d.entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
+        // The new node is counted already: past the limit, no room.
+        if self.fs.inodes.load(Ordering::Relaxed) > self.fs.max_inodes.load(Ordering::Relaxed) {
+            return Err(Errno::ENOSPC);
+        }
         let is_dir = node.kind == FileType::Directory;
         if node.kind == FileType::Directory {
             *node.parent.lock() = self.this.clone();
@@ -465,6 +538,26 @@ impl TmpInode {
         self.dir()?;
         let node = self.new_node(kind, mode, rdev, owner, body);
         self.add(name, node)
+    }
+
+    /// Creates an O_TMPFILE file: a regular file in no directory.
+    pub(crate) fn create_tmpfile(
+        &self,
+        mode: u32,
+        owner: Owner,
+        linkable: bool,
+    ) -> Result<Arc<TmpInode>, Errno> {
+        self.dir()?;
+        let node = self.new_node(
+            FileType::Regular,
+            mode,
+            0,
+            owner,
+            Body::File(RwLk::new(Pages::default())),
+        );
+        node.meta.lock().nlink = 0;
+        node.linkable.store(linkable, Ordering::Relaxed);
+        Ok(node)
     }
 
     /// Creates a directory named `name`.
@@ -846,6 +939,10 @@ impl Inode for TmpInode {
         Ok(self.create_dir(name, mode, owner)?)
     }
 
+    fn tmpfile(&self, mode: u32, owner: Owner, linkable: bool) -> Result<InodeRef, Errno> {
+        Ok(self.create_tmpfile(mode, owner, linkable)?)
+    }
+
     fn symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<InodeRef, Errno> {
         Ok(self.create_symlink(name, target, owner)?)
     }
@@ -863,7 +960,9 @@ impl Inode for TmpInode {
         }
         check_new_name(name)?;
         let _ns = self.fs.ns.lock();
-        if t.meta.lock().nlink == 0 {
+        // An unlinked file stays unnamed, unless it is an O_TMPFILE file
+        // never linked yet.
+        if t.meta.lock().nlink == 0 && !t.linkable.load(Ordering::Relaxed) {
             return Err(Errno::ENOENT);
         }
         let mut d = self.dir()?.lock();
@@ -874,6 +973,7 @@ impl Inode for TmpInode {
             return Err(Errno::EEXIST);
         }
         d.insert(name, t.clone());
+        t.linkable.store(false, Ordering::Relaxed);
         drop(d);
         t.touch_ctime(1);
         self.touch_dir(0);
@@ -965,20 +1065,24 @@ impl Inode for TmpInode {
 
     fn statfs(&self) -> Result<Statfs, Errno> {
         let used = self.fs.used_pages.load(Ordering::Relaxed);
-        let total = self
-            .fs
-            .capacity_pages
-            .unwrap_or((used + (1 << 20)).max(1 << 21));
+        let total = match self.fs.capacity_pages.load(Ordering::Relaxed) {
+            u64::MAX => (used + (1 << 20)).max(1 << 21),
+            cap => cap,
+        };
         let free = total.saturating_sub(used);
         let files = self.fs.inodes.load(Ordering::Relaxed);
+        let (f_files, f_ffree) = match self.fs.max_inodes.load(Ordering::Relaxed) {
+            u64::MAX => (files + (1 << 20), 1 << 20),
+            max => (max, max.saturating_sub(files)),
+        };
         Ok(Statfs {
             f_type: self.fs.magic,
             f_bsize: PAGE as i64,
             f_blocks: total,
             f_bfree: free,
             f_bavail: free,
-            f_files: files + (1 << 20),
-            f_ffree: 1 << 20,
+            f_files,
+            f_ffree,
             f_fsid: [self.fs.dev as i32, (self.fs.dev >> 32) as i32],
             f_namelen: 255,
             f_frsize: PAGE as i64,
@@ -1140,6 +1244,69 @@ mod tests {
         fs.root().unlink(b"f").unwrap();
         drop(f);
         assert_eq!(fs.shared.used_pages.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn limits_short_writes_and_remount() {
+        let fs = TmpFs::new(Arc::new(TestClock::default()));
+        fs.set_limits(Some(3), Some(3));
+        let t = task();
+        let root = fs.root();
+        let f = root
+            .mknod(b"f", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
+        // Root and "f" use two of three inodes.
+        root.mkdir(b"d", 0o700, OWNER).unwrap();
+        assert_eq!(
+            root.mknod(b"g", FileType::Regular, 0o600, 0, OWNER).err(),
+            Some(Errno::ENOSPC)
+        );
+        assert_eq!(root.mkdir(b"d", 0o700, OWNER).err(), Some(Errno::EEXIST));
+        let st = root.statfs().unwrap();
+        assert_eq!((st.f_blocks, st.f_files, st.f_ffree), (3, 3, 0));
+        // A write past the limit is short; the next one fails.
+        let file = f.open(&t, O_RDWR).unwrap();
+        assert_eq!(file.write(&[7u8; 5 * 4096], 100).unwrap(), 3 * 4096 - 100);
+        assert_eq!(file.size().unwrap(), 3 * 4096);
+        assert_eq!(file.write(b"x", 3 * 4096).err(), Some(Errno::ENOSPC));
+        assert_eq!(root.statfs().unwrap().f_bfree, 0);
+        // Remount: not below what is in use; lifting and raising are fine.
+        assert_eq!(fs.change_limits(Some(Some(2)), None), Err(Errno::EINVAL));
+        assert_eq!(fs.change_limits(None, Some(Some(2))), Err(Errno::EINVAL));
+        fs.change_limits(Some(Some(4)), Some(None)).unwrap();
+        assert_eq!(fs.limits(), (Some(4), None));
+        file.write(b"x", 3 * 4096).unwrap();
+        root.mknod(b"g", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
+        // No limit may be put back on afterwards.
+        assert_eq!(fs.change_limits(None, Some(Some(100))), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn tmpfiles_link_once() {
+        let (fs, _) = fs();
+        let t = task();
+        let root = fs.root();
+        let f = root.tmpfile(0o600, OWNER, true).unwrap();
+        assert_eq!(f.attr().unwrap().nlink, 0);
+        assert_eq!(names(&*root), Vec::<String>::new());
+        let file = f.open(&t, O_RDWR).unwrap();
+        file.write(b"data", 0).unwrap();
+        root.link(b"a", &f).unwrap();
+        assert_eq!(f.attr().unwrap().nlink, 1);
+        assert_eq!(names(&*root), ["a"]);
+        root.unlink(b"a").unwrap();
+        // Linked once, it is an ordinary unlinked file now.
+        assert_eq!(root.link(b"b", &f).err(), Some(Errno::ENOENT));
+        let excl = root.tmpfile(0o600, OWNER, false).unwrap();
+        assert_eq!(root.link(b"c", &excl).err(), Some(Errno::ENOENT));
+        // A failed link leaves it linkable.
+        let g = root.tmpfile(0o600, OWNER, true).unwrap();
+        root.mknod(b"taken", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
+        assert_eq!(root.link(b"taken", &g).err(), Some(Errno::EEXIST));
+        root.link(b"free", &g).unwrap();
+        assert_eq!(f.tmpfile(0o600, OWNER, true).err(), Some(Errno::ENOTDIR));
     }
 
     #[test]

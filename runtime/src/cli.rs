@@ -41,6 +41,9 @@ pub struct DoArgs {
     pub cwd: Option<OsString>,
     /// Extra environment entries `K=V`.
     pub env: Vec<OsString>,
+    /// `-t` / `--tty`: give the program a pseudo-terminal of the sandbox,
+    /// joined to the caller's terminal.
+    pub tty: bool,
     /// The command and its arguments.
     pub argv: Vec<OsString>,
 }
@@ -60,12 +63,15 @@ pub enum Command {
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: veil do [--platform=systrap|ptrace] [--strace] [--cwd DIR] [--env K=V]... [--] CMD [ARGS...]
+usage: veil do [--platform=systrap|ptrace] [--strace] [-t|--tty] [--cwd DIR] [--env K=V]... [--] CMD [ARGS...]
        veil syscalls        print which system calls are served (Markdown)
        veil --help | --version
 
 veil do runs CMD in a sandbox: every system call is served by veil's own
-kernel. The sandbox sees the host's / read-only, with writes kept in memory.";
+kernel. The sandbox sees the host's / read-only, with writes kept in memory.
+With -t, CMD runs on a pseudo-terminal of the sandbox joined to yours (which
+must be a terminal). SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+sent to veil are passed on to CMD.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
@@ -91,6 +97,7 @@ fn parse_do(args: Vec<OsString>) -> Result<DoArgs, String> {
         strace: false,
         cwd: None,
         env: Vec::new(),
+        tty: false,
         argv: Vec::new(),
     };
     let mut i = 0;
@@ -130,6 +137,12 @@ fn parse_do(args: Vec<OsString>) -> Result<DoArgs, String> {
                     return Err("option --strace takes no value".into());
                 }
                 out.strace = true;
+            }
+            "-t" | "--tty" => {
+                if inline.is_some() {
+                    return Err(format!("option {name} takes no value"));
+                }
+                out.tty = true;
             }
             "--cwd" => out.cwd = Some(value(&mut i)?),
             "--env" | "-e" => {
@@ -173,9 +186,21 @@ mod tests {
             panic!("parse failed");
         };
         assert!(d.strace);
+        assert!(!d.tty);
         assert_eq!(d.env, vec![OsString::from("A=1")]);
         assert_eq!(d.cwd, Some(OsString::from("/tmp")));
         assert_eq!(d.argv, vec![OsString::from("ls"), OsString::from("-l")]);
+    }
+
+    #[test]
+    fn parses_tty() {
+        for flag in ["-t", "--tty"] {
+            let Ok(Command::Do(d)) = p(&["do", flag, "sh"]) else {
+                panic!("parse failed");
+            };
+            assert!(d.tty);
+        }
+        assert!(p(&["do", "--tty=yes", "sh"]).is_err());
     }
 
     #[test]

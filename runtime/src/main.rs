@@ -3,7 +3,9 @@
 
 mod cli;
 mod sandbox;
+mod signals;
 mod syscall_table;
+mod terminal;
 
 use std::process::ExitCode;
 

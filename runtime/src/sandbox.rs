@@ -2,9 +2,13 @@
 //!
 //! `veil do` builds: the ptrace platform over a memfd memory file; a mount
 //! tree with an overlay (tmpfs over the host's `/`, read-only) at `/`,
-//! devfs at `/dev` and procfs at `/proc`; a first task (pid 1) whose fds
-//! 0, 1, 2 are the caller's stdin, stdout and stderr; then it loads the
-//! program and runs it on the calling thread until the sandbox exits.
+//! devfs at `/dev`, devpts at `/dev/pts`, procfs at `/proc`, sysfs at
+//! `/sys` and the sandbox's cgroup2 (read-only) at `/sys/fs/cgroup`; a first
+//! task (pid 1) whose fds 0, 1, 2 are the caller's stdin, stdout and
+//! stderr, or with `-t` a pseudo-terminal of the sandbox joined to the
+//! caller's terminal ([`crate::terminal`]); then it loads the program and
+//! runs it on the calling thread until the sandbox exits, passing on the
+//! host signals veil gets ([`crate::signals`]).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -90,6 +94,16 @@ impl veil_core::host::Spawner for ThreadSpawner {
 /// Runs `args` in a new sandbox on the calling thread; returns how the
 /// sandbox's first process ended.
 pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
+    if args.tty && !crate::terminal::is_tty(0) {
+        return Err(BootError::new(
+            125,
+            "veil: the input device is not a TTY (-t needs a terminal as standard input)",
+        ));
+    }
+    // Host signals are for the sandbox: blocked before any thread starts,
+    // taken by the forwarder once the program runs.
+    let signal_set = crate::signals::block(args.tty)
+        .map_err(|e| BootError::new(125, format!("veil: cannot block signals: {e}")))?;
     let platform: Arc<dyn Platform> = match args.platform {
         PlatformKind::Ptrace => {
             Arc::new(veil_platform_ptrace::PtracePlatform::new().map_err(|e| {
@@ -167,6 +181,7 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         pending: Pending::default(),
         signals: Default::default(),
     };
+    task.publish_view();
 
     // Kernel filesystems.
     mount_at(
@@ -178,20 +193,41 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     )?;
     mount_at(
         &task,
+        "/dev/pts",
+        veil_fs::devpts::new_root(kernel.ptys.clone(), clock.clone()),
+        "devpts",
+        "devpts",
+    )?;
+    mount_at(
+        &task,
         "/proc",
-        veil_fs::procfs::new_root(clock.clone()),
+        veil_fs::procfs::new_root_for(&kernel),
         "proc",
         "proc",
     )?;
+    // What mount(2) can make; sysfs at /sys, the sandbox's cgroup (read-only).
+    let sys = veil_fs::sysfs::SysConfig::unlimited(kernel.identity.cpus);
+    let types = Arc::new(veil_fs::Filesystems::new(&kernel, sys));
+    kernel.mounts.install_filesystems(types.clone());
+    mount_at(&task, "/sys", types.sysfs().root(), "sysfs", "sysfs")?;
+    let cgroup = veil_core::vfs::mount::Filesystem::root(&*types.cgroup());
+    let cg = mount_at(&task, "/sys/fs/cgroup", cgroup, "cgroup2", "cgroup2")?;
+    cg.set_flags(cg.flags() | veil_core::vfs::mount::mnt::READONLY);
 
-    // stdio: the caller's fds 0, 1, 2 (absent ones stay closed).
-    for fd in 0..3 {
-        if let Some(ops) = veil_fs::hostfd::HostFdFile::from_stdio(fd) {
-            task.fds
-                .set(fd, ops.into_open_file(), false, u64::MAX)
-                .map_err(|e| BootError::new(125, format!("veil: stdio: {}", e.name())))?;
+    // stdio: the caller's fds 0, 1, 2 (absent ones stay closed), or the
+    // slave of a new pty, which becomes the controlling terminal.
+    let master = if args.tty {
+        Some(open_terminal(&task)?)
+    } else {
+        for fd in 0..3 {
+            if let Some(ops) = veil_fs::hostfd::HostFdFile::from_stdio(fd) {
+                task.fds
+                    .set(fd, ops.into_open_file(), false, u64::MAX)
+                    .map_err(|e| BootError::new(125, format!("veil: stdio: {}", e.name())))?;
+            }
         }
-    }
+        None
+    };
 
     // Working directory: --cwd or the caller's.
     let cwd = match &args.cwd {
@@ -241,9 +277,60 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
             e => BootError::new(126, format!("veil: {shown}: cannot execute: {}", e.name())),
         }
     })?;
+    // The host terminal in raw mode, and the copying threads, until the
+    // program ends.
+    let mut on_winch: Option<Box<dyn Fn() + Send>> = None;
+    let (raw, bridge) = match &master {
+        Some((file, pty)) => {
+            let raw = crate::terminal::RawMode::enter(0).map_err(|e| {
+                BootError::new(125, format!("veil: cannot set up the terminal: {e}"))
+            })?;
+            let bridge = crate::terminal::Bridge::start(file.clone(), *clock).map_err(|e| {
+                BootError::new(125, format!("veil: cannot start the terminal: {e}"))
+            })?;
+            let pty = pty.clone();
+            on_winch = Some(Box::new(move || crate::terminal::copy_winsize(&pty)));
+            (Some(raw), Some(bridge))
+        }
+        None => (None, None),
+    };
+    crate::signals::spawn_forwarder(signal_set, kernel.clone(), pid, on_winch)
+        .map_err(|e| BootError::new(125, format!("veil: cannot forward signals: {e}")))?;
     let status = kernel.run(&mut task, ctx.as_mut());
     kernel.exit_task(&mut task);
+    if let Some(b) = bridge {
+        b.finish(std::time::Duration::from_secs(2));
+    }
+    drop(raw);
     Ok(status)
+}
+
+/// `-t`: a new pty of the sandbox, unlocked, as big as the caller's
+/// terminal; its slave, opened by path (so that ttyname works) as the
+/// first task's fds 0, 1 and 2, becomes its controlling terminal (the
+/// task leads its session). Returns the master.
+fn open_terminal(
+    task: &Task,
+) -> Result<(Arc<veil_core::vfs::OpenFile>, Arc<veil_core::tty::Pty>), BootError> {
+    let fail = |e: veil_abi::Errno| {
+        BootError::new(125, format!("veil: cannot make a terminal: {}", e.name()))
+    };
+    let master = veil_core::tty::open_ptmx(task).map_err(fail)?;
+    let pty = master.pty().clone();
+    pty.set_locked(false);
+    crate::terminal::copy_winsize(&pty);
+    let master = veil_core::vfs::OpenFile::new(master, None, veil_abi::flags::O_RDWR);
+    let path = format!("/dev/pts/{}", pty.index);
+    let how = veil_core::vfs::open::OpenHow::from_open(veil_abi::flags::O_RDWR, 0).map_err(fail)?;
+    let slave =
+        veil_core::vfs::open::open_at(task, veil_abi::flags::AT_FDCWD, path.as_bytes(), &how)
+            .map_err(fail)?;
+    for fd in 0..3 {
+        task.fds
+            .set(fd, slave.clone(), false, u64::MAX)
+            .map_err(fail)?;
+    }
+    Ok((master, pty))
 }
 
 fn mount_at(
@@ -252,7 +339,7 @@ fn mount_at(
     root: veil_core::vfs::InodeRef,
     fs_type: &str,
     source: &str,
-) -> Result<(), BootError> {
+) -> Result<Arc<veil_core::vfs::Mount>, BootError> {
     let at = walk::resolve(
         task,
         veil_abi::flags::AT_FDCWD,
@@ -268,10 +355,10 @@ fn mount_at(
             format!("veil: cannot mount {fs_type} at {path}: {}", e.name()),
         )
     })?;
-    task.kernel
+    Ok(task
+        .kernel
         .mounts
-        .mount(&at, Dentry::new_root(root), fs_type, source);
-    Ok(())
+        .mount(&at, Dentry::new_root(root), fs_type, source))
 }
 
 /// The caller's environment with `--env` entries applied.

@@ -177,6 +177,15 @@ __attribute__((unused)) static const char *errname(int e)
 	case ENOTCONN: return "ENOTCONN";
 	case ETIMEDOUT: return "ETIMEDOUT";
 	case ECONNREFUSED: return "ECONNREFUSED";
+	case ECONNRESET: return "ECONNRESET";
+	case EISCONN: return "EISCONN";
+	case EMSGSIZE: return "EMSGSIZE";
+	case ENOBUFS: return "ENOBUFS";
+	case EPROTOTYPE: return "EPROTOTYPE";
+	case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+	case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
+	case ENOPROTOOPT: return "ENOPROTOOPT";
+	case EDESTADDRREQ: return "EDESTADDRREQ";
 	case ESTALE: return "ESTALE";
 	case EDQUOT: return "EDQUOT";
 	case ECANCELED: return "ECANCELED";

@@ -320,3 +320,347 @@ fn exit_status_is_the_programs() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Signals sent to veil, and `veil do -t`
+
+/// `veil do [platform] ARGS` started with piped output, in its own
+/// process group.
+fn spawn_veil(p: &veil_tests::Platform, args: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(veil_tests::veil_bin());
+    cmd.arg("do").args(p.flags()).arg("--").args(args);
+    cmd.env_clear()
+        .envs(veil_tests::ENV.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    cmd.spawn().expect("start veil")
+}
+
+/// Waits at most `limit` for `child`; kills its group if it is still
+/// running. Returns the exit code (128 + N if killed by signal N) and
+/// whether it ended in time.
+fn wait_at_most(child: &mut std::process::Child, limit: std::time::Duration) -> (i32, bool) {
+    use std::os::unix::process::ExitStatusExt;
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+            return (code, true);
+        }
+        if std::time::Instant::now() >= end {
+            // SAFETY: signals the group of our own child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let st = child.wait().expect("wait");
+            return (st.code().unwrap_or(-1), false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn send(child: &std::process::Child, sig: i32) {
+    // SAFETY: signals our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// Reads `r` until `want` has been seen (or end of file); returns what
+/// was read.
+fn read_until(r: &mut impl std::io::Read, want: &str) -> String {
+    let mut got = Vec::new();
+    let mut b = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        match r.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn signals_sent_to_veil_reach_the_program() {
+    use std::io::Read;
+    use std::time::Duration;
+    for p in platforms() {
+        // A default action ends the program (pid 1 in the sandbox) as it
+        // would end it outside; veil reports it as a shell does.
+        for (sig, code) in [
+            (libc::SIGTERM, 143),
+            (libc::SIGINT, 130),
+            (libc::SIGHUP, 129),
+        ] {
+            let mut c = spawn_veil(&p, &["sleep", "100"]);
+            std::thread::sleep(Duration::from_millis(300));
+            send(&c, sig);
+            let (status, in_time) = wait_at_most(&mut c, Duration::from_secs(10));
+            assert!(
+                in_time,
+                "signal {sig} did not end `veil do sleep 100` on {p}"
+            );
+            assert_eq!(status, code, "signal {sig} on {p}");
+        }
+        // A handler runs.
+        for (name, sig) in [
+            ("TERM", libc::SIGTERM),
+            ("USR1", libc::SIGUSR1),
+            ("QUIT", libc::SIGQUIT),
+        ] {
+            let script =
+                format!("trap 'echo got; exit 7' {name}; echo ready; while :; do sleep 0.1; done");
+            let mut c = spawn_veil(&p, &["/bin/sh", "-c", &script]);
+            let mut out = c.stdout.take().unwrap();
+            let seen = read_until(&mut out, "ready\n");
+            assert_eq!(seen, "ready\n", "on {p}");
+            send(&c, sig);
+            let (status, in_time) = wait_at_most(&mut c, Duration::from_secs(10));
+            let mut rest = String::new();
+            let _ = out.read_to_string(&mut rest);
+            assert!(
+                in_time,
+                "SIG{name} with a trap did not end the shell on {p}"
+            );
+            assert_eq!((status, rest.as_str()), (7, "got\n"), "SIG{name} on {p}");
+        }
+    }
+}
+
+#[test]
+fn tty_flag_needs_a_terminal() {
+    for p in platforms() {
+        let out = run_veil(&p, &["-t"], &["/bin/true"], &Opts::default());
+        assert_one_line_error(&out, "not a TTY");
+        assert!(out.stdout.is_empty(), "{}", out.describe());
+    }
+}
+
+/// The master of a host pty, read by a thread into a buffer that tests
+/// search.
+struct HostTerminal {
+    master: std::os::fd::OwnedFd,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    cursor: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostTerminal {
+    /// A new pty pair of `rows` x `cols`: (terminal, slave).
+    fn open(rows: u16, cols: u16) -> (HostTerminal, std::os::fd::OwnedFd) {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let (mut m, mut s) = (-1, -1);
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two fds; the name pointer may be null and
+        // the termios and winsize pointers are valid or null.
+        let r =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: openpty returned two new descriptors we now own.
+        let (master, slave) = unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(m),
+                std::os::fd::OwnedFd::from_raw_fd(s),
+            )
+        };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fd = master.as_raw_fd();
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut b = [0u8; 4096];
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                if unsafe { libc::poll(&mut pfd, 1, 100) } != 1 {
+                    continue;
+                }
+                // SAFETY: reads into a live buffer from an fd the
+                // HostTerminal keeps open until this thread stops.
+                let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) };
+                if n <= 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                seen2.lock().unwrap().extend_from_slice(&b[..n as usize]);
+            }
+        });
+        (
+            HostTerminal {
+                master,
+                seen,
+                cursor: 0,
+                stop,
+            },
+            slave,
+        )
+    }
+
+    fn type_keys(&self, keys: &[u8]) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: writes from a live slice.
+        let n = unsafe { libc::write(self.master.as_raw_fd(), keys.as_ptr().cast(), keys.len()) };
+        assert_eq!(n, keys.len() as isize);
+    }
+
+    /// Waits (at most `secs`) for `want` after what earlier waits
+    /// consumed; true if it came.
+    fn wait_for(&mut self, want: &str, secs: u64) -> bool {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            {
+                let seen = self.seen.lock().unwrap();
+                let text = String::from_utf8_lossy(&seen[self.cursor..]).into_owned();
+                if let Some(at) = text.find(want) {
+                    // Byte offsets of the lossy text match for ASCII output.
+                    self.cursor += at + want.len();
+                    return true;
+                }
+            }
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one valid winsize.
+        let r = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        assert_eq!(r, 0);
+    }
+}
+
+impl Drop for HostTerminal {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+}
+
+#[test]
+fn tty_flag_gives_an_interactive_terminal() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    require_file("/bin/stty", "apt-get install coreutils");
+    for p in platforms() {
+        let (mut term, slave) = HostTerminal::open(40, 120);
+        let mut cmd = std::process::Command::new(veil_tests::veil_bin());
+        cmd.arg("do").args(p.flags()).args(["-t", "--", "/bin/sh"]);
+        cmd.env_clear()
+            .envs(veil_tests::ENV.iter().copied())
+            .env("PS1", "$ ")
+            .env("TERM", "dumb")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        // SAFETY: setsid and ioctl are async-signal-safe; veil leads a
+        // session whose controlling terminal is the host pty, as in a
+        // terminal emulator, so a resize sends it SIGWINCH.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("start veil -t");
+        let fail = |term: &HostTerminal, what: &str| -> String {
+            format!(
+                "{what} on {p}; the terminal showed:\n{:?}",
+                term.transcript()
+            )
+        };
+        assert!(term.wait_for("$ ", 20), "{}", fail(&term, "no prompt"));
+        // Typing: the sandbox's terminal echoes, the shell runs the line.
+        term.type_keys(b"echo $((6*7))\r");
+        assert!(
+            term.wait_for("echo $((6*7))\r\n42\r\n$ ", 20),
+            "{}",
+            fail(&term, "no 42")
+        );
+        // The sandbox's terminal has the host terminal's size.
+        term.type_keys(b"stty size; tty\r");
+        assert!(
+            term.wait_for("40 120\r\n/dev/pts/0\r\n", 20),
+            "{}",
+            fail(&term, "no 40 120")
+        );
+        // Resizing the host terminal resizes it and sends SIGWINCH to the
+        // foreground process group (the shell here).
+        term.type_keys(b"trap 'echo winch' WINCH; echo armed; sleep 2 & wait\r");
+        assert!(
+            term.wait_for("armed\r\n", 20),
+            "{}",
+            fail(&term, "no armed")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        term.resize(50, 132);
+        assert!(term.wait_for("winch", 20), "{}", fail(&term, "no SIGWINCH"));
+        term.type_keys(b"stty size\r");
+        assert!(
+            term.wait_for("50 132\r\n", 20),
+            "{}",
+            fail(&term, "no 50 132")
+        );
+        // ^C stops the foreground job, not the shell.
+        assert!(term.wait_for("$ ", 20), "{}", fail(&term, "no prompt"));
+        term.type_keys(b"sleep 100\r");
+        assert!(
+            term.wait_for("sleep 100\r\n", 20),
+            "{}",
+            fail(&term, "no echo")
+        );
+        // Until the shell has made sleep the foreground job, a ^C only
+        // makes it prompt again: type it until the prompt comes back.
+        std::thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        let mut back = false;
+        while start.elapsed() < Duration::from_secs(20) && !back {
+            term.type_keys(b"\x03");
+            back = term.wait_for("$ ", 2);
+        }
+        assert!(back, "{}", fail(&term, "^C did not stop sleep 100"));
+        // The shell's exit status is veil's, and the host terminal is
+        // back in its own mode.
+        term.type_keys(b"exit 3\r");
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st.code();
+            }
+            if Instant::now() >= end {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status, Some(3), "{}", fail(&term, "exit status"));
+        // SAFETY: termios is plain data that tcgetattr fills in.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: one valid termios.
+        assert_eq!(unsafe { libc::tcgetattr(slave.as_raw_fd(), &mut t) }, 0);
+        assert_ne!(t.c_lflag & libc::ICANON, 0, "raw mode left on, on {p}");
+        assert_ne!(t.c_lflag & libc::ECHO, 0, "raw mode left on, on {p}");
+    }
+}

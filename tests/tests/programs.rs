@@ -6,7 +6,8 @@
 //! directory), so that output naming the directory is comparable.
 
 use veil_tests::{
-    assert_same_as_native, require_file, require_static_busybox, run_native, Opts, Scratch,
+    assert_same_as_native, require_file, require_static_busybox, run_native, tests_dir, Opts,
+    Scratch,
 };
 
 fn same(argv: &[&str]) {
@@ -35,6 +36,12 @@ fn python(args: &[&str]) {
     let mut argv = vec!["/usr/bin/python3"];
     argv.extend_from_slice(args);
     same(&argv);
+}
+
+/// Runs tests/scripts/`name` with python3.
+fn python_script(name: &str) {
+    let path = tests_dir().join("scripts").join(name);
+    python(&[path.to_str().expect("utf-8 path")]);
 }
 
 #[test]
@@ -121,4 +128,37 @@ fn python3_json_hashlib_re_os() {
 #[test]
 fn python3_sum_no_site() {
     python(&["-S", "-c", "print(sum(range(10**6)))"]);
+}
+
+/// multiprocessing.Pool(4): map, imap_unordered, apply_async and starmap
+/// over forked workers (pipes, POSIX semaphores in /dev/shm shared across
+/// fork, a result-handler thread).
+#[test]
+fn python3_multiprocessing_pool() {
+    python_script("python_pool.py");
+}
+
+/// asyncio: a unix-socket server and client on a path, a subprocess with
+/// piped stdin and stdout, streams over socketpair() carrying more than a
+/// socket buffer, concurrent sleeps; the event loop wakes through a
+/// socketpair of its own.
+#[test]
+fn python3_asyncio_unix_sockets() {
+    python_script("python_asyncio.py");
+}
+
+/// multiprocessing's socket-based parts: a duplex Pipe to a child, a
+/// descriptor passed with SCM_RIGHTS, Listener / Client on a path and an
+/// abstract name; socket.send_fds / recv_fds.
+#[test]
+fn python3_multiprocessing_unix_sockets() {
+    python_script("python_unix_sockets.py");
+}
+
+/// fcntl.flock and fcntl.lockf (conflicts with a forked child, a lock it
+/// waits for), a memfd shared with a child through mmap and then sealed,
+/// a FIFO between two processes, an O_TMPFILE file given a name.
+#[test]
+fn python3_file_locks_memfd_fifo_tmpfile() {
+    python_script("python_files.py");
 }

@@ -53,7 +53,9 @@
 //!   shared memory is modelled as private pages that [`MemoryManager::fork`]
 //!   shares without copy-on-write (pages are populated at fork so both
 //!   sides see the same ones); a shared file mapping is a private copy of
-//!   the file whose writes never reach the file (write-back: issue 4).
+//!   the file whose writes never reach the file, except for files whose
+//!   data lives in the memory file ([`crate::vfs::node::MemoryPages`]:
+//!   memfds), whose shared mappings map the file's own pages.
 //! - Private file pages are copied from the file on first touch (no shared
 //!   page cache), and do not see later writes to the file.
 //! - No memory accounting against RLIMIT_AS / RLIMIT_MEMLOCK, no
@@ -414,6 +416,31 @@ impl MemoryManager {
         self.copy_out(addr, v.as_bytes())
     }
 
+    /// Atomically replaces the 4-byte aligned word at `addr` with `new` if
+    /// it holds `old` (futexes); returns the value found. The page is
+    /// made writable as a write would make it (copy-on-write broken);
+    /// `EFAULT` if it cannot be written, `EINVAL` if misaligned.
+    pub fn cmpxchg_u32(&self, addr: UserAddr, old: u32, new: u32) -> Result<u32, Errno> {
+        if !addr.0.is_multiple_of(4) {
+            return Err(Errno::EINVAL);
+        }
+        let mf = &self.mf;
+        let mut found = 0;
+        self.walk(
+            addr,
+            4,
+            Want::Copy {
+                write: true,
+                force: false,
+            },
+            |dst, _pos, _n| {
+                found = mf.compare_exchange_u32(dst.ok_or(Errno::EFAULT)?, old, new)?;
+                Ok(())
+            },
+        )?;
+        Ok(found)
+    }
+
     /// Reads a NUL-terminated string whose NUL lies within the first `max`
     /// bytes (so at most `max - 1` bytes of text, as Linux's `getname`
     /// with `PATH_MAX`); returns the text without the NUL.
@@ -611,6 +638,41 @@ impl MemoryManager {
                             st.pt.insert(cur + i, Pte::new(off.0 + i * PAGE_SIZE));
                         }
                         cur += n;
+                    }
+                }
+                return Ok(Fill::Done(st));
+            }
+            Backing::Pages { off } => {
+                // The VMA's own pages: share them (the holder keeps them
+                // alive; each page-table entry holds one more reference).
+                let (base, vstart, cow) = (*off, v.start, !v.shared);
+                for (p, q) in runs {
+                    for page in p..q {
+                        let poff = FileOffset(base + (page * PAGE_SIZE - vstart));
+                        self.pages.incref(poff, 1)?;
+                        let mut pte = Pte::new(poff.0);
+                        pte.cow = cow;
+                        st.pt.insert(page, pte);
+                    }
+                }
+                return Ok(Fill::Done(st));
+            }
+            Backing::File { file, off } if v.shared && file.file.memory_pages().is_some() => {
+                // A memory-backed file (memfd): map the file's own pages,
+                // one more reference each; none past its end.
+                let (f, base, vstart) = (file.file.clone(), *off, v.start);
+                let Some(mp) = f.memory_pages() else {
+                    return Ok(Fill::Done(st));
+                };
+                'runs: for (p, q) in runs {
+                    for page in p..q {
+                        let at = base + (page * PAGE_SIZE - vstart);
+                        match mp.get_page(at / PAGE_SIZE)? {
+                            Some(poff) => {
+                                st.pt.insert(page, Pte::new(poff.0));
+                            }
+                            None => break 'runs,
+                        }
                     }
                 }
                 return Ok(Fill::Done(st));
@@ -1299,7 +1361,7 @@ impl MemoryManager {
         let mut nv = v.clone();
         nv.start = new_addr;
         nv.end = new_addr + new_len;
-        if let Backing::File { off, .. } = &mut nv.backing {
+        if let Backing::File { off, .. } | Backing::Pages { off } = &mut nv.backing {
             *off += old - v.start;
         }
         // Take the entries out of the old range.
@@ -1580,6 +1642,51 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// Maps `len` bytes of the memory file from `off` at `addr` (both
+    /// page-aligned), replacing what was there, as a special mapping named
+    /// `name` (`[vdso]`, `[vvar]`): Linux's `_install_special_mapping`.
+    /// The pages are shown as they are, not copied; whoever calls this
+    /// holds them for as long as any address space may map them. The
+    /// mapping is private: a write (after an mprotect within `max_prot`,
+    /// or a forced one) gives this address space its own copy. Faults
+    /// after `MADV_DONTNEED` show the original pages again; mremap may
+    /// move or shrink the mapping but not grow it (`EFAULT`).
+    pub fn map_pages(
+        &self,
+        addr: UserAddr,
+        len: u64,
+        off: FileOffset,
+        prot: Prot,
+        max_prot: Prot,
+        name: &'static str,
+    ) -> Result<(), Errno> {
+        if !addr.is_page_aligned() || !off.0.is_multiple_of(PAGE_SIZE) || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_up(len).ok_or(Errno::ENOMEM)?;
+        let end = addr.0.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if addr.0 < MMAP_MIN_ADDR || end > self.max_addr || !max_prot.contains(prot) {
+            return Err(Errno::EINVAL);
+        }
+        let mut st = self.state.write();
+        self.unmap_locked(&mut st, addr.0, end);
+        st.vmas.insert(Vma {
+            start: addr.0,
+            end,
+            prot,
+            max_prot,
+            shared: false,
+            growsdown: false,
+            dontfork: false,
+            wipeonfork: false,
+            locked: false,
+            special: Some(name),
+            backing: Backing::Pages { off: off.0 },
+        });
+        st.gen += 1;
+        Ok(())
+    }
+
     // ---------------------------------------------------------------
     // fork
 
@@ -1590,17 +1697,24 @@ impl MemoryManager {
     /// populated first and their pages shared outright; `MADV_DONTFORK`
     /// VMAs are left out and `MADV_WIPEONFORK` ones start empty.
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, Errno> {
-        // Shared anonymous memory: populate so both sides hold the pages.
-        let shared: Vec<(u64, u64)> = self
+        // Shared memory: populate so both sides hold the pages. For a
+        // shared file mapping (not yet written back to its file) this is
+        // what keeps parent and child coherent through it, as POSIX
+        // semaphores in /dev/shm need; pages it cannot fill (past the end
+        // of the file) are left to fault.
+        let shared: Vec<(u64, u64, bool)> = self
             .state
             .read()
             .vmas
             .iter()
-            .filter(|v| v.shared && !v.dontfork && matches!(v.backing, Backing::Anon))
-            .map(|v| (v.start, v.end))
+            .filter(|v| v.shared && !v.dontfork)
+            .map(|v| (v.start, v.end, matches!(v.backing, Backing::Anon)))
             .collect();
-        for (s, e) in shared {
-            self.populate_range(s, e, false)?;
+        for (s, e, anon) in shared {
+            let r = self.populate_range(s, e, false);
+            if anon {
+                r?;
+            }
         }
         let mut st = self.state.write();
         let mut child = MmState {
@@ -1695,6 +1809,16 @@ impl MemoryManager {
         st.pt
             .get(&page_of(addr.0))
             .map(|p| FileOffset(p.off + addr.0 % PAGE_SIZE))
+    }
+
+    /// True if `addr` lies in a MAP_SHARED mapping (futex keys: an
+    /// untouched page there is populated to learn its offset).
+    pub fn in_shared_mapping(&self, addr: UserAddr) -> bool {
+        self.state
+            .read()
+            .vmas
+            .find(addr.0)
+            .is_some_and(|v| v.shared)
     }
 
     /// The memory-file offset backing `addr`, if the page is populated.
@@ -1844,7 +1968,7 @@ fn grow_stack(st: &mut MmState, addr: u64, max_addr: u64) -> bool {
             v.end,
             match &v.backing {
                 Backing::File { off, .. } => Some(*off),
-                Backing::Anon => None,
+                Backing::Anon | Backing::Pages { .. } => None,
             },
         ),
         _ => return false,
@@ -1879,6 +2003,10 @@ fn resize_check(st: &MmState, old: u64, old_len: u64, new_len: u64) -> Result<Vm
     if old_len > v.end - old {
         return Err(Errno::EFAULT);
     }
+    if new_len > old_len && matches!(v.backing, Backing::Pages { .. }) {
+        // Linux's VM_DONTEXPAND on special mappings.
+        return Err(Errno::EFAULT);
+    }
     if new_len != old_len {
         if let Backing::File { off, .. } = &v.backing {
             let pgoff = off + (old - v.start);
@@ -1894,6 +2022,7 @@ fn resize_check(st: &MmState, old: u64, old_len: u64, new_len: u64) -> Result<Vm
 fn vma_info(st: &MmState, v: &Vma) -> VmaInfo {
     let (offset, dev_ino, name) = match &v.backing {
         Backing::File { file, off } => (*off, file.dev_ino, file.name.clone()),
+        Backing::Pages { .. } => (0, (0, 0), v.special.unwrap_or("").as_bytes().to_vec()),
         Backing::Anon => {
             let name: &[u8] = if let Some(s) = v.special {
                 s.as_bytes()

@@ -36,6 +36,14 @@ pub(crate) enum Backing {
         /// File offset of `Vma::start`.
         off: u64,
     },
+    /// Fixed pages of the memory file that someone else holds (the vDSO
+    /// image, its parameter page): a fault shows the page itself, not a
+    /// copy; a write to a private mapping copies it first. `off` is the
+    /// memory-file offset of the page at `Vma::start`.
+    Pages {
+        /// Memory-file offset of `Vma::start`.
+        off: u64,
+    },
 }
 
 /// One area of an address space.
@@ -102,7 +110,7 @@ impl Vma {
     fn tail_from(&self, addr: u64) -> Vma {
         let mut t = self.clone();
         t.start = addr;
-        if let Backing::File { off, .. } = &mut t.backing {
+        if let Backing::File { off, .. } | Backing::Pages { off } = &mut t.backing {
             *off += addr - self.start;
         }
         t

@@ -12,7 +12,7 @@
 //! requeueing onto the same word leaves the order alone); WAKE_OP applies
 //! its operation (12-bit arguments, sign-extended; a shift past 31 is
 //! masked) and wakes on the second word if the comparison of the old value
-//! holds; FUTEX_WAIT answers EAGAIN for a changed word and, interrupted,
+//! holds; FUTEX_WAIT answers EAGAIN for a changed word and, interrupted (ERESTARTSYS),
 //! leaves the queues as they were. One case uses either private or
 //! shared futexes throughout (a word used both ways is a question of keys,
 //! not of queues).
@@ -212,7 +212,7 @@ fn check(shared: bool, ops: Vec<Op>, broken: bool) -> Result<(), TestCaseError> 
                 let want = if m.words[w] != val {
                     Err(Errno::EAGAIN)
                 } else {
-                    Err(Errno::EINTR)
+                    Err(Errno::ERESTARTSYS)
                 };
                 (got, want)
             }

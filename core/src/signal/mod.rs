@@ -757,6 +757,37 @@ pub fn kill_from_host(kernel: &Kernel, pid: Pid, sig: i32) -> Result<(), Errno> 
     send(kernel, &tg, Dest::Group, info, true, None)
 }
 
+/// Forwards `sig`, sent to the runtime from the host, to the sandbox's
+/// process `pid` (its init), as a container runtime with an init shim
+/// (`docker run --init`) does: with a handler installed, or ignored, the
+/// signal is delivered as [`kill_from_host`] delivers it; with SIG_DFL and
+/// a default action that ends the process, the process ends, killed by
+/// the signal, although it is init. (Linux itself would let a namespace's
+/// init ignore such a signal from an ancestor namespace; the runtime
+/// forwarding a host signal stands for the user signalling the command.)
+pub fn forward_from_host(kernel: &Kernel, pid: Pid, sig: i32) -> Result<(), Errno> {
+    if !valid(sig) {
+        return Err(Errno::EINVAL);
+    }
+    let tg = kernel.thread_group(pid).ok_or(Errno::ESRCH)?;
+    let handler = tg.sigactions.lock()[(sig - 1) as usize].handler;
+    let fatal = matches!(
+        default_action(sig),
+        DefaultAction::Terminate | DefaultAction::Core
+    );
+    if handler == SIG_DFL && fatal && tg.signals.lock().unkillable {
+        {
+            let mut st = tg.exit_status.lock();
+            if st.is_none() {
+                *st = Some(ExitStatus::Signaled(sig));
+            }
+        }
+        interrupt_group(&tg, 0);
+        return Ok(());
+    }
+    kill_from_host(kernel, pid, sig)
+}
+
 /// SIGKILL to every process of the sandbox but `except` (Linux's
 /// `zap_pid_ns_processes` when the namespace's init exits; `except` is
 /// init).
@@ -1132,8 +1163,13 @@ fn group_stop(task: &mut Task, sig: i32) {
 /// `is_current_pgrp_orphaned`).
 fn pgrp_orphaned(task: &Task) -> bool {
     let pgid = *task.tg.pgid.lock();
-    let groups: Vec<Arc<ThreadGroup>> = task
-        .kernel
+    pgrp_is_orphaned(&task.kernel, pgid)
+}
+
+/// True if process group `pgid` is orphaned (Linux's
+/// `will_become_orphaned_pgrp(pgrp, NULL)`).
+pub fn pgrp_is_orphaned(kernel: &Kernel, pgid: Pid) -> bool {
+    let groups: Vec<Arc<ThreadGroup>> = kernel
         .thread_groups
         .lock()
         .values()
@@ -1144,7 +1180,7 @@ fn pgrp_orphaned(task: &Task) -> bool {
             continue;
         }
         let ppid = *p.ppid.lock();
-        let Some(parent) = task.kernel.thread_group(ppid) else {
+        let Some(parent) = kernel.thread_group(ppid) else {
             continue;
         };
         let sid = *p.sid.lock();

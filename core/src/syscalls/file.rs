@@ -8,21 +8,25 @@
 //! is the lowest free number below RLIMIT_NOFILE (`EMFILE`). dup2 to the
 //! same fd returns it, dup3 to the same fd is `EINVAL`; fcntl on an O_PATH
 //! descriptor allows only F_DUPFD*, F_GETFD, F_SETFD and F_GETFL
-//! (`EBADF`). Record locks are not modelled: F_GETLK reports "unlocked"
-//! and F_SETLK / F_SETLKW (and the OFD forms) succeed after Linux's
-//! argument checks. Pipe sizes and seals answer as for a file that is
-//! neither a pipe nor a memfd (`EBADF`, `EINVAL`).
+//! (`EBADF`). Record locks (F_GETLK, F_SETLK, F_SETLKW and the OFD forms)
+//! and leases are [`crate::vfs::lock`]'s, with Linux's argument checks in
+//! its order (`fcntl_setlk` / `fcntl_getlk`: whence, overflow and type
+//! `EINVAL` / `EOVERFLOW`, then the access mode `EBADF`, then an OFD
+//! lock's `l_pid` `EINVAL`). Seals are the memfd's
+//! ([`crate::vfs::shmem`]). F_GETPIPE_SZ / F_SETPIPE_SZ size pipes and
+//! FIFOs.
 
 use alloc::sync::Arc;
 
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
-use veil_abi::{Errno, PAGE_SIZE};
+use veil_abi::{Errno, Flock, PAGE_SIZE};
 
 use super::{arg, Handler};
 use crate::task::Task;
+use crate::vfs::lock::{LockKind, Owner, Wait, OFFSET_MAX};
 use crate::vfs::open::{open_at, OpenHow};
-use crate::vfs::{FdTable, OpenFile};
+use crate::vfs::{FdTable, FileType, OpenFile};
 use crate::{SysResult, UserAddr};
 
 #[cfg(test)]
@@ -159,19 +163,222 @@ fn sys_dup3(t: &mut Task, a: &[u64; 6]) -> SysResult {
     dup_to(t, old, new, flags & O_CLOEXEC != 0)
 }
 
-/// Record-lock commands for open file description locks.
-const F_OFD_GETLK: u32 = 36;
-const F_OFD_SETLK: u32 = 37;
-const F_OFD_SETLKW: u32 = 38;
-const F_SETSIG: u32 = 10;
-const F_GETSIG: u32 = 11;
-const F_SETOWN_EX: u32 = 15;
-const F_GETOWN_EX: u32 = 16;
-const F_SETLEASE: u32 = 1024;
-const F_GETLEASE: u32 = 1025;
-const F_RDLCK: i16 = 0;
-const F_WRLCK: i16 = 1;
-const F_UNLCK: i16 = 2;
+/// The byte range `[start, end]` a `struct flock` names on `file`, as
+/// Linux's `flock64_to_posix_lock`: relative to the start, the offset or
+/// the end of file; a negative length reaches back before the start, a
+/// zero length runs to the end of any file. `EINVAL` for a bad whence or
+/// a start before byte 0, `EOVERFLOW` past `OFFSET_MAX`.
+fn lock_range(file: &OpenFile, fl: &Flock) -> Result<(u64, u64), Errno> {
+    let base: i64 = match fl.l_whence as u32 {
+        SEEK_SET => 0,
+        SEEK_CUR => file.pos() as i64,
+        SEEK_END => {
+            let size = match &file.location {
+                Some(loc) => loc.inode().attr()?.size,
+                None => file.ops.size()?,
+            };
+            size.min(i64::MAX as u64) as i64
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    if fl.l_start > i64::MAX - base {
+        return Err(Errno::EOVERFLOW);
+    }
+    let mut start = base + fl.l_start;
+    if start < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let end = if fl.l_len > 0 {
+        if fl.l_len - 1 > i64::MAX - start {
+            return Err(Errno::EOVERFLOW);
+        }
+        start + (fl.l_len - 1)
+    } else if fl.l_len < 0 {
+        if start + fl.l_len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start - 1;
+        start += fl.l_len;
+        end
+    } else {
+        i64::MAX
+    };
+    Ok((start as u64, end as u64))
+}
+
+/// F_GETLK, F_SETLK, F_SETLKW and their OFD forms.
+fn record_lock(t: &Task, file: &OpenFile, cmd: u32, argv: u64) -> SysResult {
+    let mut fl: Flock = t.mm.read_obj(UserAddr(argv))?;
+    let ofd = matches!(cmd, F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW);
+    let get = matches!(cmd, F_GETLK | F_OFD_GETLK);
+    if cmd == F_GETLK && !matches!(fl.l_type, F_RDLCK | F_WRLCK) {
+        return Err(Errno::EINVAL);
+    }
+    let (start, end) = lock_range(file, &fl)?;
+    let kind = match fl.l_type {
+        F_RDLCK => Some(LockKind::Read),
+        F_WRLCK => Some(LockKind::Write),
+        F_UNLCK => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    if !get {
+        match kind {
+            Some(LockKind::Read) if !file.readable() => return Err(Errno::EBADF),
+            Some(LockKind::Write) if !file.writable() => return Err(Errno::EBADF),
+            _ => {}
+        }
+    }
+    if ofd && fl.l_pid != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let table = &t.kernel.locks;
+    let key = file.lock_key(table);
+    let owner = if ofd {
+        Owner::Ofd(file.lock_id())
+    } else {
+        Owner::Posix(t.fds.posix_lock_owner(table))
+    };
+    if get {
+        match table.test(key, owner, start, end, kind) {
+            None => fl.l_type = F_UNLCK,
+            Some(c) => {
+                fl.l_type = match c.kind {
+                    LockKind::Read => F_RDLCK,
+                    LockKind::Write => F_WRLCK,
+                };
+                fl.l_whence = SEEK_SET as i16;
+                fl.l_start = c.start as i64;
+                fl.l_len = if c.end == OFFSET_MAX {
+                    0
+                } else {
+                    (c.end - c.start + 1) as i64
+                };
+                fl.l_pid = c.pid;
+            }
+        }
+        t.mm.write_obj(UserAddr(argv), &fl)?;
+        return Ok(0);
+    }
+    let wait = if matches!(cmd, F_SETLKW | F_OFD_SETLKW) {
+        Wait::As(t)
+    } else {
+        Wait::No
+    };
+    table
+        .set(key, owner, t.pid(), start, end, kind, wait)
+        .map(|_| 0)
+}
+
+/// Linux's `pipe_max_size` (`/proc/sys/fs/pipe-max-size`).
+const PIPE_MAX_SIZE: u64 = 1 << 20;
+
+/// F_GETPIPE_SZ and F_SETPIPE_SZ on a pipe or FIFO (`EBADF` for anything
+/// else), as Linux's `pipe_fcntl`: the size is rounded up to a power of
+/// two pages (at least one; `EINVAL` past 2 GiB), growing past
+/// `pipe-max-size` needs CAP_SYS_RESOURCE (`EPERM`), and shrinking below
+/// the pages the data occupies is `EBUSY`. Answers the new size.
+fn pipe_size(t: &Task, file: &OpenFile, cmd: u32, argv: u64) -> SysResult {
+    let end = file
+        .ops
+        .as_any()
+        .downcast_ref::<crate::vfs::pipe::PipeEnd>()
+        .ok_or(Errno::EBADF)?;
+    let pipe = end.pipe();
+    if cmd == F_GETPIPE_SZ {
+        return Ok(pipe.capacity() as u64);
+    }
+    let arg = argv as u32 as u64;
+    let size = if arg > 1 << 31 {
+        return Err(Errno::EINVAL);
+    } else if arg < PAGE_SIZE {
+        PAGE_SIZE
+    } else {
+        arg.next_power_of_two()
+    };
+    if size > pipe.capacity() as u64 && size > PIPE_MAX_SIZE && !t.creds.capable(CAP_SYS_RESOURCE) {
+        return Err(Errno::EPERM);
+    }
+    pipe.set_capacity(size as usize)?;
+    Ok(size)
+}
+
+/// flock(2), as Linux's: `LOCK_MAND` requests are ignored (success),
+/// an unknown operation is `EINVAL` before the descriptor is looked at,
+/// and locking needs a description opened for reading or writing
+/// (`EBADF` for O_PATH and mode-3 opens).
+pub(crate) fn flock(t: &Task, fd: i32, op: u32) -> SysResult {
+    if op & LOCK_MAND != 0 {
+        return Ok(0);
+    }
+    let kind = match op & !LOCK_NB {
+        LOCK_SH => Some(LockKind::Read),
+        LOCK_EX => Some(LockKind::Write),
+        LOCK_UN => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    let file = t.fds.file(fd)?;
+    if file.is_path() || (kind.is_some() && !file.readable() && !file.writable()) {
+        return Err(Errno::EBADF);
+    }
+    let table = &t.kernel.locks;
+    let key = file.lock_key(table);
+    let wait = if op & LOCK_NB == 0 {
+        Wait::As(t)
+    } else {
+        Wait::No
+    };
+    table.flock(key, file.lock_id(), kind, wait).map(|_| 0)
+}
+
+/// F_SETLEASE and F_GETLEASE, as Linux's `generic_setlease` on tmpfs:
+/// only the file's owner (or CAP_LEASE) may take one (`EACCES`), only on
+/// a regular file (`EINVAL`); see
+/// [`crate::vfs::lock::LockTable::set_lease`] for conflicts.
+fn lease(t: &Task, file: &OpenFile, cmd: u32, argv: u64) -> SysResult {
+    let table = &t.kernel.locks;
+    let now = {
+        let m = t.kernel.clock.monotonic();
+        (m.tv_sec.max(0) as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.tv_nsec.max(0) as u64)
+    };
+    if cmd == F_GETLEASE {
+        let key = file.lock_key(table);
+        return Ok(match table.lease(key, file.lock_id(), now) {
+            Some(LockKind::Read) => F_RDLCK,
+            Some(LockKind::Write) => F_WRLCK,
+            None => F_UNLCK,
+        } as u64);
+    }
+    let kind = match argv as u32 as i32 {
+        a if a == F_RDLCK as i32 => Some(LockKind::Read),
+        a if a == F_WRLCK as i32 => Some(LockKind::Write),
+        a if a == F_UNLCK as i32 => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    let attr = match &file.location {
+        Some(loc) => loc.inode().attr()?,
+        None => file.ops.stat().unwrap_or_default(),
+    };
+    if attr.uid != t.creds.fsuid && !t.creds.capable(CAP_LEASE) {
+        return Err(Errno::EACCES);
+    }
+    if attr.file_type() != Some(FileType::Regular) {
+        return Err(Errno::EINVAL);
+    }
+    let key = file.lock_key(table);
+    table
+        .set_lease(
+            key,
+            file.lock_id(),
+            t.pid(),
+            kind,
+            file.readable(),
+            file.writable(),
+            now,
+        )
+        .map(|_| 0)
+}
 
 /// fcntl(2) on the descriptor `fd`.
 pub(crate) fn fcntl(t: &mut Task, fd: i32, cmd: u32, argv: u64) -> SysResult {
@@ -200,30 +407,7 @@ pub(crate) fn fcntl(t: &mut Task, fd: i32, cmd: u32, argv: u64) -> SysResult {
             Ok(0)
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
-            // struct flock: l_type, l_whence (shorts), l_start, l_len, l_pid.
-            let mut fl: [u8; 32] = t.mm.read_obj(UserAddr(argv))?;
-            let l_type = i16::from_ne_bytes([fl[0], fl[1]]);
-            let l_whence = i16::from_ne_bytes([fl[2], fl[3]]);
-            let l_pid = i32::from_ne_bytes([fl[24], fl[25], fl[26], fl[27]]);
-            if !matches!(l_type, F_RDLCK | F_WRLCK | F_UNLCK) || !(0..=2).contains(&l_whence) {
-                return Err(Errno::EINVAL);
-            }
-            let ofd = matches!(cmd, F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW);
-            if ofd && l_pid != 0 {
-                return Err(Errno::EINVAL);
-            }
-            if matches!(cmd, F_GETLK | F_OFD_GETLK) {
-                if l_type == F_UNLCK {
-                    return Err(Errno::EINVAL);
-                }
-                fl[0..2].copy_from_slice(&F_UNLCK.to_ne_bytes());
-                t.mm.write_obj(UserAddr(argv), &fl)?;
-                return Ok(0);
-            }
-            if (l_type == F_RDLCK && !file.readable()) || (l_type == F_WRLCK && !file.writable()) {
-                return Err(Errno::EBADF);
-            }
-            Ok(0)
+            record_lock(t, &file, cmd, argv)
         }
         F_GETOWN | F_GETSIG => Ok(0),
         F_SETOWN => Ok(0),
@@ -241,10 +425,9 @@ pub(crate) fn fcntl(t: &mut Task, fd: i32, cmd: u32, argv: u64) -> SysResult {
             let _: [u32; 2] = t.mm.read_obj(UserAddr(argv))?;
             Ok(0)
         }
-        F_GETLEASE => Ok(F_UNLCK as u64),
-        F_SETLEASE => Err(Errno::EINVAL),
-        F_GETPIPE_SZ | F_SETPIPE_SZ => Err(Errno::EBADF),
-        F_ADD_SEALS | F_GET_SEALS => Err(Errno::EINVAL),
+        F_GETLEASE | F_SETLEASE => lease(t, &file, cmd, argv),
+        F_GETPIPE_SZ | F_SETPIPE_SZ => pipe_size(t, &file, cmd, argv),
+        F_ADD_SEALS | F_GET_SEALS => super::memfd::seals(&file, cmd, argv),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -34,6 +34,7 @@ use super::{arg, Handler};
 use crate::host::WakeReason;
 use crate::task::Task;
 use crate::vfs::dir::{pack_dirent, pack_dirent64, DentRecord, DirFile};
+use crate::vfs::inotify::{self, Inotify};
 use crate::vfs::{FileType, OpenFile};
 use crate::{SysResult, UserAddr};
 
@@ -205,6 +206,10 @@ fn read_segs(
         if file.ops.as_any().is::<DirFile>() {
             return Err(Errno::EISDIR);
         }
+        // An inotify read checks the size of the first event (EINVAL).
+        if file.ops.as_any().is::<Inotify>() {
+            return file.ops.read(&mut [], pos);
+        }
         return Ok(0);
     }
     let seekable = file.ops.seekable();
@@ -310,10 +315,26 @@ fn do_read(task: &Task, file: &OpenFile, segs: &[Iovec], total: usize, at: At) -
             file.set_pos(p + n as u64);
             n
         }
-        At::Current => wait_while_blocked(task, file, POLLIN | POLLHUP | POLLERR, || {
-            read_segs(task, file, segs, total, 0)
-        })?,
+        // A terminal reads with job control and VMIN / VTIME waits.
+        At::Current => match crate::tty::read(task, file, total.min(CHUNK)) {
+            Some(data) => {
+                let data = data?;
+                let (c, fault) = Cursor::new(segs).copy_out(task, &data);
+                if fault && c == 0 {
+                    return Err(Errno::EFAULT);
+                }
+                c
+            }
+            // A socket reads as recvmsg without flags.
+            None => match super::socket::read_socket(task, file, segs, total) {
+                Some(r) => r?,
+                None => wait_while_blocked(task, file, POLLIN | POLLHUP | POLLERR, || {
+                    read_segs(task, file, segs, total, 0)
+                })?,
+            },
+        },
     };
+    inotify::accessed(task, file, n as u64);
     Ok(n as u64)
 }
 
@@ -351,7 +372,7 @@ pub(crate) fn wait_while_blocked(
 
 /// A write to a pipe or socket with no reader raises SIGPIPE in the
 /// writing thread (the write itself answers EPIPE).
-fn raise_sigpipe(task: &Task) {
+pub(crate) fn raise_sigpipe(task: &Task) {
     let info = veil_abi::Siginfo {
         signo: SIGPIPE,
         code: SI_USER,
@@ -473,8 +494,16 @@ fn do_write_flags(
             file.set_pos(p + n as u64);
             n
         }
-        At::Current => write_stream(task, file, segs, total)?,
+        At::Current => {
+            crate::tty::write_check(task, file)?;
+            // A socket writes as sendmsg without flags.
+            match super::socket::write_socket(task, file, segs, total) {
+                Some(r) => r?,
+                None => write_stream(task, file, segs, total)?,
+            }
+        }
     };
+    inotify::modified(task, file, n as u64);
     Ok(n as u64)
 }
 
@@ -736,7 +765,9 @@ fn getdents_common(
         return Err(Errno::ENOTDIR);
     }
     let start = file.pos();
-    let out = getdents_into(&file, count, pack)?;
+    let out = getdents_into(&file, count, pack);
+    inotify::accessed(t, &file, 1);
+    let out = out?;
     if let Err(e) = t.mm.copy_out(UserAddr(a[1]), &out) {
         file.set_pos(start);
         return Err(e);
@@ -844,7 +875,13 @@ fn sys_sendfile(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     let out_seek = output.ops.seekable();
     let wpos = if out_seek { output.pos() } else { 0 };
-    let n = splice_copy(&input, rpos, &output, wpos, count)?;
+    let n = match super::splice::sendfile_into(t, &input, rpos, &output, count) {
+        Some(r) => r?,
+        None if !super::splice::sendfile_ends_ok(&input, &output) => return Err(Errno::EINVAL),
+        None => splice_copy(&input, rpos, &output, wpos, count)?,
+    };
+    inotify::accessed(t, &input, n as u64);
+    inotify::modified(t, &output, n as u64);
     if out_seek {
         output.set_pos(wpos + n as u64);
     }
@@ -859,7 +896,7 @@ fn sys_sendfile(t: &mut Task, a: &[u64; 6]) -> SysResult {
 }
 
 /// The type of the object behind a description.
-fn file_type(file: &OpenFile) -> Option<FileType> {
+pub(crate) fn file_type(file: &OpenFile) -> Option<FileType> {
     match &file.location {
         Some(l) => l.inode().attr().ok().and_then(|a| a.file_type()),
         None => file.ops.stat().and_then(|a| a.file_type()),
@@ -921,6 +958,8 @@ fn sys_copy_file_range(t: &mut Task, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let n = splice_copy(&input, rpos, &output, wpos, len)?;
+    inotify::accessed(t, &input, n as u64);
+    inotify::modified(t, &output, n as u64);
     let end_in = rpos + n as u64;
     let end_out = wpos + n as u64;
     match ein {
@@ -958,6 +997,7 @@ fn sys_ftruncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     file.ops.truncate(len as u64)?;
+    inotify::truncated(t, &file);
     Ok(0)
 }
 
@@ -986,6 +1026,7 @@ fn sys_fallocate(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if mode & FALLOC_FL_KEEP_SIZE == 0 && end > file.ops.size()? {
         file.ops.truncate(end)?;
     }
+    inotify::modified(t, &file, 1);
     Ok(0)
 }
 
@@ -1007,6 +1048,10 @@ fn sys_ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             let on = t.mm.read_obj::<i32>(UserAddr(argp))? != 0;
             file.toggle_status_flags(O_ASYNC, on);
             Ok(0)
+        }
+        // Terminal calls that need the description itself.
+        TIOCSCTTY | veil_abi::termios::TIOCGPTPEER if crate::tty::is_pty_file(&*file.ops) => {
+            crate::tty::file_ioctl(t, &file, cmd, argp).unwrap_or(Err(Errno::ENOTTY))
         }
         FIOQSIZE | FIONREAD if file.location.is_some() => {
             let attr = match &file.location {
@@ -1055,17 +1100,6 @@ fn sys_readahead(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// flock operations.
-const LOCK_SH: u32 = 1;
-const LOCK_EX: u32 = 2;
-const LOCK_NB: u32 = 4;
-const LOCK_UN: u32 = 8;
-
 fn sys_flock(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let (fd, op) = (arg::fd(a[0]), arg::uint(a[1]));
-    io_file(t, fd)?;
-    match op & !LOCK_NB {
-        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
-        _ => Err(Errno::EINVAL),
-    }
+    super::file::flock(t, arg::fd(a[0]), arg::uint(a[1]))
 }

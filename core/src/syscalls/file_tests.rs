@@ -1,7 +1,7 @@
 //! Tests of the file system calls and the VFS under them, on the fake
 //! platform with a small but complete in-memory filesystem ([`MemNode`]:
-//! permissions, owners, times, hard links, rename with its flags, FIFOs as
-//! non-seekable streams).
+//! permissions, owners, times, hard links, rename with its flags; its
+//! FIFO nodes open as core's pipes).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
@@ -1398,11 +1398,26 @@ fn stream_reads_return_what_is_there() {
     let mut t = e.task();
     let p = s(&t, 0, "/fifo");
     call(&mut t, MKNOD, &[p, (S_IFIFO | 0o644) as u64, 0]).unwrap();
+    // A FIFO is a pipe: O_RDWR never waits for the other end.
     let fd = open(&mut t, "/fifo", O_RDWR, 0).unwrap();
-    write_str(&mut t, fd, "0123456789abcdef").unwrap();
+    write_str(&mut t, fd, "0123456789").unwrap();
     // One read call per read(2) on a stream: at most what the file gives.
     assert_eq!(read_n(&mut t, fd, 100).unwrap(), b"0123456789");
+    write_str(&mut t, fd, "abcdef").unwrap();
     assert_eq!(read_n(&mut t, fd, 100).unwrap(), b"abcdef");
+    // Every opener shares the one pipe; it empties when the last goes.
+    let fd2 = open(&mut t, "/fifo", O_WRONLY | O_NONBLOCK, 0).unwrap();
+    write_str(&mut t, fd2, "xyz").unwrap();
+    assert_eq!(read_n(&mut t, fd, 100).unwrap(), b"xyz");
+    write_str(&mut t, fd2, "lost").unwrap();
+    call(&mut t, CLOSE, &[fd2 as u64]).unwrap();
+    call(&mut t, CLOSE, &[fd as u64]).unwrap();
+    let fd = open(&mut t, "/fifo", O_RDONLY | O_NONBLOCK, 0).unwrap();
+    assert_eq!(read_n(&mut t, fd, 100).unwrap(), b"");
+    assert_eq!(
+        open(&mut t, "/fifo", O_WRONLY | O_NONBLOCK | 2, 0).unwrap_err(),
+        Errno::EINVAL
+    );
 }
 
 #[test]
@@ -1742,7 +1757,8 @@ fn stat_family() {
     assert_eq!(sx.stx_mask, STATX_BASIC_STATS | STATX_MNT_ID);
     assert_eq!((sx.stx_size, sx.stx_mode as u32), (5, S_IFREG | 0o640));
     assert_eq!((sx.stx_dev_major, sx.stx_dev_minor), (0, 50));
-    assert_eq!(sx.stx_mnt_id, 1);
+    // Mount 1 is the namespace's hidden rootfs; the root is 2.
+    assert_eq!(sx.stx_mnt_id, 2);
     call(
         &mut t,
         STATX,
@@ -2118,4 +2134,89 @@ fn served_calls_are_in_the_table() {
     ] {
         assert!(crate::syscalls::support(nr), "{nr} not served");
     }
+}
+
+#[test]
+fn memfd_shared_mappings_are_the_file() {
+    let e = env();
+    let mut t = e.task();
+    let name = s(&t, 0, "m");
+    let fd = call(&mut t, MEMFD_CREATE, &[name, MFD_ALLOW_SEALING as u64]).unwrap();
+    write_str(&mut t, fd as i32, "hello").unwrap();
+    let rw = (PROT_READ | PROT_WRITE) as u64;
+    let a = call(&mut t, MMAP, &[0, 8192, rw, MAP_SHARED as u64, fd, 0]).unwrap();
+    let mut got = [0u8; 5];
+    t.mm.copy_in(UserAddr(a), &mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    // A write through the mapping is a write to the file.
+    t.mm.copy_out(UserAddr(a), b"HE").unwrap();
+    let b = buf(&t, 1);
+    assert_eq!(call(&mut t, PREAD64, &[fd, b, 5, 0]).unwrap(), 5);
+    t.mm.copy_in(UserAddr(b), &mut got).unwrap();
+    assert_eq!(&got, b"HEllo");
+    // And a write to the file shows in the mapping.
+    write_str(&mut t, fd as i32, "!").unwrap();
+    t.mm.copy_in(UserAddr(a + 5), &mut got[..1]).unwrap();
+    assert_eq!(got[0], b'!');
+    // The second page lies past the end of the file.
+    assert_eq!(
+        t.mm.copy_in(UserAddr(a + 4096), &mut got).unwrap_err(),
+        Errno::EFAULT
+    );
+    // A shared mapping that may write stops F_SEAL_WRITE.
+    let seal = |t: &mut Task| call(t, FCNTL, &[fd, F_ADD_SEALS as u64, F_SEAL_WRITE as u64]);
+    assert_eq!(seal(&mut t).unwrap_err(), Errno::EBUSY);
+    call(&mut t, MUNMAP, &[a, 8192]).unwrap();
+    seal(&mut t).unwrap();
+    assert_eq!(
+        call(&mut t, MMAP, &[0, 4096, rw, MAP_SHARED as u64, fd, 0]).unwrap_err(),
+        Errno::EPERM
+    );
+    // The file's page goes with its last reference.
+    let before = e.kernel.pages.allocated_pages();
+    call(&mut t, CLOSE, &[fd]).unwrap();
+    assert_eq!(e.kernel.pages.allocated_pages(), before - 1);
+}
+
+#[test]
+fn record_locks_go_with_any_close_of_the_file() {
+    let e = env();
+    file(&e, "/f", b"data", 0o644);
+    let mut t = e.task();
+    let mut u = e.task();
+    let a = open(&mut t, "/f", O_RDWR, 0).unwrap() as u64;
+    let other = open(&mut t, "/f", O_RDONLY, 0).unwrap() as u64;
+    let c = open(&mut u, "/f", O_RDWR, 0).unwrap() as u64;
+    let lock = |t: &mut Task, fd: u64, cmd: u32, kind: i16| {
+        let p = buf(t, 2);
+        let fl = veil_abi::Flock {
+            l_type: kind,
+            l_start: 1,
+            l_len: 2,
+            ..Default::default()
+        };
+        t.mm.write_obj(UserAddr(p), &fl).unwrap();
+        let r = call(t, FCNTL, &[fd, cmd as u64, p]);
+        (r, t.mm.read_obj::<veil_abi::Flock>(UserAddr(p)).unwrap())
+    };
+    lock(&mut t, a, F_SETLK, F_WRLCK).0.unwrap();
+    assert_eq!(lock(&mut u, c, F_SETLK, F_RDLCK).0, Err(Errno::EAGAIN));
+    let (r, fl) = lock(&mut u, c, F_GETLK, F_RDLCK);
+    r.unwrap();
+    assert_eq!(
+        (fl.l_type, fl.l_start, fl.l_len, fl.l_pid),
+        (F_WRLCK, 1, 2, t.tg.pid)
+    );
+    // Closing another descriptor of the file drops the lock.
+    call(&mut t, CLOSE, &[other]).unwrap();
+    lock(&mut u, c, F_SETLK, F_RDLCK).0.unwrap();
+    // An OFD lock stays until its own description goes.
+    lock(&mut u, c, F_SETLK, F_UNLCK).0.unwrap();
+    lock(&mut t, a, F_OFD_SETLK, F_WRLCK).0.unwrap();
+    let dup = call(&mut t, DUP, &[a]).unwrap();
+    call(&mut t, CLOSE, &[dup]).unwrap();
+    let (_, fl) = lock(&mut u, c, F_GETLK, F_RDLCK);
+    assert_eq!((fl.l_type, fl.l_pid), (F_WRLCK, -1));
+    call(&mut t, CLOSE, &[a]).unwrap();
+    lock(&mut u, c, F_SETLK, F_WRLCK).0.unwrap();
 }

@@ -9,8 +9,8 @@
 //! (no birth time); it honours AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW and
 //! takes AT_NO_AUTOMOUNT and the sync-type bits (both sync types at once
 //! is `EINVAL`). As in Linux 6.11, a NULL path with AT_EMPTY_PATH names the
-//! fd. statfs adds ST_VALID and ST_RDONLY (read-only mounts) to what the
-//! filesystem reports.
+//! fd. statfs adds ST_VALID and the mount's flags (ST_RDONLY, ST_NOSUID,
+//! ST_RELATIME, ...) to what the filesystem reports.
 
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
@@ -38,8 +38,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
 
 /// statfs `f_flags`: the result is valid.
 const ST_VALID: i64 = 0x20;
-/// statfs `f_flags`: mounted read-only.
-const ST_RDONLY: i64 = 1;
 
 /// The attributes fstat reports for a description.
 pub fn file_attr(task: &Task, file: &alloc::sync::Arc<OpenFile>) -> Result<InodeAttr, Errno> {
@@ -215,9 +213,7 @@ fn sys_statx(t: &mut Task, a: &[u64; 6]) -> SysResult {
 fn statfs_of(loc: &crate::vfs::Location) -> Result<Statfs, Errno> {
     let mut s = loc.inode().statfs()?;
     s.f_flags |= ST_VALID;
-    if loc.mount.read_only {
-        s.f_flags |= ST_RDONLY;
-    }
+    s.f_flags |= loc.mount.statfs_flags();
     Ok(s)
 }
 

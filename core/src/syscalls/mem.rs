@@ -134,12 +134,19 @@ fn sys_mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
                     Some(loc) => loc.path_from(&t.fs.lock().root),
                     None => Vec::new(),
                 };
+                // The file may refuse (a sealed memfd) or hand out what
+                // the mapping holds.
+                let write = prot.contains(Prot::WRITE);
+                let (file, writable) = match of.ops.mmap(shared, write, of.writable()) {
+                    Some(r) => r?,
+                    None => (of.ops.clone(), of.writable()),
+                };
                 Some((
                     MappedFile {
-                        file: of.ops.clone(),
+                        file,
                         name,
                         dev_ino: (attr.dev, attr.ino),
-                        writable: of.writable(),
+                        writable,
                     },
                     off,
                 ))

@@ -35,8 +35,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
         EXIT_GROUP => sys_exit_group,
         ARCH_PRCTL => sys_arch_prctl,
         SET_TID_ADDRESS => sys_set_tid_address,
-        SET_ROBUST_LIST => sys_set_robust_list,
-        GET_ROBUST_LIST => sys_get_robust_list,
         RSEQ => sys_rseq,
         PRLIMIT64 => sys_prlimit64,
         GETRLIMIT => sys_getrlimit,
@@ -147,25 +145,6 @@ fn sys_arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
 fn sys_set_tid_address(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.clear_child_tid = a[0];
     Ok(t.tid as u64)
-}
-
-fn sys_set_robust_list(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    // sizeof(struct robust_list_head)
-    if a[1] != 24 {
-        return Err(Errno::EINVAL);
-    }
-    t.robust_list = (a[0], a[1]);
-    Ok(0)
-}
-
-fn sys_get_robust_list(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let pid = arg::int(a[0]);
-    if pid != 0 && pid != t.tid {
-        return Err(Errno::ESRCH);
-    }
-    t.mm.write_obj(UserAddr(a[1]), &t.robust_list.0)?;
-    t.mm.write_obj(UserAddr(a[2]), &t.robust_list.1)?;
-    Ok(0)
 }
 
 /// Restartable sequences are not offered; glibc and musl fall back to
@@ -282,13 +261,19 @@ pub fn clock_now(t: &Task, clock: i32) -> Result<Timespec, Errno> {
         // A CPU-time clock of a process or thread (veil's accounting).
         return super::sched::cpu_clock(t, clock);
     }
+    // The coarse clocks move in steps of their resolution, as the vDSO
+    // computes them (see crate::vdso).
+    let coarse = |mut ts: Timespec| {
+        ts.tv_nsec -= ts.tv_nsec % crate::vdso::COARSE_NS as i64;
+        ts
+    };
     Ok(match clock as u32 {
-        CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_TAI | CLOCK_REALTIME_ALARM => c.realtime(),
-        CLOCK_MONOTONIC
-        | CLOCK_MONOTONIC_RAW
-        | CLOCK_MONOTONIC_COARSE
-        | CLOCK_BOOTTIME
-        | CLOCK_BOOTTIME_ALARM => c.monotonic(),
+        CLOCK_REALTIME | CLOCK_TAI | CLOCK_REALTIME_ALARM => c.realtime(),
+        CLOCK_REALTIME_COARSE => coarse(c.realtime()),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => {
+            c.monotonic()
+        }
+        CLOCK_MONOTONIC_COARSE => coarse(c.monotonic()),
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => super::sched::cpu_clock(t, clock)?,
         _ => return Err(Errno::EINVAL),
     })
@@ -306,7 +291,11 @@ fn sys_clock_getres(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let coarse = matches!(clock as u32, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE);
     let res = Timespec {
         tv_sec: 0,
-        tv_nsec: if coarse { 4_000_000 } else { 1 },
+        tv_nsec: if coarse {
+            crate::vdso::COARSE_NS as i64
+        } else {
+            1
+        },
     };
     if a[1] != 0 {
         t.mm.write_obj(UserAddr(a[1]), &res)?;

@@ -15,8 +15,11 @@ pub mod file_io;
 pub mod fs_path;
 pub mod fs_stat;
 pub mod futex;
+pub mod inotify;
 pub mod mem;
+pub mod memfd;
 pub mod misc;
+pub mod mount;
 pub mod pgrp;
 pub mod pidfd;
 pub mod pipe;
@@ -26,6 +29,8 @@ pub mod poll;
 pub mod process;
 pub mod sched;
 pub mod signal;
+pub mod socket;
+pub mod splice;
 pub mod strace;
 pub mod timers;
 pub mod xattr;
@@ -48,6 +53,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| fs_path::handler(nr))
         .or_else(|| fs_stat::handler(nr))
         .or_else(|| mem::handler(nr))
+        .or_else(|| memfd::handler(nr))
         .or_else(|| misc::handler(nr))
         .or_else(|| process::handler(nr))
         .or_else(|| signal::handler(nr))
@@ -62,6 +68,10 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| timers::handler(nr))
         .or_else(|| epoll::handler(nr))
         .or_else(|| eventfd::handler(nr))
+        .or_else(|| inotify::handler(nr))
+        .or_else(|| splice::handler(nr))
+        .or_else(|| socket::handler(nr))
+        .or_else(|| mount::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

@@ -12,8 +12,8 @@
 //!   not exist, ESRCH.
 //!
 //! A session leader is a process whose session id is its pid (veil keeps
-//! no separate flag: pids are not reused). Controlling terminals are not
-//! modelled, so setsid detaches nothing.
+//! no separate flag: pids are not reused). setsid drops the caller's
+//! controlling terminal ([`crate::tty`]).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -121,5 +121,6 @@ fn sys_setsid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     }
     *t.tg.sid.lock() = pid;
     *t.tg.pgid.lock() = pid;
+    t.tg.ctty.lock().clear();
     Ok(pid as u64)
 }

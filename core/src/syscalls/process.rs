@@ -70,7 +70,8 @@ const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const CLONE_IO: u64 = 0x8000_0000;
-/// Namespace flags: a sandbox does not make nested namespaces yet.
+/// Namespace flags: of these, only CLONE_NEWNS is served (a copy of the
+/// mount namespace, see `syscalls::mount`).
 const CLONE_NEW_MASK: u64 = 0x7e02_0080 | CLONE_NEWNS;
 
 fn sys_fork(t: &mut Task, _a: &[u64; 6]) -> SysResult {
@@ -135,7 +136,10 @@ pub(crate) fn do_clone(
             .note_unsupported("clone: CLONE_VM without CLONE_THREAD or CLONE_VFORK");
         return Err(Errno::ENOSYS);
     }
-    if flags & CLONE_NEW_MASK != 0 {
+    // Of the namespaces, only a mount namespace copy is made (by root).
+    if flags & CLONE_NEW_MASK & !CLONE_NEWNS != 0
+        || (flags & CLONE_NEWNS != 0 && !t.creds.capable(veil_abi::flags::CAP_SYS_ADMIN))
+    {
         return Err(Errno::EPERM);
     }
     // Accepted and meaningless here.
@@ -175,13 +179,20 @@ pub(crate) fn do_clone(
         }
     }
     *tg.exe.lock() = t.tg.exe.lock().clone();
+    *tg.mnt_ns.lock() = t.tg.mnt_ns.lock().clone();
     *tg.comm.lock() = t.tg.comm.lock().clone();
     *tg.args_range.lock() = *t.tg.args_range.lock();
     *tg.pgid.lock() = *t.tg.pgid.lock();
     *tg.sid.lock() = *t.tg.sid.lock();
+    *tg.ctty.lock() = t.tg.ctty.lock().for_child();
     crate::process::on_fork(t, &tg);
 
     let (fds, fs) = fds_and_fs(t, flags);
+    if flags & CLONE_NEWNS != 0 {
+        // CLONE_FS was refused with it: `fs` is the child's own copy.
+        let ns = t.tg.mount_namespace(&t.kernel).copy(&mut fs.lock());
+        *tg.mnt_ns.lock() = Some(ns);
+    }
     let mut cpu = CpuState { regs: t.cpu.regs };
     cpu.regs.rax = 0;
     if stack != 0 {
@@ -274,6 +285,7 @@ pub(crate) fn do_clone(
             signals: child_signals,
         };
         crate::signal::attach(&task);
+        task.publish_view();
         if flags & CLONE_CHILD_SETTID != 0 {
             let _ = task.mm.write_obj(UserAddr(ctid), &pid);
         }
@@ -641,6 +653,8 @@ impl Kernel {
     pub fn exit_task(&self, task: &mut Task) {
         let tg = task.tg.clone();
         crate::process::thread_exit(task);
+        // Robust futexes and PI locks first, as Linux's exit_mm_release.
+        super::futex::release(task, true);
         // CLONE_CHILD_CLEARTID: zero the word and wake one waiter
         // (pthread_join sleeps on it).
         if task.clear_child_tid != 0 {
@@ -692,6 +706,8 @@ impl Kernel {
         }
         // Drop the address space now: the stub goes away with it.
         let _ = core::mem::replace(&mut task.fds, Arc::new(FdTable::new()));
+        // A session leader gives up its controlling terminal.
+        crate::tty::job::group_exit(self, &tg);
         crate::signal::detach(task);
         let ppid = *tg.ppid.lock();
         let parent = self.thread_group(ppid);

@@ -3,6 +3,10 @@
 //! descriptors take the lowest free number (at or above a minimum, below
 //! RLIMIT_NOFILE). Entries removed are handed back to the caller so that
 //! the descriptions are dropped (and released) outside the table's lock.
+//!
+//! A table is also the owner of POSIX record locks (as `files_struct` is
+//! in Linux): once it has taken one, closing any descriptor in it drops
+//! the table's locks on that file, and dropping the table drops them all.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -10,6 +14,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 use veil_abi::Errno;
 
+use super::lock::{next_owner_id, LockTable};
 use super::OpenFile;
 
 /// One slot of an fd table.
@@ -22,9 +27,30 @@ pub struct FdEntry {
 }
 
 /// A table of file descriptors, shared by threads created with CLONE_FILES.
-#[derive(Default)]
 pub struct FdTable {
     slots: Mutex<Vec<Option<FdEntry>>>,
+    /// Identity as the owner of POSIX record locks.
+    id: u64,
+    /// The lock table, once this table has taken a POSIX lock.
+    locks: spin::Once<Arc<LockTable>>,
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        FdTable {
+            slots: Mutex::new(Vec::new()),
+            id: next_owner_id(),
+            locks: spin::Once::new(),
+        }
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        if let Some(t) = self.locks.get() {
+            t.release_posix_owner(self.id);
+        }
+    }
 }
 
 impl FdTable {
@@ -33,10 +59,29 @@ impl FdTable {
         FdTable::default()
     }
 
-    /// A copy for fork (same descriptions, separate table).
+    /// A copy for fork (same descriptions, separate table; POSIX locks
+    /// are not inherited).
     pub fn fork(&self) -> FdTable {
         FdTable {
             slots: Mutex::new(self.slots.lock().clone()),
+            id: next_owner_id(),
+            locks: spin::Once::new(),
+        }
+    }
+
+    /// This table's identity as a POSIX lock owner, noting that it takes
+    /// locks in `table` (so that closes release them).
+    pub fn posix_lock_owner(&self, table: &Arc<LockTable>) -> u64 {
+        self.locks.call_once(|| table.clone());
+        self.id
+    }
+
+    /// Closing `entries` drops this table's POSIX locks on their files.
+    fn closed<'a>(&self, entries: impl IntoIterator<Item = &'a FdEntry>) {
+        if let Some(t) = self.locks.get() {
+            for e in entries {
+                t.close_posix(self.id, &e.file);
+            }
         }
     }
 
@@ -102,7 +147,10 @@ impl FdTable {
         if fd >= slots.len() {
             slots.resize(fd + 1, None);
         }
-        Ok(slots[fd].replace(FdEntry { file, cloexec }))
+        let old = slots[fd].replace(FdEntry { file, cloexec });
+        drop(slots);
+        self.closed(old.iter());
+        Ok(old)
     }
 
     /// Removes `fd`, returning its entry.
@@ -111,10 +159,13 @@ impl FdTable {
             return Err(Errno::EBADF);
         }
         let mut slots = self.slots.lock();
-        slots
+        let e = slots
             .get_mut(fd as usize)
             .and_then(|s| s.take())
-            .ok_or(Errno::EBADF)
+            .ok_or(Errno::EBADF)?;
+        drop(slots);
+        self.closed([&e]);
+        Ok(e)
     }
 
     /// Sets FD_CLOEXEC on `fd`.
@@ -147,6 +198,8 @@ impl FdTable {
                 out.push(e);
             }
         }
+        drop(slots);
+        self.closed(out.iter());
         out
     }
 
@@ -159,6 +212,8 @@ impl FdTable {
                 out.extend(slot.take());
             }
         }
+        drop(slots);
+        self.closed(out.iter());
         out
     }
 

@@ -10,6 +10,11 @@
 //! and store the new value, so concurrent users of one description may
 //! interleave (Linux serialises them with `f_pos_lock`); a file whose read
 //! looks at its own offset (procfs `fdinfo`) cannot deadlock.
+//!
+//! A description that holds file locks (flock, OFD locks, a lease), or
+//! that counts as an open of a regular file for leases, remembers the
+//! sandbox's [`LockTable`] and its inode; dropping the description (its
+//! last close) releases them.
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -17,7 +22,18 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 use veil_abi::flags::{O_ACCMODE, O_CLOEXEC, O_PATH, O_RDONLY, O_RDWR, O_WRONLY};
 
+use super::lock::{next_owner_id, InodeKey, LockTable, OpenCount};
 use super::{FileOps, Location};
+
+/// What a description registered with the lock table.
+struct LockLink {
+    table: Arc<LockTable>,
+    key: InodeKey,
+    /// Its count as an open of a regular file, for leases (dropped with
+    /// the description).
+    #[allow(dead_code)]
+    count: Option<OpenCount>,
+}
 
 /// An open file description: what `open` creates and `dup` shares.
 pub struct OpenFile {
@@ -29,6 +45,11 @@ pub struct OpenFile {
     flags: AtomicU32,
     /// The file offset, for seekable files.
     pub offset: Mutex<u64>,
+    /// Identity as a lock owner (flock, OFD locks, leases).
+    id: u64,
+    locks: spin::Once<LockLink>,
+    /// Reports the last close to inotify.
+    pub(crate) inotify: super::inotify::CloseHook,
 }
 
 impl OpenFile {
@@ -39,7 +60,39 @@ impl OpenFile {
             location,
             flags: AtomicU32::new(flags & !O_CLOEXEC),
             offset: Mutex::new(0),
+            id: next_owner_id(),
+            locks: spin::Once::new(),
+            inotify: Default::default(),
         })
+    }
+
+    /// This description's identity as a lock owner.
+    pub fn lock_id(&self) -> u64 {
+        self.id
+    }
+
+    /// The inode this description locks, registering it with `table` (its
+    /// locks are released when the description goes).
+    pub fn lock_key(&self, table: &Arc<LockTable>) -> InodeKey {
+        self.locks
+            .call_once(|| LockLink {
+                table: table.clone(),
+                key: InodeKey::of(self),
+                count: None,
+            })
+            .key
+    }
+
+    /// Makes `count` (this new description's open of a regular file, as
+    /// leases see it) last until the description goes.
+    pub fn count_open(&self, count: OpenCount) {
+        let (table, key) = (count.table().clone(), count.key());
+        let mut slot = Some(count);
+        self.locks.call_once(|| LockLink {
+            table,
+            key,
+            count: slot.take(),
+        });
     }
 
     /// Access mode and status flags.
@@ -97,6 +150,10 @@ impl OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        super::inotify::closed(self);
         self.ops.release();
+        if let Some(l) = self.locks.get() {
+            l.table.release_description(l.key, self.id);
+        }
     }
 }

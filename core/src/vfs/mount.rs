@@ -1,84 +1,590 @@
-//! Mounts and the mount namespace.
+//! Mounts and mount namespaces, as Linux's fs/namespace.c models them.
 //!
-//! A [`Mount`] puts a filesystem's root dentry at a [`Location`]; later
-//! mounts at the same place cover earlier ones, as in Linux. A read-only
-//! mount answers `EROFS` to every change made through it (checked by the
-//! VFS before calling the filesystem). Left out: bind mounts of subtrees,
-//! propagation, unmount.
+//! A [`Mount`] shows a filesystem (its [`Super`], Linux's superblock) from
+//! a root dentry (the filesystem's root, or any dentry of it for a bind
+//! mount) at a place in the tree: its mountpoint, a (parent mount, dentry)
+//! pair. A mount belongs to one [`MountNamespace`]; mount crossing during
+//! a path walk asks the mount being walked for a child mounted on the
+//! dentry reached, so a namespace copy (unshare(CLONE_NEWNS)) is a
+//! separate tree of new mounts over the same filesystems. Mounts stacked
+//! on one place cover each other; the walk ends on the top one.
+//!
+//! Every namespace has, as Linux has, a hidden `rootfs` mount at its top:
+//! the sandbox's root is mounted on it, so that pivot_root finds the
+//! root's mountpoint it needs. The sandbox's root mount is *locked*
+//! (Linux's `MNT_LOCKED`, as a container's mounts are): it cannot be
+//! unmounted or moved (`EINVAL`) until pivot_root hands the lock to the
+//! new root.
+//!
+//! Per-mount flags (read-only, nosuid, nodev, noexec, atime policy,
+//! nosymfollow) and per-superblock flags (read-only, sync, dirsync,
+//! lazytime) are kept as Linux keeps them: a change through a read-only
+//! mount, or to a read-only superblock, answers `EROFS` (checked by the
+//! VFS before calling the filesystem). nosuid, nodev and noexec are
+//! recorded, shown and reported by statfs; [`Mount::check_exec`] and
+//! [`Mount::devices_allowed`] are what exec, mmap and open ask (not yet
+//! asked: exec, mmap and device opens do not check them). Propagation types (shared, slave,
+//! private, unbindable) and peer-group ids are recorded, copied by bind
+//! mounts and namespace copies as Linux copies them, checked where Linux
+//! checks them (pivot_root, MS_MOVE, binding an unbindable mount) and shown
+//! in /proc/self/mountinfo; mount and unmount events are not propagated
+//! between peers (left out: a sandbox's mounts start private).
+//!
+//! A filesystem mount(2) makes by type name comes from the
+//! [`FilesystemTypes`] the embedder installs (core has no filesystem of
+//! its own); the runtime's own mounts take a root dentry directly.
 
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use spin::RwLock;
+use spin::{Mutex, RwLock};
+use veil_abi::mount as abi;
+use veil_abi::Errno;
 
-use super::{Dentry, Location};
+use super::{Dentry, DirEntry, FsContext, Inode, InodeAttr, InodeRef, Location};
+use crate::task::Task;
 
-/// A filesystem mounted at a place in the tree.
+/// Per-mount flags (Linux's internal `MNT_*` values).
+pub mod mnt {
+    /// setuid and setgid bits are ignored.
+    pub const NOSUID: u32 = 0x01;
+    /// Device nodes do not open.
+    pub const NODEV: u32 = 0x02;
+    /// Programs do not execute.
+    pub const NOEXEC: u32 = 0x04;
+    /// Access times are not updated.
+    pub const NOATIME: u32 = 0x08;
+    /// Directory access times are not updated.
+    pub const NODIRATIME: u32 = 0x10;
+    /// Access times are updated relative to mtime/ctime.
+    pub const RELATIME: u32 = 0x20;
+    /// Read-only.
+    pub const READONLY: u32 = 0x40;
+    /// Symlinks are not followed.
+    pub const NOSYMFOLLOW: u32 = 0x80;
+    /// The atime policy bits.
+    pub const ATIME_MASK: u32 = NOATIME | NODIRATIME | RELATIME;
+    /// What a user may set (everything above).
+    pub const USER_SETTABLE: u32 = 0xff;
+}
+
+/// One `key[=value]` item of mount(2)'s option string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountOption {
+    /// The key (before `=`).
+    pub key: Vec<u8>,
+    /// The value (after the first `=`), if there was one.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A mounted filesystem instance, as far as mounting needs it: its root,
+/// the options /proc/mounts shows, and remount.
+pub trait Filesystem: Send + Sync {
+    /// The root inode.
+    fn root(&self) -> InodeRef;
+    /// The filesystem's own options as /proc/mounts shows them after the
+    /// generic ones, each preceded by a comma (`",size=1024k,mode=755"`).
+    fn show_options(&self) -> String {
+        String::new()
+    }
+    /// MS_REMOUNT with the filesystem's own options `opts` (generic ones
+    /// like `ro` already taken out): applies them all, or changes nothing
+    /// and answers `EINVAL`.
+    fn reconfigure(&self, opts: &[MountOption]) -> Result<(), Errno> {
+        if opts.is_empty() {
+            Ok(())
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+    /// For downcasting.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The filesystem types mount(2) can make, installed by the embedder with
+/// [`MountNamespace::install_filesystems`].
+pub trait FilesystemTypes: Send + Sync {
+    /// An instance of type `name` mounted from `source` with options
+    /// `opts` (the generic ones taken out), for the task `cx`: a new one,
+    /// or the shared one of a single-instance type (sysfs). `ENODEV` for a
+    /// type it does not know, `EINVAL` for a bad option.
+    fn make(
+        &self,
+        cx: &Task,
+        name: &[u8],
+        source: &[u8],
+        opts: &[MountOption],
+    ) -> Result<Arc<dyn Filesystem>, Errno>;
+    /// Every type as (name, needs no block device), for /proc/filesystems.
+    fn list(&self) -> Vec<(String, bool)>;
+}
+
+/// Splits mount(2)'s option string at commas into [`MountOption`]s
+/// (empty items are skipped, as Linux's generic parser skips them).
+pub fn parse_options(data: &[u8]) -> Vec<MountOption> {
+    data.split(|&c| c == b',')
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.iter().position(|&c| c == b'=') {
+            Some(i) => MountOption {
+                key: item[..i].to_vec(),
+                value: Some(item[i + 1..].to_vec()),
+            },
+            None => MountOption {
+                key: item.to_vec(),
+                value: None,
+            },
+        })
+        .collect()
+}
+
+/// Superblock flags as mount(2)'s `MS_*` bits that Linux keeps per
+/// filesystem instance.
+pub const SB_FLAGS: u64 =
+    abi::MS_RDONLY | abi::MS_SYNCHRONOUS | abi::MS_DIRSYNC | abi::MS_LAZYTIME | abi::MS_MANDLOCK;
+
+/// Takes the generic superblock options (`ro`, `rw`, `sync`, `async`,
+/// `dirsync`, `lazytime`, `nolazytime`, `mand`, `nomand`) out of `opts`,
+/// applying them to the `MS_*` superblock flags `sb`, as Linux's
+/// vfs_parse_sb_flag does (anything else is the filesystem's).
+pub fn take_sb_options(opts: &mut Vec<MountOption>, sb: &mut u64) {
+    opts.retain(|o| {
+        if o.value.is_some() {
+            return true;
+        }
+        let (set, clear) = match o.key.as_slice() {
+            b"ro" => (abi::MS_RDONLY, 0),
+            b"rw" => (0, abi::MS_RDONLY),
+            b"sync" => (abi::MS_SYNCHRONOUS, 0),
+            b"async" => (0, abi::MS_SYNCHRONOUS),
+            b"dirsync" => (abi::MS_DIRSYNC, 0),
+            b"lazytime" => (abi::MS_LAZYTIME, 0),
+            b"nolazytime" => (0, abi::MS_LAZYTIME),
+            b"mand" => (abi::MS_MANDLOCK, 0),
+            b"nomand" => (0, abi::MS_MANDLOCK),
+            _ => return true,
+        };
+        *sb = (*sb | set) & !clear;
+        false
+    });
+}
+
+/// A filesystem instance as mounted: what every mount of it shares.
+pub struct Super {
+    fs_type: String,
+    source: String,
+    /// The filesystem's root dentry (a bind mount's root is below it).
+    root: Arc<Dentry>,
+    /// `MS_*` superblock flags ([`SB_FLAGS`]).
+    flags: AtomicU64,
+    fs: Option<Arc<dyn Filesystem>>,
+}
+
+impl Super {
+    fn new(
+        fs_type: &str,
+        source: &str,
+        root: Arc<Dentry>,
+        fs: Option<Arc<dyn Filesystem>>,
+        flags: u64,
+    ) -> Arc<Super> {
+        Arc::new(Super {
+            fs_type: fs_type.into(),
+            source: source.into(),
+            root,
+            flags: AtomicU64::new(flags & SB_FLAGS),
+            fs,
+        })
+    }
+
+    /// The `MS_*` superblock flags.
+    pub fn flags(&self) -> u64 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    /// Replaces the superblock flags.
+    pub fn set_flags(&self, flags: u64) {
+        self.flags.store(flags & SB_FLAGS, Ordering::Release);
+    }
+
+    /// True if the filesystem instance is read-only.
+    pub fn read_only(&self) -> bool {
+        self.flags() & abi::MS_RDONLY != 0
+    }
+
+    /// The filesystem object, for mounts made through [`FilesystemTypes`].
+    pub fn filesystem(&self) -> Option<&Arc<dyn Filesystem>> {
+        self.fs.as_ref()
+    }
+
+    /// The filesystem's root dentry.
+    pub fn root(&self) -> &Arc<Dentry> {
+        &self.root
+    }
+}
+
+impl Drop for Super {
+    /// Breaks the dentry cache's parent/child cycles (see
+    /// [`Dentry::forget_all`]) once no mount shows the filesystem.
+    fn drop(&mut self) {
+        self.root.forget_all();
+    }
+}
+
+/// Propagation state of a mount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Propagation {
+    /// Peer group id when shared (0: not shared).
+    pub group: u32,
+    /// Peer group this mount receives events from (0: not a slave).
+    pub master: u32,
+    /// Cannot be bind mounted.
+    pub unbindable: bool,
+}
+
+/// A filesystem shown at a place in the tree.
 pub struct Mount {
-    /// Unique id (as in /proc/self/mountinfo).
+    /// Unique id (as in /proc/self/mountinfo and statx's mnt_id).
     pub id: u32,
-    /// The root of the mounted filesystem.
+    /// The dentry the mount shows at its mountpoint.
     pub root: Arc<Dentry>,
-    /// Where it is mounted; `None` for the namespace root.
-    pub mountpoint: Option<Location>,
-    /// Filesystem type name (`tmpfs`, `overlay`, `proc`, ...).
-    pub fs_type: String,
-    /// Source shown in /proc/mounts.
-    pub source: String,
-    /// Mounted read-only.
-    pub read_only: bool,
+    sb: Arc<Super>,
+    ns: RwLock<Weak<MountNamespace>>,
+    mountpoint: RwLock<Option<Location>>,
+    flags: AtomicU32,
+    locked: AtomicBool,
+    prop: Mutex<Propagation>,
+    /// Mounts attached on this one (lets the walk skip the search).
+    children: AtomicU32,
+    /// Marked by umount2(MNT_EXPIRE): the next such call unmounts.
+    expiry: AtomicBool,
 }
 
 impl Mount {
-    /// The location this mount covers, if it is not the namespace root.
+    fn new(
+        id: u32,
+        root: Arc<Dentry>,
+        sb: Arc<Super>,
+        ns: Weak<MountNamespace>,
+        mountpoint: Option<Location>,
+        flags: u32,
+    ) -> Arc<Mount> {
+        Arc::new(Mount {
+            id,
+            root,
+            sb,
+            ns: RwLock::new(ns),
+            mountpoint: RwLock::new(mountpoint),
+            flags: AtomicU32::new(flags & mnt::USER_SETTABLE),
+            locked: AtomicBool::new(false),
+            prop: Mutex::new(Propagation::default()),
+            children: AtomicU32::new(0),
+            expiry: AtomicBool::new(false),
+        })
+    }
+
+    /// A mount in no namespace's tree, showing `root` (Linux's
+    /// kern_mount: the mount memfd and other internal files sit on). Its
+    /// id is 0; nothing can be mounted on it.
+    pub fn internal(root: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<Mount> {
+        let sb = Super::new(fs_type, source, root.clone(), None, 0);
+        Mount::new(0, root, sb, Weak::new(), None, mnt::RELATIME)
+    }
+
+    /// The location this mount covers; `None` for a namespace's top mount
+    /// and for a detached one.
     pub fn parent(&self) -> Option<Location> {
-        self.mountpoint.clone()
+        self.mountpoint.read().clone()
+    }
+
+    /// The filesystem instance.
+    pub fn sb(&self) -> &Arc<Super> {
+        &self.sb
+    }
+
+    /// Filesystem type name (`tmpfs`, `overlay`, `proc`, ...).
+    pub fn fs_type(&self) -> &str {
+        &self.sb.fs_type
+    }
+
+    /// Source shown in /proc/mounts.
+    pub fn source(&self) -> &str {
+        &self.sb.source
+    }
+
+    /// The per-mount flags ([`mnt`]).
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    /// True if changes through this mount are refused (the mount or its
+    /// filesystem instance is read-only).
+    pub fn read_only(&self) -> bool {
+        self.flags() & mnt::READONLY != 0 || self.sb.read_only()
     }
 
     /// `EROFS` if the mount is read-only.
-    pub fn check_writable(&self) -> Result<(), veil_abi::Errno> {
-        if self.read_only {
-            Err(veil_abi::Errno::EROFS)
+    pub fn check_writable(&self) -> Result<(), Errno> {
+        if self.read_only() {
+            Err(Errno::EROFS)
         } else {
             Ok(())
         }
     }
-}
 
-/// The mount tree of a sandbox.
-pub struct MountNamespace {
-    mounts: RwLock<Vec<Arc<Mount>>>,
-    root: Arc<Mount>,
-}
-
-impl MountNamespace {
-    /// A namespace whose root is `root_fs` mounted as `fs_type`.
-    pub fn new(root_fs: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<MountNamespace> {
-        let root = Arc::new(Mount {
-            id: 1,
-            root: root_fs,
-            mountpoint: None,
-            fs_type: fs_type.into(),
-            source: source.into(),
-            read_only: false,
-        });
-        Arc::new(MountNamespace {
-            mounts: RwLock::new(alloc::vec![root.clone()]),
-            root,
-        })
-    }
-
-    /// The root location.
-    pub fn root(&self) -> Location {
-        Location {
-            mount: self.root.clone(),
-            dentry: self.root.root.clone(),
+    /// `EACCES` if programs may not run from this mount (noexec).
+    pub fn check_exec(&self) -> Result<(), Errno> {
+        if self.flags() & mnt::NOEXEC != 0 {
+            Err(Errno::EACCES)
+        } else {
+            Ok(())
         }
     }
 
-    /// Mounts `fs_root` at `at`; later mounts at the same place cover
-    /// earlier ones.
+    /// True if device nodes on this mount may be opened (not nodev).
+    pub fn devices_allowed(&self) -> bool {
+        self.flags() & mnt::NODEV == 0
+    }
+
+    /// statfs's `f_flags` for this mount, without `ST_VALID` (Linux's
+    /// calculate_f_flags).
+    pub fn statfs_flags(&self) -> i64 {
+        let f = self.flags();
+        let sb = self.sb.flags();
+        let mut out = 0;
+        for (bit, st) in [
+            (mnt::NOSUID, abi::ST_NOSUID),
+            (mnt::NODEV, abi::ST_NODEV),
+            (mnt::NOEXEC, abi::ST_NOEXEC),
+            (mnt::NOATIME, abi::ST_NOATIME),
+            (mnt::NODIRATIME, abi::ST_NODIRATIME),
+            (mnt::RELATIME, abi::ST_RELATIME),
+            (mnt::NOSYMFOLLOW, abi::ST_NOSYMFOLLOW),
+        ] {
+            if f & bit != 0 {
+                out |= st;
+            }
+        }
+        if self.read_only() {
+            out |= abi::ST_RDONLY;
+        }
+        if sb & abi::MS_SYNCHRONOUS != 0 {
+            out |= abi::ST_SYNCHRONOUS;
+        }
+        if sb & abi::MS_MANDLOCK != 0 {
+            out |= abi::ST_MANDLOCK;
+        }
+        out
+    }
+
+    /// Replaces the user-settable flags (MS_REMOUNT).
+    pub fn set_flags(&self, flags: u32) {
+        self.flags
+            .store(flags & mnt::USER_SETTABLE, Ordering::Release);
+    }
+
+    /// True if the mount is locked (cannot be unmounted or moved).
+    pub fn locked(&self) -> bool {
+        self.locked.load(Ordering::Acquire)
+    }
+
+    /// The propagation state.
+    pub fn propagation(&self) -> Propagation {
+        *self.prop.lock()
+    }
+
+    /// The namespace the mount is attached in (`None` once unmounted).
+    pub fn namespace(&self) -> Option<Arc<MountNamespace>> {
+        self.ns.read().upgrade()
+    }
+
+    /// True if this mount is attached in `ns`.
+    pub fn in_namespace(&self, ns: &MountNamespace) -> bool {
+        core::ptr::eq(self.ns.read().as_ptr(), ns)
+    }
+
+    /// Sets the expiry mark (umount2's MNT_EXPIRE); returns whether it
+    /// was already set.
+    pub fn mark_expired(&self) -> bool {
+        self.expiry.swap(true, Ordering::AcqRel)
+    }
+
+    /// True if other mounts are attached on this one.
+    pub fn has_children(&self) -> bool {
+        self.children.load(Ordering::Acquire) != 0
+    }
+
+    /// The mount on top of `dentry` of this mount, if any (the latest).
+    pub fn child_at(&self, dentry: &Arc<Dentry>) -> Option<Arc<Mount>> {
+        if !self.has_children() {
+            return None;
+        }
+        let ns = self.namespace()?;
+        let mounts = ns.mounts.read();
+        mounts
+            .iter()
+            .rev()
+            .find(|m| {
+                m.mountpoint.read().as_ref().is_some_and(|p| {
+                    core::ptr::eq(Arc::as_ptr(&p.mount), self) && Arc::ptr_eq(&p.dentry, dentry)
+                })
+            })
+            .cloned()
+    }
+
+    /// The path of this mount's root within its filesystem (`/` unless it
+    /// is a bind mount of a subtree), as mountinfo's fourth field.
+    pub fn root_path(&self) -> Vec<u8> {
+        let mut parts = Vec::new();
+        let mut d = self.root.clone();
+        while let Some(p) = d.parent() {
+            parts.push(d.name());
+            d = p;
+        }
+        join_path(&parts)
+    }
+}
+
+/// `/a/b` from the components `[b, a]` (innermost first); `/` if none.
+fn join_path(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts.iter().rev() {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+/// True if `d` is `ancestor` or below it (Linux's is_subdir).
+pub fn is_subdir(d: &Arc<Dentry>, ancestor: &Arc<Dentry>) -> bool {
+    let mut cur = d.clone();
+    loop {
+        if Arc::ptr_eq(&cur, ancestor) {
+            return true;
+        }
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => return false,
+        }
+    }
+}
+
+/// The path of `loc` as seen from `root`, or `None` if `loc` cannot be
+/// reached from `root` (/proc/self/mounts leaves such mounts out).
+pub fn path_within(loc: &Location, root: &Location) -> Option<Vec<u8>> {
+    let mut parts = Vec::new();
+    let mut cur = loc.clone();
+    loop {
+        if cur.same(root) {
+            return Some(join_path(&parts));
+        }
+        if Arc::ptr_eq(&cur.dentry, &cur.mount.root) {
+            cur = cur.mount.parent()?;
+            continue;
+        }
+        let p = cur.dentry.parent()?;
+        parts.push(cur.dentry.name());
+        cur.dentry = p;
+    }
+}
+
+/// Mount ids and peer-group ids, shared by a namespace and its copies,
+/// and the installed filesystem types.
+struct Shared {
+    next_id: AtomicU32,
+    next_group: AtomicU32,
+    types: spin::Once<Arc<dyn FilesystemTypes>>,
+}
+
+impl Shared {
+    fn id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The mount tree of a sandbox or of a process that unshared it.
+pub struct MountNamespace {
+    me: Weak<MountNamespace>,
+    shared: Arc<Shared>,
+    /// Every attached mount, in the order they were made.
+    mounts: RwLock<Vec<Arc<Mount>>>,
+    rootfs: Arc<Mount>,
+}
+
+/// The flags the runtime's own mounts get by type, as container runtimes
+/// mount them.
+fn conventional_flags(fs_type: &str) -> u32 {
+    mnt::RELATIME
+        | match fs_type {
+            "proc" | "sysfs" | "cgroup2" | "mqueue" => mnt::NOSUID | mnt::NODEV | mnt::NOEXEC,
+            "devpts" => mnt::NOSUID | mnt::NOEXEC,
+            "devtmpfs" => mnt::NOSUID,
+            _ => 0,
+        }
+}
+
+impl MountNamespace {
+    /// A namespace whose root is `root_fs` mounted as `fs_type` (a locked
+    /// mount, on the hidden rootfs).
+    pub fn new(root_fs: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<MountNamespace> {
+        let shared = Arc::new(Shared {
+            next_id: AtomicU32::new(1),
+            next_group: AtomicU32::new(1),
+            types: spin::Once::new(),
+        });
+        Arc::new_cyclic(|me| {
+            let top = Dentry::new_root(Arc::new(RootfsInode));
+            let rootfs_sb = Super::new("rootfs", "rootfs", top.clone(), None, 0);
+            let rootfs = Mount::new(shared.id(), top, rootfs_sb, me.clone(), None, mnt::RELATIME);
+            rootfs.locked.store(true, Ordering::Release);
+            let sb = Super::new(fs_type, source, root_fs.clone(), None, 0);
+            let at = Location {
+                mount: rootfs.clone(),
+                dentry: rootfs.root.clone(),
+            };
+            let root = Mount::new(
+                shared.id(),
+                root_fs,
+                sb,
+                me.clone(),
+                Some(at),
+                conventional_flags(fs_type),
+            );
+            root.locked.store(true, Ordering::Release);
+            rootfs.children.store(1, Ordering::Release);
+            MountNamespace {
+                me: me.clone(),
+                shared,
+                mounts: RwLock::new(alloc::vec![rootfs.clone(), root]),
+                rootfs,
+            }
+        })
+    }
+
+    /// The root: the top mount on the hidden rootfs.
+    pub fn root(&self) -> Location {
+        let mut loc = Location {
+            mount: self.rootfs.clone(),
+            dentry: self.rootfs.root.clone(),
+        };
+        while let Some(m) = loc.mount.child_at(&loc.dentry) {
+            loc = Location {
+                dentry: m.root.clone(),
+                mount: m,
+            };
+        }
+        loc
+    }
+
+    /// Mounts `fs_root` at `at` with the flags its type conventionally
+    /// gets (proc and sysfs nosuid,nodev,noexec; devpts nosuid,noexec;
+    /// devtmpfs nosuid; relatime for all); later mounts at the same place
+    /// cover earlier ones.
     pub fn mount(
         &self,
         at: &Location,
@@ -89,7 +595,7 @@ impl MountNamespace {
         self.mount_with(at, fs_root, fs_type, source, false)
     }
 
-    /// Mounts `fs_root` at `at`, read-only if `read_only`.
+    /// As [`MountNamespace::mount`], read-only if `read_only`.
     pub fn mount_with(
         &self,
         at: &Location,
@@ -98,31 +604,65 @@ impl MountNamespace {
         source: &str,
         read_only: bool,
     ) -> Arc<Mount> {
-        let mut mounts = self.mounts.write();
-        let id = mounts.iter().map(|m| m.id).max().unwrap_or(0) + 1;
-        let m = Arc::new(Mount {
-            id,
-            root: fs_root,
-            mountpoint: Some(at.clone()),
-            fs_type: fs_type.into(),
-            source: source.into(),
-            read_only,
-        });
-        mounts.push(m.clone());
+        let sb = Super::new(fs_type, source, fs_root.clone(), None, 0);
+        let mut flags = conventional_flags(fs_type);
+        if read_only {
+            flags |= mnt::READONLY;
+        }
+        let m = Mount::new(self.shared.id(), fs_root, sb, self.me.clone(), None, flags);
+        self.attach(&m, at);
         m
+    }
+
+    /// Mounts a filesystem instance at `at` (mount(2)'s new mounts):
+    /// superblock flags `sb_flags` (`MS_*`), mount flags `mnt_flags`.
+    pub fn mount_fs(
+        &self,
+        at: &Location,
+        fs: Arc<dyn Filesystem>,
+        fs_type: &str,
+        source: &str,
+        sb_flags: u64,
+        mnt_flags: u32,
+    ) -> Arc<Mount> {
+        let root = Dentry::new_root(fs.root());
+        let sb = Super::new(fs_type, source, root.clone(), Some(fs), sb_flags);
+        let m = Mount::new(self.shared.id(), root, sb, self.me.clone(), None, mnt_flags);
+        self.attach(&m, at);
+        m
+    }
+
+    /// Adds the detached `m` to this namespace on `at`.
+    fn attach(&self, m: &Arc<Mount>, at: &Location) {
+        let mut mounts = self.mounts.write();
+        *m.mountpoint.write() = Some(at.clone());
+        *m.ns.write() = self.me.clone();
+        at.mount.children.fetch_add(1, Ordering::AcqRel);
+        // Under a shared mount, a new mount is shared too.
+        if at.mount.propagation().group != 0 && m.prop.lock().group == 0 {
+            m.prop.lock().group = self.shared.next_group.fetch_add(1, Ordering::Relaxed);
+        }
+        mounts.push(m.clone());
+    }
+
+    /// The mounts attached directly on `m`.
+    pub fn children_of(&self, m: &Arc<Mount>) -> Vec<Arc<Mount>> {
+        self.mounts
+            .read()
+            .iter()
+            .filter(|c| {
+                c.mountpoint
+                    .read()
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(&p.mount, m))
+            })
+            .cloned()
+            .collect()
     }
 
     /// The mount covering `at`, if any (the most recent one).
     pub fn mounted_at(&self, at: &Location) -> Option<Arc<Mount>> {
-        let mounts = self.mounts.read();
-        if mounts.len() == 1 {
-            return None;
-        }
-        mounts
-            .iter()
-            .rev()
-            .find(|m| m.mountpoint.as_ref().is_some_and(|p| p.same(at)))
-            .cloned()
+        at.mount.child_at(&at.dentry)
     }
 
     /// True if something is mounted on `at` (rmdir, unlink and rename
@@ -131,18 +671,349 @@ impl MountNamespace {
         self.mounted_at(at).is_some()
     }
 
-    /// All mounts, in mount order.
+    /// All mounts, in mount order (the hidden rootfs first).
     pub fn all(&self) -> Vec<Arc<Mount>> {
         self.mounts.read().clone()
     }
+
+    /// Installs the filesystem types mount(2) makes (once; later calls
+    /// are ignored). Namespace copies share them.
+    pub fn install_filesystems(&self, types: Arc<dyn FilesystemTypes>) {
+        self.shared.types.call_once(|| types);
+    }
+
+    /// The installed filesystem types.
+    pub fn filesystems(&self) -> Option<&Arc<dyn FilesystemTypes>> {
+        self.shared.types.get()
+    }
+
+    /// The mounts of the subtree rooted at `top` (itself first, parents
+    /// before children).
+    fn subtree(mounts: &[Arc<Mount>], top: &Arc<Mount>) -> Vec<Arc<Mount>> {
+        let mut out = alloc::vec![top.clone()];
+        let mut i = 0;
+        while i < out.len() {
+            let parent = out[i].clone();
+            for m in mounts {
+                let child = m
+                    .mountpoint
+                    .read()
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(&p.mount, &parent));
+                if child && !out.iter().any(|o| Arc::ptr_eq(o, m)) {
+                    out.push(m.clone());
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// A copy of `old` showing `root` (Linux's clone_mnt): same flags and
+    /// filesystem; a peer of a shared `old` and a slave of its master.
+    fn clone_mount(&self, old: &Mount, root: Arc<Dentry>, keep_lock: bool) -> Arc<Mount> {
+        let m = Mount::new(
+            self.shared.id(),
+            root,
+            old.sb.clone(),
+            Weak::new(),
+            None,
+            old.flags(),
+        );
+        *m.prop.lock() = old.propagation();
+        if keep_lock {
+            m.locked.store(old.locked(), Ordering::Release);
+        }
+        m
+    }
+
+    /// Bind mount: a copy of `src` (and, with `recursive`, of every mount
+    /// below it that is not unbindable) attached on `at`. The caller has
+    /// checked that both are in this namespace and that `src`'s mount is
+    /// bindable.
+    pub fn bind(&self, src: &Location, at: &Location, recursive: bool) -> Arc<Mount> {
+        let top = self.clone_mount(&src.mount, src.dentry.clone(), false);
+        let mut made: Vec<(Arc<Mount>, Arc<Mount>)> = alloc::vec![(src.mount.clone(), top.clone())];
+        let mut mounts = self.mounts.write();
+        if recursive {
+            let tree = Self::subtree(&mounts, &src.mount);
+            for old in tree.iter().skip(1) {
+                let Some(mp) = old.parent() else { continue };
+                let Some(parent) = made
+                    .iter()
+                    .find(|(o, _)| Arc::ptr_eq(o, &mp.mount))
+                    .map(|(_, n)| n.clone())
+                else {
+                    continue;
+                };
+                // Below the bound dentry only; unbindable subtrees are
+                // left out (their children then find no parent here).
+                if Arc::ptr_eq(&mp.mount, &src.mount) && !is_subdir(&mp.dentry, &src.dentry) {
+                    continue;
+                }
+                if old.propagation().unbindable {
+                    continue;
+                }
+                let new = self.clone_mount(old, old.root.clone(), true);
+                *new.mountpoint.write() = Some(Location {
+                    mount: parent.clone(),
+                    dentry: mp.dentry.clone(),
+                });
+                made.push((old.clone(), new));
+            }
+        }
+        *top.mountpoint.write() = Some(at.clone());
+        let dest_shared = at.mount.propagation().group != 0;
+        for (_, new) in &made {
+            *new.ns.write() = self.me.clone();
+            if let Some(p) = new.parent() {
+                p.mount.children.fetch_add(1, Ordering::AcqRel);
+            }
+            if dest_shared && new.prop.lock().group == 0 {
+                new.prop.lock().group = self.shared.next_group.fetch_add(1, Ordering::Relaxed);
+            }
+            mounts.push(new.clone());
+        }
+        top
+    }
+
+    /// Detaches `m` from its parent, in place (the caller holds the
+    /// namespace's write lock).
+    fn unhook(m: &Mount) -> Option<Location> {
+        let old = m.mountpoint.write().take();
+        if let Some(p) = &old {
+            p.mount.children.fetch_sub(1, Ordering::AcqRel);
+        }
+        old
+    }
+
+    /// Unmounts `m` and every mount below it. Without `detach`, `EBUSY`
+    /// if anything but this call and the namespace refers to `m` (open
+    /// files, working or root directories, mounts on it); `m_refs` is how
+    /// many references the caller itself holds.
+    pub fn umount(&self, m: &Arc<Mount>, detach: bool, m_refs: usize) -> Result<(), Errno> {
+        let mut mounts = self.mounts.write();
+        if !m.in_namespace(self) {
+            return Err(Errno::EINVAL);
+        }
+        if m.locked() {
+            return Err(Errno::EINVAL);
+        }
+        if !detach && (m.has_children() || Arc::strong_count(m) > m_refs + 1) {
+            return Err(Errno::EBUSY);
+        }
+        let tree = Self::subtree(&mounts, m);
+        for t in &tree {
+            Self::unhook(t);
+            *t.ns.write() = Weak::new();
+            *t.prop.lock() = Propagation::default();
+        }
+        mounts.retain(|x| !tree.iter().any(|t| Arc::ptr_eq(t, x)));
+        Ok(())
+    }
+
+    /// MS_MOVE: moves `m` (with the mounts below it) onto `at`. The caller
+    /// has checked the namespace, the lock, that `m` is attached and that
+    /// the kinds of both ends match.
+    pub fn move_mount(&self, m: &Arc<Mount>, at: &Location) -> Result<(), Errno> {
+        let mounts = self.mounts.write();
+        let parent_shared = m.parent().is_some_and(|p| p.mount.propagation().group != 0);
+        if parent_shared {
+            return Err(Errno::EINVAL);
+        }
+        let tree = Self::subtree(&mounts, m);
+        if at.mount.propagation().group != 0 && tree.iter().any(|t| t.propagation().unbindable) {
+            return Err(Errno::EINVAL);
+        }
+        // Not into itself.
+        let mut p = Some(at.mount.clone());
+        while let Some(cur) = p {
+            if Arc::ptr_eq(&cur, m) {
+                return Err(Errno::ELOOP);
+            }
+            p = cur.parent().map(|l| l.mount);
+        }
+        Self::unhook(m);
+        *m.mountpoint.write() = Some(at.clone());
+        at.mount.children.fetch_add(1, Ordering::AcqRel);
+        drop(mounts);
+        Ok(())
+    }
+
+    /// pivot_root's move, once the caller has checked everything: the
+    /// root mount `root_mnt` goes onto `put_old`, `new_mnt` onto the
+    /// place `root_mnt` covered, and the lock goes with the root.
+    pub fn pivot(&self, root_mnt: &Arc<Mount>, new_mnt: &Arc<Mount>, put_old: &Location) {
+        let _mounts = self.mounts.write();
+        Self::unhook(new_mnt);
+        let root_mp = Self::unhook(root_mnt);
+        if root_mnt.locked() {
+            new_mnt.locked.store(true, Ordering::Release);
+            root_mnt.locked.store(false, Ordering::Release);
+        }
+        *root_mnt.mountpoint.write() = Some(put_old.clone());
+        put_old.mount.children.fetch_add(1, Ordering::AcqRel);
+        if let Some(mp) = root_mp {
+            mp.mount.children.fetch_add(1, Ordering::AcqRel);
+            *new_mnt.mountpoint.write() = Some(mp);
+        }
+    }
+
+    /// Changes the propagation of `m` (and, with `recursive`, of every
+    /// mount below it) to `kind`: one of `MS_SHARED`, `MS_PRIVATE`,
+    /// `MS_SLAVE`, `MS_UNBINDABLE` (Linux's change_mnt_propagation).
+    pub fn set_propagation(&self, m: &Arc<Mount>, kind: u64, recursive: bool) {
+        let mounts = self.mounts.write();
+        let targets = if recursive {
+            Self::subtree(&mounts, m)
+        } else {
+            alloc::vec![m.clone()]
+        };
+        for t in &targets {
+            // Peers in other namespaces (copies made by unshare) are not
+            // seen here: namespaces do not know each other.
+            let peers = |group: u32| {
+                group != 0
+                    && mounts
+                        .iter()
+                        .any(|o| !Arc::ptr_eq(o, t) && o.propagation().group == group)
+            };
+            let cur = t.propagation();
+            let next = match kind {
+                abi::MS_SHARED => Propagation {
+                    group: if cur.group != 0 {
+                        cur.group
+                    } else {
+                        self.shared.next_group.fetch_add(1, Ordering::Relaxed)
+                    },
+                    master: cur.master,
+                    unbindable: false,
+                },
+                abi::MS_SLAVE => {
+                    // A member of a group with peers becomes their slave;
+                    // one alone in its group keeps its master, if any.
+                    let master = if peers(cur.group) {
+                        cur.group
+                    } else {
+                        cur.master
+                    };
+                    Propagation {
+                        group: 0,
+                        master,
+                        unbindable: false,
+                    }
+                }
+                abi::MS_UNBINDABLE => Propagation {
+                    group: 0,
+                    master: 0,
+                    unbindable: true,
+                },
+                _ => Propagation::default(),
+            };
+            *t.prop.lock() = next;
+        }
+    }
+
+    /// A copy of this namespace for unshare(CLONE_NEWNS) (Linux's
+    /// copy_mnt_ns): new mounts over the same filesystems, keeping flags,
+    /// locks and propagation; `fs`'s root and working directory move to
+    /// the copies of their mounts.
+    pub fn copy(&self, fs: &mut FsContext) -> Arc<MountNamespace> {
+        // Held throughout: the tree does not change while it is copied.
+        let guard = self.mounts.read();
+        let old = guard.clone();
+        let shared = self.shared.clone();
+        let new_ns = Arc::new_cyclic(|me: &Weak<MountNamespace>| {
+            let pairs: Vec<(Arc<Mount>, Arc<Mount>)> = old
+                .iter()
+                .map(|o| {
+                    let n = Mount::new(
+                        shared.id(),
+                        o.root.clone(),
+                        o.sb.clone(),
+                        me.clone(),
+                        None,
+                        o.flags(),
+                    );
+                    n.locked.store(o.locked(), Ordering::Release);
+                    *n.prop.lock() = o.propagation();
+                    (o.clone(), n)
+                })
+                .collect();
+            for (o, n) in &pairs {
+                if let Some(mp) = o.parent() {
+                    if let Some((_, np)) = pairs.iter().find(|(x, _)| Arc::ptr_eq(x, &mp.mount)) {
+                        np.children.fetch_add(1, Ordering::AcqRel);
+                        *n.mountpoint.write() = Some(Location {
+                            mount: np.clone(),
+                            dentry: mp.dentry,
+                        });
+                    }
+                }
+            }
+            let rootfs = pairs
+                .iter()
+                .find(|(o, _)| Arc::ptr_eq(o, &self.rootfs))
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| pairs[0].1.clone());
+            let map = |loc: &mut Location| {
+                if let Some((_, n)) = pairs.iter().find(|(o, _)| Arc::ptr_eq(o, &loc.mount)) {
+                    loc.mount = n.clone();
+                }
+            };
+            map(&mut fs.root);
+            map(&mut fs.cwd);
+            MountNamespace {
+                me: me.clone(),
+                shared,
+                mounts: RwLock::new(pairs.into_iter().map(|(_, n)| n).collect()),
+                rootfs,
+            }
+        });
+        drop(guard);
+        new_ns
+    }
 }
 
-impl Drop for MountNamespace {
-    /// Breaks the dentry caches' parent/child cycles (see
-    /// [`Dentry::forget_all`]) so the trees are freed with the namespace.
-    fn drop(&mut self) {
-        for m in self.mounts.get_mut().iter() {
-            m.root.forget_all();
-        }
+/// The hidden rootfs at the top of a namespace: an empty directory.
+struct RootfsInode;
+
+impl Inode for RootfsInode {
+    fn attr(&self) -> Result<InodeAttr, Errno> {
+        Ok(InodeAttr {
+            dev: veil_abi::makedev(0, 1),
+            ino: 1,
+            mode: veil_abi::flags::S_IFDIR | 0o755,
+            nlink: 2,
+            blksize: 4096,
+            ..Default::default()
+        })
+    }
+
+    fn lookup(&self, _cx: &Task, _name: &[u8]) -> Result<InodeRef, Errno> {
+        Err(Errno::ENOENT)
+    }
+
+    fn readdir(&self, _offset: u64, _sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn mknod(
+        &self,
+        _name: &[u8],
+        _kind: super::FileType,
+        _mode: u32,
+        _rdev: u64,
+        _owner: super::Owner,
+    ) -> Result<InodeRef, Errno> {
+        Err(Errno::EROFS)
+    }
+
+    fn mkdir(&self, _name: &[u8], _mode: u32, _owner: super::Owner) -> Result<InodeRef, Errno> {
+        Err(Errno::EROFS)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

@@ -199,6 +199,14 @@ pub trait Inode: Send + Sync + Any {
     fn mkdir(&self, _name: &[u8], _mode: u32, _owner: Owner) -> Result<InodeRef, Errno> {
         Err(Errno::ENOTDIR)
     }
+    /// O_TMPFILE: creates an unnamed regular file (link count 0) in this
+    /// directory with permission bits `mode`. `linkable`: a later
+    /// [`link`](Inode::link) may give it a name (once), as Linux's
+    /// `I_LINKABLE`; otherwise linking it is `ENOENT`. `EOPNOTSUPP` (the
+    /// default) where the filesystem cannot.
+    fn tmpfile(&self, _mode: u32, _owner: Owner, _linkable: bool) -> Result<InodeRef, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Creates a symlink to `target`.
     fn symlink(&self, _name: &[u8], _target: &[u8], _owner: Owner) -> Result<InodeRef, Errno> {
         Err(Errno::ENOTDIR)
@@ -345,6 +353,40 @@ pub trait FileOps: Send + Sync {
     }
     /// Called when the last descriptor referring to it closes.
     fn release(&self) {}
+    /// The pages of a file whose data lives in the memory file (a memfd):
+    /// a `MAP_SHARED` mapping maps those pages themselves, so that every
+    /// mapping, `read` and `write` see the same bytes. `None` (the
+    /// default): mappings copy the file's data in.
+    fn memory_pages(&self) -> Option<&dyn MemoryPages> {
+        None
+    }
+    /// mmap of this file: `shared` for MAP_SHARED, `write` if PROT_WRITE is
+    /// asked, `may_write` if the description allows writing. May refuse
+    /// the mapping (a write-sealed memfd: `EPERM`); else gives the object
+    /// the mapping holds and reads, and whether a shared mapping may ever
+    /// be writable. `None` (the default): this file, as the open mode
+    /// allows.
+    fn mmap(
+        &self,
+        _shared: bool,
+        _write: bool,
+        _may_write: bool,
+    ) -> Option<Result<MapTarget, Errno>> {
+        None
+    }
     /// For downcasting.
     fn as_any(&self) -> &dyn Any;
+}
+
+/// What a mapping of a file holds and reads, and whether a shared mapping
+/// may ever be writable (see [`FileOps::mmap`]).
+pub type MapTarget = (Arc<dyn FileOps>, bool);
+
+/// The memory-file pages that hold a file's data (see
+/// [`FileOps::memory_pages`]).
+pub trait MemoryPages: Send + Sync {
+    /// The memory-file page holding page `index` of the file, allocated
+    /// (zero-filled) if it has none yet, with one reference taken for the
+    /// caller; `Ok(None)` for a page wholly past the end of the file.
+    fn get_page(&self, index: u64) -> Result<Option<crate::addr::FileOffset>, Errno>;
 }

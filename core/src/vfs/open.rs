@@ -13,8 +13,11 @@
 //! [`DirFile`]s and refuse write access (`EISDIR`); writes on a read-only
 //! mount are `EROFS`; permission comes from the mode bits (`EACCES`).
 //!
-//! `O_TMPFILE` answers `EOPNOTSUPP` (after Linux's `EINVAL` checks);
-//! `O_NOCTTY`, `O_DIRECT`, `O_DSYNC`/`O_SYNC` and `O_ASYNC` are kept in the
+//! `O_TMPFILE` makes an unnamed file ([`super::Inode::tmpfile`]); a FIFO
+//! opens as the sandbox's own pipe ([`super::fifo`]), waiting for its
+//! other end as Linux does; `O_NOCTTY` reaches the file's open (a
+//! terminal then does not become the controlling terminal) and is not
+//! kept; `O_DIRECT`, `O_DSYNC`/`O_SYNC` and `O_ASYNC` are kept in the
 //! flags and otherwise ignored.
 
 use alloc::sync::Arc;
@@ -24,6 +27,7 @@ use veil_abi::flags::*;
 use veil_abi::Errno;
 
 use super::dir::DirFile;
+use super::lock::{InodeKey, OpenCount};
 use super::perm;
 use super::walk::{
     Followed, Last, Parent, Walker, RESOLVE_ALL, RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT,
@@ -49,10 +53,14 @@ pub struct OpenHow {
 
 impl OpenHow {
     /// The flags and mode of open / openat / creat, checked as Linux's
-    /// build_open_flags does for them: unknown flags are dropped, the
-    /// mode is used only with O_CREAT.
+    /// build_open_how and build_open_flags do for them: unknown flags are
+    /// dropped, O_PATH drops every flag it does not keep (before any
+    /// check), the mode is used only with O_CREAT.
     pub fn from_open(flags: u32, mode: u32) -> Result<OpenHow, Errno> {
-        let flags = flags & O_VALID;
+        let mut flags = flags & O_VALID;
+        if flags & O_PATH != 0 {
+            flags &= O_PATH_FLAGS;
+        }
         let mode = if flags & O_CREAT != 0 || flags & O_TMPFILE_BIT != 0 {
             mode & 0o7777
         } else {
@@ -179,14 +187,7 @@ pub fn open_at(
 ) -> Result<Arc<OpenFile>, Errno> {
     let flags = how.flags;
     if flags & O_TMPFILE_BIT != 0 {
-        // The directory must exist; the file itself is not supported yet.
-        let mut w = Walker::new(task, dirfd, path, how.resolve)?;
-        let p = w.walk_from_start(path)?;
-        let (_, attr) = w.finish(p, true)?;
-        if attr.file_type() != Some(FileType::Directory) {
-            return Err(Errno::ENOTDIR);
-        }
-        return Err(Errno::EOPNOTSUPP);
+        return open_tmpfile(task, dirfd, path, how);
     }
     let mut w = Walker::new(task, dirfd, path, how.resolve)?;
     let p = w.walk_from_start(path)?;
@@ -198,6 +199,50 @@ pub fn open_at(
         (loc, attr, false)
     };
     open_location(task, loc, &attr, flags, made)
+}
+
+/// O_TMPFILE, as Linux's `do_tmpfile` / `vfs_tmpfile`: the path must be
+/// a directory (`ENOTDIR`; a final symlink is followed unless
+/// O_NOFOLLOW) on a writable mount (`EROFS`) that the caller may write
+/// and search (`EACCES`), on a filesystem that can make unnamed files
+/// (`EOPNOTSUPP`). The file gets `mode & ~umask`, the caller's fs ids
+/// (the directory's group under a set-gid directory) and link count 0;
+/// without O_EXCL, linkat may give it a name. /proc/self/fd shows it as
+/// `DIR/#INO (deleted)`.
+fn open_tmpfile(
+    task: &Task,
+    dirfd: i32,
+    path: &[u8],
+    how: &OpenHow,
+) -> Result<Arc<OpenFile>, Errno> {
+    let flags = how.flags;
+    let mut w = Walker::new(task, dirfd, path, how.resolve)?;
+    let p = w.walk_from_start(path)?;
+    let (dir, dir_attr) = w.finish(p, flags & O_NOFOLLOW == 0)?;
+    if dir_attr.file_type() != Some(FileType::Directory) {
+        return Err(Errno::ENOTDIR);
+    }
+    dir.mount.check_writable()?;
+    perm::check(&task.creds, &dir_attr, W_OK | X_OK)?;
+    let mode = how.mode & !task.fs.lock().umask & 0o7777;
+    let owner = new_owner(task, &dir_attr);
+    let inode = dir.inode().tmpfile(mode, owner, flags & O_EXCL == 0)?;
+    let attr = inode.attr()?;
+    let name = alloc::format!("#{} (deleted)", attr.ino);
+    let loc = Location {
+        mount: dir.mount.clone(),
+        dentry: Dentry::new_child(&dir.dentry, name.as_bytes(), inode),
+    };
+    let stored = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+    let ops = loc.inode().open(task, stored)?;
+    let file = OpenFile::new(ops, Some(loc), stored);
+    let key = InodeKey {
+        dev: attr.dev,
+        ino: attr.ino,
+    };
+    let acc = flags & O_ACCMODE;
+    file.count_open(OpenCount::new(&task.kernel.locks, key, acc == O_RDWR, true));
+    Ok(file)
 }
 
 /// The O_CREAT part of open: find or create the last component,
@@ -249,6 +294,7 @@ fn open_create(
                     Ok(inode) => {
                         let attr = inode.attr()?;
                         let loc = created(&p.dir, &name, inode);
+                        super::inotify::created(task, &loc);
                         return Ok((loc, attr, true));
                     }
                     // Someone else created it first: open theirs.
@@ -312,6 +358,25 @@ pub fn open_location(
             return Err(Errno::EPERM);
         }
     }
+    // Leases look at who has a regular file open; an open that conflicts
+    // with one waits for it to be broken (before O_TRUNC acts).
+    let count = if kind == Some(FileType::Regular) {
+        let key = InodeKey {
+            dev: attr.dev,
+            ino: attr.ino,
+        };
+        let table = &task.kernel.locks;
+        let count = OpenCount::new(
+            table,
+            key,
+            matches!(acc, O_RDONLY | O_RDWR),
+            matches!(acc, O_WRONLY | O_RDWR),
+        );
+        table.break_lease(task, key, acc != O_RDONLY, flags & O_NONBLOCK != 0)?;
+        Some(count)
+    } else {
+        None
+    };
     if truncate {
         let now = task.kernel.clock.realtime();
         loc.inode().set_attr(&SetAttr {
@@ -324,8 +389,22 @@ pub fn open_location(
     let stored = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
     let ops: Arc<dyn FileOps> = if is_dir {
         DirFile::new(loc.clone())
+    } else if kind == Some(FileType::Fifo) {
+        // Whatever filesystem holds it, a FIFO is the sandbox's own pipe.
+        let key = InodeKey {
+            dev: attr.dev,
+            ino: attr.ino,
+        };
+        task.kernel.fifos.open(task, key, stored)?
     } else {
-        loc.inode().open(task, stored)?
+        // The file's open sees O_NOCTTY (a terminal's controlling-tty
+        // rule); the description does not keep it.
+        loc.inode().open(task, stored | (flags & O_NOCTTY))?
     };
-    Ok(OpenFile::new(ops, Some(loc), stored))
+    let file = OpenFile::new(ops, Some(loc), stored);
+    super::inotify::opened(task, &file, truncate);
+    if let Some(count) = count {
+        file.count_open(count);
+    }
+    Ok(file)
 }

@@ -16,8 +16,11 @@
 //! removed name forgotten, a renamed dentry relinked under its new name)
 //! so later walks and getcwd see the new tree.
 //!
+//! Each change is reported to inotify ([`super::inotify`]) where Linux
+//! calls fsnotify.
+//!
 //! Left out: whiteouts (RENAME_WHITEOUT is `EINVAL`), device nodes
-//! (`EPERM`), leases and delegations, inotify events.
+//! (`EPERM`), leases and delegations.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -26,8 +29,8 @@ use veil_abi::flags::*;
 use veil_abi::{Errno, Timespec};
 
 use super::open::{created, new_owner};
-use super::perm;
 use super::walk::{self, Last, WalkFlags};
+use super::{inotify, perm};
 use super::{Dentry, FileType, InodeAttr, Location, SetAttr};
 use crate::task::{Credentials, Task};
 
@@ -74,7 +77,7 @@ pub fn mkdirat(task: &Task, dirfd: i32, path: &[u8], mode: u32) -> Result<(), Er
         mode |= S_ISGID;
     }
     let inode = dir.inode().mkdir(&name, mode, new_owner(task, &dir_attr))?;
-    created(&dir, &name, inode);
+    inotify::created(task, &created(&dir, &name, inode));
     Ok(())
 }
 
@@ -103,7 +106,7 @@ pub fn mknodat(task: &Task, dirfd: i32, path: &[u8], mode: u32, dev: u64) -> Res
     let inode = dir
         .inode()
         .mknod(&name, kind, bits, rdev, new_owner(task, &dir_attr))?;
-    created(&dir, &name, inode);
+    inotify::created(task, &created(&dir, &name, inode));
     Ok(())
 }
 
@@ -117,7 +120,7 @@ pub fn symlinkat(task: &Task, target: &[u8], dirfd: i32, path: &[u8]) -> Result<
     let inode = dir
         .inode()
         .symlink(&name, target, new_owner(task, &dir_attr))?;
-    created(&dir, &name, inode);
+    inotify::created(task, &created(&dir, &name, inode));
     Ok(())
 }
 
@@ -152,7 +155,7 @@ pub fn linkat(
         return Err(Errno::EPERM);
     }
     dir.inode().link(&name, old.inode())?;
-    created(&dir, &name, old.inode().clone());
+    inotify::linked(task, &created(&dir, &name, old.inode().clone()));
     Ok(())
 }
 
@@ -187,6 +190,7 @@ pub fn unlinkat(task: &Task, dirfd: i32, path: &[u8], removedir: bool) -> Result
     }
     p.dir.inode().unlink(&name)?;
     p.dir.dentry.forget(&name);
+    inotify::removed(task, &p.dir, &name, &child, &attr);
     Ok(())
 }
 
@@ -212,6 +216,7 @@ pub fn rmdir(task: &Task, dirfd: i32, path: &[u8]) -> Result<(), Errno> {
     }
     p.dir.inode().rmdir(&name)?;
     p.dir.dentry.forget(&name);
+    inotify::removed(task, &p.dir, &name, &child, &attr);
     Ok(())
 }
 
@@ -357,13 +362,22 @@ pub fn renameat2(
         np.dir.dentry.remember(nname, old.clone());
     }
     if exchange {
-        if let Some(n) = new {
+        if let Some(n) = new.clone() {
             n.relink(oname, &op.dir.dentry);
             if op.dir.inode().cacheable() {
                 op.dir.dentry.remember(oname, n);
             }
         }
     }
+    let other = new.as_ref().zip(nattr.as_ref());
+    inotify::renamed(
+        task,
+        (&op.dir, oname),
+        (&np.dir, nname),
+        &oattr,
+        other,
+        exchange,
+    );
     Ok(())
 }
 
@@ -435,11 +449,15 @@ pub fn chmod_location(task: &Task, loc: &Location, mode: u32) -> Result<(), Errn
         return Err(Errno::EPERM);
     }
     let now = task.kernel.clock.realtime();
-    loc.inode().set_attr(&SetAttr {
-        mode: Some(perm::chmod_bits(&task.creds, &attr, mode)),
-        ctime: Some(now),
-        ..Default::default()
-    })
+    inotify::set_attr(
+        task,
+        loc,
+        &SetAttr {
+            mode: Some(perm::chmod_bits(&task.creds, &attr, mode)),
+            ctime: Some(now),
+            ..Default::default()
+        },
+    )
 }
 
 /// chown on a resolved location; `None` leaves an id alone.
@@ -454,17 +472,21 @@ pub fn chown_location(
     perm::may_chown(&task.creds, &attr, uid, gid)?;
     let changes = uid.is_some_and(|u| u != attr.uid) || gid.is_some_and(|g| g != attr.gid);
     let now = task.kernel.clock.realtime();
-    loc.inode().set_attr(&SetAttr {
-        uid,
-        gid,
-        mode: if changes || task.creds.fsuid != 0 {
-            perm::chown_clears(&attr)
-        } else {
-            None
+    inotify::set_attr(
+        task,
+        loc,
+        &SetAttr {
+            uid,
+            gid,
+            mode: if changes || task.creds.fsuid != 0 {
+                perm::chown_clears(&attr)
+            } else {
+                None
+            },
+            ctime: Some(now),
+            ..Default::default()
         },
-        ctime: Some(now),
-        ..Default::default()
-    })
+    )
 }
 
 /// truncate(2) on a resolved location (`length` already checked).
@@ -478,12 +500,16 @@ pub fn truncate_location(task: &Task, loc: &Location, length: u64) -> Result<(),
     loc.mount.check_writable()?;
     perm::check(&task.creds, &attr, W_OK)?;
     let now = task.kernel.clock.realtime();
-    loc.inode().set_attr(&SetAttr {
-        size: Some(length),
-        mtime: Some(now),
-        ctime: Some(now),
-        ..Default::default()
-    })
+    inotify::set_attr(
+        task,
+        loc,
+        &SetAttr {
+            size: Some(length),
+            mtime: Some(now),
+            ctime: Some(now),
+            ..Default::default()
+        },
+    )
 }
 
 /// One of the two times utimensat sets.
@@ -520,10 +546,14 @@ pub fn utimes_location(
         TimeArg::Omit => None,
         TimeArg::Set(ts) => Some(ts),
     };
-    loc.inode().set_attr(&SetAttr {
-        atime: pick(atime),
-        mtime: pick(mtime),
-        ctime: Some(now),
-        ..Default::default()
-    })
+    inotify::set_attr(
+        task,
+        loc,
+        &SetAttr {
+            atime: pick(atime),
+            mtime: pick(mtime),
+            ctime: Some(now),
+            ..Default::default()
+        },
+    )
 }

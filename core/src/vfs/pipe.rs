@@ -7,7 +7,11 @@
 //! when they would block, and wake the pipe's [`WaitQueue`] on every
 //! change, so blocking is done once, in the syscall layer.
 //!
-//! FIFOs (named pipes) and F_SETPIPE_SZ come later (issue 3).
+//! FIFOs (named pipes, see [`super::fifo`]) use the same buffer, opened
+//! end by end: a description may read, write or both (`O_RDWR`), and the
+//! pipe counts its readers and writers and how many of each have ever
+//! opened it (what a FIFO open waits on). The buffer empties when the
+//! last end closes, as Linux frees the pipe then.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -33,6 +37,10 @@ struct State {
     cap: usize,
     readers: u32,
     writers: u32,
+    /// Opens for reading / writing ever (Linux's `r_counter`,
+    /// `w_counter`).
+    r_counter: u64,
+    w_counter: u64,
 }
 
 /// The shared buffer of one pipe.
@@ -43,32 +51,122 @@ pub struct Pipe {
 }
 
 impl Pipe {
-    /// A new pipe's two ends: (read, write).
-    pub fn new_pair() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
-        let pipe = Arc::new(Pipe {
+    fn with_ends(readers: u32, writers: u32) -> Arc<Pipe> {
+        Arc::new(Pipe {
             state: Mutex::new(State {
                 buf: VecDeque::new(),
                 cap: PIPE_DEFAULT_SIZE,
-                readers: 1,
-                writers: 1,
+                readers,
+                writers,
+                r_counter: readers as u64,
+                w_counter: writers as u64,
             }),
             queue: WaitQueue::new(),
             ino: NEXT_PIPE_INO.fetch_add(1, Ordering::Relaxed),
-        });
+        })
+    }
+
+    /// A new pipe's two ends: (read, write).
+    pub fn new_pair() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
+        let pipe = Pipe::with_ends(1, 1);
         (
             Arc::new(PipeEnd {
                 pipe: pipe.clone(),
+                read: true,
                 write: false,
+                hup_after: 0,
             }),
-            Arc::new(PipeEnd { pipe, write: true }),
+            Arc::new(PipeEnd {
+                pipe,
+                read: false,
+                write: true,
+                hup_after: 0,
+            }),
         )
+    }
+
+    /// A pipe with no ends yet (a FIFO's, opened end by end).
+    pub fn new_unopened() -> Arc<Pipe> {
+        Pipe::with_ends(0, 0)
+    }
+
+    /// Opens an end that reads and / or writes, counting it.
+    /// `hup_unless_new_writer`: a reader opened with no writer does not
+    /// report POLLHUP until a writer has come (Linux's `f_pipe`).
+    pub fn open_end(
+        self: &Arc<Pipe>,
+        read: bool,
+        write: bool,
+        hup_unless_new_writer: bool,
+    ) -> Arc<PipeEnd> {
+        let mut st = self.state.lock();
+        if read {
+            st.readers += 1;
+            st.r_counter += 1;
+        }
+        if write {
+            st.writers += 1;
+            st.w_counter += 1;
+        }
+        let hup_after = if hup_unless_new_writer && st.writers == 0 {
+            st.w_counter
+        } else {
+            0
+        };
+        drop(st);
+        self.queue.notify();
+        Arc::new(PipeEnd {
+            pipe: self.clone(),
+            read,
+            write,
+            hup_after,
+        })
+    }
+
+    /// (readers, writers) now.
+    pub fn ends(&self) -> (u32, u32) {
+        let st = self.state.lock();
+        (st.readers, st.writers)
+    }
+
+    /// (opens for reading, opens for writing) ever.
+    pub fn counters(&self) -> (u64, u64) {
+        let st = self.state.lock();
+        (st.r_counter, st.w_counter)
+    }
+
+    /// The queue woken by every change, opens and closes included.
+    pub fn queue(&self) -> &WaitQueue {
+        &self.queue
+    }
+
+    /// The capacity in bytes (F_GETPIPE_SZ).
+    pub fn capacity(&self) -> usize {
+        self.state.lock().cap
+    }
+
+    /// Sets the capacity (F_SETPIPE_SZ): `EBUSY` if the data held does
+    /// not fit.
+    pub fn set_capacity(&self, cap: usize) -> Result<(), Errno> {
+        let mut st = self.state.lock();
+        if st.buf.len() > cap {
+            return Err(Errno::EBUSY);
+        }
+        st.cap = cap;
+        drop(st);
+        self.queue.notify();
+        Ok(())
     }
 }
 
 /// One end of a pipe: the [`FileOps`] behind a pipe fd.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
+    /// No POLLHUP while the writers ever opened are this many (a FIFO
+    /// reader that opened before any writer).
+    hup_after: u64,
 }
 
 impl PipeEnd {
@@ -76,11 +174,16 @@ impl PipeEnd {
     pub fn ino(&self) -> u64 {
         self.pipe.ino
     }
+
+    /// The pipe.
+    pub fn pipe(&self) -> &Arc<Pipe> {
+        &self.pipe
+    }
 }
 
 impl FileOps for PipeEnd {
     fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
-        if self.write {
+        if !self.read {
             return Err(Errno::EBADF);
         }
         let mut st = self.pipe.state.lock();
@@ -128,25 +231,24 @@ impl FileOps for PipeEnd {
 
     fn poll(&self) -> PollMask {
         let st = self.pipe.state.lock();
+        let mut m = 0;
+        if self.read {
+            if !st.buf.is_empty() {
+                m |= POLLIN | POLLRDNORM;
+            }
+            if st.writers == 0 && st.w_counter != self.hup_after {
+                m |= POLLHUP;
+            }
+        }
         if self.write {
-            let mut m = 0;
             if st.cap - st.buf.len() >= PIPE_BUF.min(st.cap) {
                 m |= POLLOUT | POLLWRNORM;
             }
             if st.readers == 0 {
                 m |= POLLERR;
             }
-            m
-        } else {
-            let mut m = 0;
-            if !st.buf.is_empty() {
-                m |= POLLIN | POLLRDNORM;
-            }
-            if st.writers == 0 {
-                m |= POLLHUP;
-            }
-            m
         }
+        m
     }
 
     fn stat(&self) -> Option<InodeAttr> {
@@ -177,8 +279,13 @@ impl FileOps for PipeEnd {
         let mut st = self.pipe.state.lock();
         if self.write {
             st.writers = st.writers.saturating_sub(1);
-        } else {
+        }
+        if self.read {
             st.readers = st.readers.saturating_sub(1);
+        }
+        if st.readers == 0 && st.writers == 0 {
+            // The pipe is gone (a FIFO's next open starts empty).
+            st.buf = VecDeque::new();
         }
         drop(st);
         self.pipe.queue.notify();
@@ -186,5 +293,69 @@ impl FileOps for PipeEnd {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// What splice, tee and vmsplice do to a pipe: move bytes in and out
+/// without a reader's or writer's file (no `PIPE_BUF` rule: as many bytes
+/// as fit). The callers wait on [`Pipe::queue`] themselves.
+impl Pipe {
+    /// (bytes held, room left, readers, writers).
+    pub(crate) fn levels(&self) -> (usize, usize, u32, u32) {
+        let st = self.state.lock();
+        (
+            st.buf.len(),
+            st.cap.saturating_sub(st.buf.len()),
+            st.readers,
+            st.writers,
+        )
+    }
+
+    /// Takes up to `max` bytes from the front.
+    pub(crate) fn take(&self, max: usize) -> alloc::vec::Vec<u8> {
+        let mut st = self.state.lock();
+        let n = max.min(st.buf.len());
+        let out: alloc::vec::Vec<u8> = st.buf.drain(..n).collect();
+        drop(st);
+        if n > 0 {
+            self.queue.notify();
+        }
+        out
+    }
+
+    /// Copies up to `max` bytes from the front, leaving them (tee).
+    pub(crate) fn peek(&self, max: usize) -> alloc::vec::Vec<u8> {
+        let st = self.state.lock();
+        let n = max.min(st.buf.len());
+        st.buf.range(..n).copied().collect()
+    }
+
+    /// Puts back, at the front, bytes taken but not delivered.
+    pub(crate) fn untake(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let mut st = self.state.lock();
+        for &b in data.iter().rev() {
+            st.buf.push_front(b);
+        }
+        drop(st);
+        self.queue.notify();
+    }
+
+    /// Adds as much of `data` as fits: the bytes added (0 if full).
+    /// `EPIPE` if no reader is left.
+    pub(crate) fn put(&self, data: &[u8]) -> Result<usize, Errno> {
+        let mut st = self.state.lock();
+        if st.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        let n = data.len().min(st.cap.saturating_sub(st.buf.len()));
+        st.buf.extend(&data[..n]);
+        drop(st);
+        if n > 0 {
+            self.queue.notify();
+        }
+        Ok(n)
     }
 }

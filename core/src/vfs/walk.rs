@@ -178,9 +178,10 @@ pub fn step(task: &Task, dir: &Location, name: &[u8]) -> Result<Location, Errno>
     Ok(cross_mounts(task, loc))
 }
 
-/// The location after every mount stacked on `loc`.
-pub fn cross_mounts(task: &Task, mut loc: Location) -> Location {
-    while let Some(m) = task.kernel.mounts.mounted_at(&loc) {
+/// The location after every mount stacked on `loc` (in the namespace of
+/// `loc`'s mount).
+pub fn cross_mounts(_task: &Task, mut loc: Location) -> Location {
+    while let Some(m) = loc.mount.child_at(&loc.dentry) {
         loc = Location {
             dentry: m.root.clone(),
             mount: m,
@@ -387,7 +388,9 @@ impl<'a> Walker<'a> {
     }
 
     /// `..` from `cur`: stays at the walk's root (`EXDEV` under
-    /// RESOLVE_BENEATH), climbs out of a mount to its mountpoint.
+    /// RESOLVE_BENEATH), climbs out of a mount to its mountpoint; at the
+    /// top of the tree it stays, on the mount stacked there (the hidden
+    /// rootfs is never entered), as Linux's follow_dotdot.
     pub(crate) fn dotdot(&self, mut cur: Location) -> Result<Location, Errno> {
         loop {
             if cur.same(&self.root) {
@@ -405,7 +408,7 @@ impl<'a> Walker<'a> {
                         cur = p;
                         continue;
                     }
-                    None => return Ok(cur),
+                    None => return self.enter_mounts(cur),
                 }
             }
             return match cur.dentry.parent() {

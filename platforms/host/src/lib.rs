@@ -21,12 +21,17 @@
 //! - [`getuid`], [`getgid`], [`getgroups`], [`fd_access_mode`]: the host
 //!   identity and descriptors a sandbox starts from;
 //! - [`fpu`]: the XSAVE-format FP state images both platforms build;
-//! - [`RangeSet`]: disjoint, coalesced address ranges (what a stub maps).
+//! - [`RangeSet`]: disjoint, coalesced address ranges (what a stub maps);
+//! - [`x86`]: the x86-64 selector, base and signal conventions both
+//!   platforms apply when they load registers and decode traps.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod blocker;
 mod clock;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod conformance;
 pub mod fpu;
 mod ident;
 mod logger;
@@ -37,6 +42,7 @@ mod rangeset;
 #[doc(hidden)]
 pub mod testing;
 mod timers;
+pub mod x86;
 
 pub use blocker::ThreadBlocker;
 pub use clock::HostClock;

@@ -39,7 +39,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use veil_abi::{Errno, PAGE_SIZE};
@@ -266,6 +266,39 @@ impl MemoryFile for HostMemoryFile {
         // SAFETY: as in `read`, with the roles swapped.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), dst as *mut u8, data.len()) };
         Ok(())
+    }
+
+    fn store_u64(&self, off: FileOffset, v: u64) -> Result<(), Errno> {
+        if !off.0.is_multiple_of(8) {
+            return Err(Errno::EFAULT);
+        }
+        let dst = self.range(off, 8)?;
+        // SAFETY: `dst..dst+8` is in the mapped prefix (checked by `range`)
+        // and 8-byte aligned (the base is page-aligned, `off` checked
+        // above). The word is only ever accessed as a whole: core stores
+        // it here and the application reads it with aligned 8-byte loads,
+        // so the atomic view of it never races a smaller access the
+        // Sentry makes.
+        let word = unsafe { AtomicU64::from_ptr(dst as *mut u64) };
+        word.store(v, Ordering::Release);
+        Ok(())
+    }
+
+    fn compare_exchange_u32(&self, off: FileOffset, old: u32, new: u32) -> Result<u32, Errno> {
+        if !off.0.is_multiple_of(4) {
+            return Err(Errno::EFAULT);
+        }
+        let dst = self.range(off, 4)?;
+        // SAFETY: `dst..dst+4` is in the mapped prefix (checked by `range`)
+        // and 4-byte aligned (page-aligned base, `off` checked above). The
+        // application operates on futex words with aligned atomic
+        // instructions, which this lock cmpxchg is atomic against; a
+        // plain racing store can only make the comparison fail, as on
+        // Linux.
+        let word = unsafe { AtomicU32::from_ptr(dst as *mut u32) };
+        let (Ok(found) | Err(found)) =
+            word.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst);
+        Ok(found)
     }
 
     fn zero(&self, off: FileOffset, len: u64) -> Result<(), Errno> {

@@ -1,11 +1,13 @@
 //! Test support shared by the platform crates' integration tests (behind
 //! the `test-support` feature): a tiny machine — a memory file, a
 //! platform, one address space and context — with helpers to place code
-//! and data, x86-64 instruction encoders, and host `/proc` probes.
+//! and data, x86-64 instruction encoders, host `/proc` probes, and the
+//! timing helpers of the platforms' cost tests and benchmarks. The tests
+//! every platform must pass are in [`crate::conformance`].
 
 use std::sync::Arc;
 
-use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Prot, Trap};
+use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Platform, Prot, Trap};
 use veil_core::{FileOffset, UserAddr};
 
 use crate::HostMemoryFile;
@@ -17,23 +19,57 @@ pub const CODE: u64 = 0x40_0000;
 /// The top of the stack [`Vm::stack`] maps.
 pub const STACK_TOP: u64 = 0x7000_0000;
 
-/// How a platform makes the parts of a [`Vm`].
+/// How a platform makes the parts of a [`Vm`], and what the shared
+/// conformance tests ([`crate::conformance`]) need to know about it.
 pub trait Harness {
     /// The platform.
-    type Platform;
+    type Platform: Platform + 'static;
     /// Its address space.
     type Space: AddressSpace + 'static;
     /// Its context.
-    type Context: Context;
+    type Context: Context + 'static;
     /// Its options.
     type Options: Default;
+    /// [`Platform::name`].
+    const NAME: &'static str;
+    /// Whether a page fault's access kind is exact. If not, a write to an
+    /// unmapped page is reported as a read (core maps the page, and a
+    /// write to it, if read-only, faults again as a write).
+    const EXACT_FAULT_ACCESS: bool;
+    /// Whether a context keeps its stub thread in an address space when it
+    /// switches into another one (until the space is dropped or the
+    /// context releases it); if not, the old thread exits.
+    const KEEPS_A_THREAD_PER_SPACE: bool;
+    /// A platform on memory file `mf` with options `opts`.
+    fn platform(mf: Arc<HostMemoryFile>, opts: Self::Options) -> Self::Platform;
+    /// The platform as the runtime makes it (its own memory file, default
+    /// options).
+    fn default_platform() -> Self::Platform;
+    /// A new address space of `p`.
+    fn new_space(p: &Self::Platform) -> Arc<Self::Space>;
+    /// A new context of `p`.
+    fn new_context(p: &Self::Platform) -> Self::Context;
     /// A platform on memory file `mf`, with one address space and context.
     fn build(
         mf: Arc<HostMemoryFile>,
         opts: Self::Options,
-    ) -> (Self::Platform, Arc<Self::Space>, Self::Context);
+    ) -> (Self::Platform, Arc<Self::Space>, Self::Context) {
+        let platform = Self::platform(mf, opts);
+        let space = Self::new_space(&platform);
+        let ctx = Self::new_context(&platform);
+        (platform, space, ctx)
+    }
+    /// Makes an address space and drops it: the host lets us run stubs.
+    fn probe(p: &Self::Platform);
+    /// How many of `p`'s address spaces are alive.
+    fn live_address_spaces(p: &Self::Platform) -> usize;
+    /// Where the platform's own code sits in every address space (what
+    /// [`Platform::max_user_address`] fences off).
+    fn stub_address(p: &Self::Platform) -> u64;
     /// The host pid of the stub behind `space`.
     fn stub_pid(space: &Self::Space) -> i32;
+    /// The tid of the stub thread `ctx` last ran in.
+    fn stub_tid(ctx: &Self::Context) -> Option<i32>;
 }
 
 /// A tiny machine for the tests.
@@ -120,6 +156,11 @@ impl<H: Harness> Vm<H> {
     pub fn stub_pid(&self) -> i32 {
         H::stub_pid(&self.space)
     }
+
+    /// The tid of the stub thread the context last ran in.
+    pub fn stub_tid(&self) -> Option<i32> {
+        H::stub_tid(&self.ctx)
+    }
 }
 
 /// `mov eax, imm32`
@@ -162,6 +203,59 @@ pub fn exit_with_rax() -> Vec<u8> {
 /// The parts, one after another.
 pub fn concat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
+}
+
+/// `loop: mov eax, 39; syscall; jmp loop`: a getpid trap per switch.
+pub const GETPID_LOOP: [u8; 9] = [0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7];
+
+/// The median of `v` (which it sorts).
+pub fn median(v: &mut [u64]) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Times getpid round trips (switch -> `Trap::Syscall` -> switch) of
+/// `ctx` in `space`, `cpu` at a [`GETPID_LOOP`]: `warmup` untimed, then
+/// `n` timed ones. Returns the median and the mean, in ns.
+pub fn round_trips(
+    ctx: &mut dyn Context,
+    space: &Arc<dyn AddressSpace>,
+    cpu: &mut CpuState,
+    warmup: u32,
+    n: u32,
+) -> (u64, u128) {
+    for _ in 0..warmup {
+        assert_eq!(ctx.switch(space, cpu), Ok(Trap::Syscall));
+    }
+    let mut samples = Vec::with_capacity(n as usize);
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let s = std::time::Instant::now();
+        let trap = ctx.switch(space, cpu).unwrap();
+        debug_assert_eq!(trap, Trap::Syscall);
+        cpu.regs.rax = 1; // the "result"
+        samples.push(s.elapsed().as_nanos() as u64);
+    }
+    let mean = t.elapsed().as_nanos() / n.max(1) as u128;
+    assert_eq!(cpu.regs.orig_rax, 39);
+    (median(&mut samples), mean)
+}
+
+/// Times `n` maps of the page at file offset `off` to `addr` (read-only
+/// and read-write in turn): the median, in ns.
+pub fn map_latency(space: &dyn AddressSpace, addr: u64, off: FileOffset, n: u64) -> u64 {
+    let mut samples = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let prot = if i % 2 == 0 {
+            Prot::READ
+        } else {
+            Prot::READ | Prot::WRITE
+        };
+        let s = std::time::Instant::now();
+        space.map(UserAddr(addr), PAGE, off, prot).unwrap();
+        samples.push(s.elapsed().as_nanos() as u64);
+    }
+    median(&mut samples)
 }
 
 /// Whether the trap is a system call.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Prot, Trap};
 use veil_core::{FileOffset, UserAddr};
+use veil_host::testing::{map_latency, median, round_trips, GETPID_LOOP};
 use veil_host::HostMemoryFile;
 use veil_platform_ptrace::{PtraceOptions, PtracePlatform};
 
@@ -28,10 +29,8 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let mf = Arc::new(HostMemoryFile::new().expect("memfd"));
-    // loop: mov eax, 39; syscall; jmp loop
-    let code = [0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7];
     mf.grow(2 * 4096).unwrap();
-    mf.write(FileOffset(0), &code).unwrap();
+    mf.write(FileOffset(0), &GETPID_LOOP).unwrap();
     mf.write(FileOffset(JMP_SELF), &[0xeb, 0xfe]).unwrap();
     mf.write(FileOffset(TRAP), &[0x0f, 0x05]).unwrap();
 
@@ -47,23 +46,10 @@ fn main() {
         let mut cpu = CpuState::default();
         cpu.regs.rip = CODE;
         let n = if pin { iters } else { (iters / 10).max(1) };
-        for _ in 0..200 {
-            assert_eq!(ctx.switch(&dynspace, &mut cpu), Ok(Trap::Syscall));
-        }
-        let mut samples = Vec::with_capacity(n as usize);
-        let t = Instant::now();
-        for _ in 0..n {
-            let s = Instant::now();
-            let trap = ctx.switch(&dynspace, &mut cpu).unwrap();
-            debug_assert_eq!(trap, Trap::Syscall);
-            cpu.regs.rax = 1; // the "result"
-            samples.push(s.elapsed().as_nanos() as u64);
-        }
-        let mean = t.elapsed().as_nanos() / n as u128;
+        let (median, mean) = round_trips(&mut ctx, &dynspace, &mut cpu, 200, n);
         println!(
-            "getpid round trip, pin_stubs={pin}: median {} ns, mean {mean} ns ({n} iterations; \
+            "getpid round trip, pin_stubs={pin}: median {median} ns, mean {mean} ns ({n} iterations; \
              migrations: stub thread {}, tracer {})",
-            median(&mut samples),
             migrations(&format!(
                 "/proc/{}/task/{}/sched",
                 space.stub_pid(),
@@ -156,20 +142,8 @@ fn main() {
 
     // map, by each path.
     let map_loop = |label: &str| {
-        let mut samples = Vec::new();
-        for i in 0..2000u64 {
-            let prot = if i % 2 == 0 {
-                Prot::READ
-            } else {
-                Prot::READ | Prot::WRITE
-            };
-            let s = Instant::now();
-            space
-                .map(UserAddr(0x1000_0000), 4096, FileOffset(4096), prot)
-                .unwrap();
-            samples.push(s.elapsed().as_nanos() as u64);
-        }
-        println!("map, {label}: median {} ns", median(&mut samples));
+        let ns = map_latency(&*space, 0x1000_0000, FileOffset(4096), 2000);
+        println!("map, {label}: median {ns} ns");
     };
     // Queued (no stub thread here, nothing running), then applied by the
     // next switch.
@@ -269,9 +243,4 @@ fn migrations(path: &str) -> String {
                 .map(|v| v.trim().to_string())
         })
         .unwrap_or_else(|| "?".into())
-}
-
-fn median(v: &mut [u64]) -> u64 {
-    v.sort_unstable();
-    v[v.len() / 2]
 }

@@ -71,17 +71,15 @@ use veil_core::platform::{
 };
 
 use crate::space::{key_of, PtraceAddressSpace, Registry, SpaceInner, StubThread};
-use crate::stub::{PAGE, TASK_SIZE};
+use crate::stub::PAGE;
 use crate::sys::{self, Wait};
 use crate::{fpu, lost};
+use veil_host::x86::{
+    is_fault, is_page_fault, user_base, user_selector, INT80_TRAP, SEGV_ACCERR, USER_CS, USER_DS,
+};
 
 /// The signal an [`Interrupter`] sends to the stub thread.
 const INTERRUPT_SIGNAL: i32 = libc::SIGURG;
-const USER_CS: u64 = 0x33;
-const USER_DS: u64 = 0x2b;
-const SI_KERNEL: i32 = 0x80;
-const SEGV_MAPERR: i32 = 1;
-const SEGV_ACCERR: i32 = 2;
 
 // FP state waiting to be loaded at the next switch.
 use veil_host::fpu::Pending as FpPending;
@@ -281,17 +279,7 @@ impl PtraceContext {
     fn signal_trap(&self, tid: i32, sig: i32, regs: &PtRegs) -> Result<Trap, PlatformError> {
         let si = sys::get_siginfo(tid).map_err(lost)?;
         let code = si.si_code;
-        let synchronous = code > 0
-            && matches!(
-                sig,
-                libc::SIGSEGV
-                    | libc::SIGBUS
-                    | libc::SIGILL
-                    | libc::SIGFPE
-                    | libc::SIGTRAP
-                    | libc::SIGSYS
-            );
-        if !synchronous {
+        if !is_fault(sig, code) {
             // Sent by someone (si_code <= 0: kill, tgkill, sigqueue), or
             // an asynchronous kernel signal: drop it, report an interrupt.
             self.irq.pending.store(false, Ordering::SeqCst);
@@ -300,7 +288,7 @@ impl PtraceContext {
         // SAFETY: for these signals the kernel filled the fault-address
         // member of the union (si_call_addr for SIGSYS, same offset).
         let addr = unsafe { si.si_addr() } as u64;
-        if sig == libc::SIGSEGV && (code == SEGV_MAPERR || code == SEGV_ACCERR) {
+        if is_page_fault(sig, code) {
             return Ok(Trap::PageFault {
                 addr,
                 access: fault_access(code, addr, regs.rip),
@@ -337,22 +325,13 @@ fn fault_access(code: i32, addr: u64, rip: u64) -> Access {
 
 /// Makes `regs` acceptable to PTRACE_SETREGS (see the module docs).
 fn sanitize_regs(regs: &mut PtRegs) {
-    let bad_selector = |v: u64| v > 0xffff || (v != 0 && v & 3 != 3);
-    if regs.cs == 0 || bad_selector(regs.cs) {
-        regs.cs = USER_CS;
-    }
-    if regs.ss == 0 || bad_selector(regs.ss) {
-        regs.ss = USER_DS;
-    }
+    regs.cs = user_selector(regs.cs, USER_CS);
+    regs.ss = user_selector(regs.ss, USER_DS);
     for s in [&mut regs.ds, &mut regs.es, &mut regs.fs, &mut regs.gs] {
-        if bad_selector(*s) {
-            *s = 0;
-        }
+        *s = user_selector(*s, 0);
     }
     for b in [&mut regs.fs_base, &mut regs.gs_base] {
-        if *b >= TASK_SIZE {
-            *b = 0;
-        }
+        *b = user_base(*b);
     }
 }
 
@@ -412,11 +391,7 @@ impl Context for PtraceContext {
                     if r.rcx != r.rip {
                         // Not `syscall` (which sets rcx = rip): int 0x80.
                         r.rip = r.rip.wrapping_sub(2);
-                        return Ok(Trap::Exception {
-                            signo: libc::SIGSEGV,
-                            code: SI_KERNEL,
-                            addr: 0,
-                        });
+                        return Ok(INT80_TRAP);
                     }
                     r.rax = r.orig_rax;
                     return Ok(Trap::Syscall);
@@ -463,6 +438,9 @@ impl Context for PtraceContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The stub's limit: the shared sanitising must agree with it.
+    use crate::stub::TASK_SIZE;
+    use veil_host::x86::SEGV_MAPERR;
 
     #[test]
     fn access_inference() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use veil_core::platform::{AddressSpace, Context, CpuState, MemoryFile, Platform, Prot, Trap};
 use veil_core::{FileOffset, UserAddr};
+use veil_host::testing::{map_latency, median, round_trips, GETPID_LOOP};
 use veil_host::HostMemoryFile;
 use veil_platform_ptrace::PtracePlatform;
 use veil_platform_systrap::{SystrapOptions, SystrapPlatform};
@@ -22,10 +23,8 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(50_000);
     let mf = Arc::new(HostMemoryFile::new().expect("memfd"));
-    // loop: mov eax, 39; syscall; jmp loop
-    let code = [0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7];
     mf.grow(1 << 20).unwrap();
-    mf.write(FileOffset(0), &code).unwrap();
+    mf.write(FileOffset(0), &GETPID_LOOP).unwrap();
     println!(
         "getpid round trip (switch -> Trap::Syscall -> switch), {} CPUs",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -56,7 +55,7 @@ fn main() {
             .map(UserAddr(CODE), 4096, FileOffset(0), Prot::READ | Prot::EXEC)
             .unwrap();
         let mut ctx = p.new_systrap_context();
-        let (median, mean) = round_trips(&mut ctx, &space, iters);
+        let (median, mean) = round_trips(&mut ctx, &space, &mut cpu_at(CODE), 500, iters);
         rows.push((name.to_string(), median, mean));
     }
     {
@@ -65,12 +64,13 @@ fn main() {
         let space = p.new_address_space().unwrap();
         let pmf = p.memory_file();
         pmf.grow(1 << 20).unwrap();
-        pmf.write(FileOffset(0), &code).unwrap();
+        pmf.write(FileOffset(0), &GETPID_LOOP).unwrap();
         space
             .map(UserAddr(CODE), 4096, FileOffset(0), Prot::READ | Prot::EXEC)
             .unwrap();
         let mut ctx = p.new_context().unwrap();
-        let (median, mean) = round_trips(&mut *ctx, &space, (iters / 5).max(100));
+        let n = (iters / 5).max(100);
+        let (median, mean) = round_trips(&mut *ctx, &space, &mut cpu_at(CODE), 500, n);
         rows.push(("ptrace (defaults)".to_string(), median, mean));
     }
     let base = rows[0].1 as f64;
@@ -102,23 +102,8 @@ fn main() {
         "page fault + map + resume: systrap median {s_fault} ns, ptrace (defaults) median {p_fault} ns"
     );
 
-    let mut samples = Vec::new();
-    for i in 0..2000u64 {
-        let prot = if i % 2 == 0 {
-            Prot::READ
-        } else {
-            Prot::READ | Prot::WRITE
-        };
-        let s = Instant::now();
-        space
-            .map(UserAddr(0x2000_0000), 4096, FileOffset(4096), prot)
-            .unwrap();
-        samples.push(s.elapsed().as_nanos() as u64);
-    }
-    println!(
-        "map (one executor command, back to back): median {} ns",
-        median(&mut samples)
-    );
+    let ns = map_latency(&*space, 0x2000_0000, FileOffset(4096), 2000);
+    println!("map (one executor command, back to back): median {ns} ns");
 
     let mut samples = Vec::new();
     for _ in 0..30 {
@@ -171,27 +156,8 @@ fn faults(space: Arc<dyn AddressSpace>, ctx: &mut dyn Context) -> u64 {
     median(&mut samples)
 }
 
-fn round_trips(ctx: &mut dyn Context, space: &Arc<dyn AddressSpace>, n: u32) -> (u64, u128) {
+fn cpu_at(rip: u64) -> CpuState {
     let mut cpu = CpuState::default();
-    cpu.regs.rip = CODE;
-    for _ in 0..500 {
-        assert_eq!(ctx.switch(space, &mut cpu), Ok(Trap::Syscall));
-    }
-    let mut samples = Vec::with_capacity(n as usize);
-    let t = Instant::now();
-    for _ in 0..n {
-        let s = Instant::now();
-        let trap = ctx.switch(space, &mut cpu).unwrap();
-        debug_assert_eq!(trap, Trap::Syscall);
-        cpu.regs.rax = 1; // the "result"
-        samples.push(s.elapsed().as_nanos() as u64);
-    }
-    let mean = t.elapsed().as_nanos() / n as u128;
-    assert_eq!(cpu.regs.orig_rax, 39);
-    (median(&mut samples), mean)
-}
-
-fn median(v: &mut [u64]) -> u64 {
-    v.sort_unstable();
-    v[v.len() / 2]
+    cpu.regs.rip = rip;
+    cpu
 }

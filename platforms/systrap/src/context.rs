@@ -60,6 +60,9 @@ use crate::layout::*;
 use crate::space::{Registry, SpaceInner};
 use crate::stub_code::stub_code;
 use crate::sys;
+use veil_host::x86::{
+    is_fault, is_page_fault, user_base, user_selector, INT80_TRAP, USER_CS, USER_DS,
+};
 
 /// The signal an [`Interrupter`] sends to the stub thread.
 const INTERRUPT_SIGNAL: i32 = libc::SIGURG;
@@ -69,11 +72,6 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 /// Sleeps are cut into slices this long to notice a dead stub.
 const SLEEP_SLICE: Duration = Duration::from_millis(250);
 
-const USER_CS: u64 = 0x33;
-const USER_DS: u64 = 0x2b;
-const SI_KERNEL: i32 = 0x80;
-const SEGV_MAPERR: i32 = 1;
-const SEGV_ACCERR: i32 = 2;
 const SYS_SECCOMP: i32 = 1;
 const PF_WRITE: u64 = 1 << 1;
 const PF_INSTR: u64 = 1 << 4;
@@ -405,16 +403,6 @@ impl SystrapContext {
     }
 }
 
-/// An `fs_base`/`gs_base` the handler can load (`wrfsbase` faults on a
-/// non-canonical one): anything not a user address becomes 0.
-fn user_base(v: u64) -> u64 {
-    if v < TASK_SIZE {
-        v
-    } else {
-        0
-    }
-}
-
 /// Validates the frame the handler reported for `b`'s slot.
 fn frame(inner: &SpaceInner, b: &Bound) -> Result<Frame, PlatformError> {
     let shm = &inner.shm;
@@ -496,16 +484,6 @@ fn reg_refs(r: &mut PtRegs) -> [&mut u64; 18] {
     ]
 }
 
-/// A selector `rt_sigreturn` + `iret` accept for `cs`/`ss` (as ptrace's
-/// sanitising does: a null or kernel-privileged one becomes the user one).
-fn selector(v: u64, default: u64) -> u64 {
-    if v == 0 || v > 0xffff || v & 3 != 3 {
-        default
-    } else {
-        v
-    }
-}
-
 /// Writes core's registers into the frame (the fields `rt_sigreturn`
 /// restores), with our validated FP pointer and an empty signal mask.
 fn write_regs(inner: &SpaceInner, f: &Frame, regs: &PtRegs) {
@@ -514,8 +492,8 @@ fn write_regs(inner: &SpaceInner, f: &Frame, regs: &PtRegs) {
     for (off, v) in SC_REGS.iter().zip(reg_refs(&mut r)) {
         sc_set(&mut sc, *off, *v);
     }
-    let cs = selector(regs.cs, USER_CS) as u16;
-    let ss = selector(regs.ss, USER_DS) as u16;
+    let cs = user_selector(regs.cs, USER_CS) as u16;
+    let ss = user_selector(regs.ss, USER_DS) as u16;
     sc[SC_CS as usize..SC_CS as usize + 2].copy_from_slice(&cs.to_le_bytes());
     sc[SC_SS as usize..SC_SS as usize + 2].copy_from_slice(&ss.to_le_bytes());
     let fp = if f.fp != 0 { inner.region + f.fp } else { 0 };
@@ -544,8 +522,8 @@ fn write_changed_regs(inner: &SpaceInner, f: &Frame, last: &PtRegs, regs: &PtReg
         }
     }
     if regs.cs != last.cs || regs.ss != last.ss {
-        let cs = selector(regs.cs, USER_CS) as u16;
-        let ss = selector(regs.ss, USER_DS) as u16;
+        let cs = user_selector(regs.cs, USER_CS) as u16;
+        let ss = user_selector(regs.ss, USER_DS) as u16;
         shm.write(sc + SC_CS, &cs.to_le_bytes());
         shm.write(sc + SC_SS, &ss.to_le_bytes());
     }
@@ -578,17 +556,7 @@ fn decode(inner: &SpaceInner, b: &Bound, cpu: &mut CpuState) -> Trap {
     let addr = u64::from_le_bytes(si[16..24].try_into().expect("8 bytes"));
     let arch = i32_at(28) as u32;
 
-    let synchronous = code > 0
-        && matches!(
-            signo,
-            libc::SIGSEGV
-                | libc::SIGBUS
-                | libc::SIGILL
-                | libc::SIGFPE
-                | libc::SIGTRAP
-                | libc::SIGSYS
-        );
-    if !synchronous {
+    if !is_fault(signo, code) {
         return Trap::Interrupted;
     }
     match signo {
@@ -596,11 +564,7 @@ fn decode(inner: &SpaceInner, b: &Bound, cpu: &mut CpuState) -> Trap {
             if arch != AUDIT_ARCH_X86_64 {
                 // int 0x80 / 32-bit code: rip back at the 2-byte instruction.
                 r.rip = r.rip.wrapping_sub(2);
-                Trap::Exception {
-                    signo: libc::SIGSEGV,
-                    code: SI_KERNEL,
-                    addr: 0,
-                }
+                INT80_TRAP
             } else if addr & !0xfff == VSYSCALL {
                 Trap::Exception {
                     signo: libc::SIGSYS,
@@ -612,7 +576,7 @@ fn decode(inner: &SpaceInner, b: &Bound, cpu: &mut CpuState) -> Trap {
                 Trap::Syscall
             }
         }
-        libc::SIGSEGV if code == SEGV_MAPERR || code == SEGV_ACCERR => {
+        libc::SIGSEGV if is_page_fault(signo, code) => {
             let access = if trapno != X86_TRAP_PF {
                 // Not a #PF (cannot happen for these codes): best guess.
                 Access::Read
@@ -701,15 +665,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn selectors_and_bases() {
-        assert_eq!(selector(0x33, USER_CS), 0x33);
-        assert_eq!(selector(0x23, USER_CS), 0x23);
-        assert_eq!(selector(0, USER_CS), 0x33);
-        assert_eq!(selector(0x10, USER_CS), 0x33);
-        assert_eq!(selector(0x1_0033, USER_DS), 0x2b);
-        assert_eq!(user_base(0x1000), 0x1000);
+    fn the_shared_user_limit_is_the_stubs() {
+        // The stub clears the address space up to its TASK_SIZE; the
+        // shared `user_base` (veil_host::x86) must use the same limit.
+        assert_eq!(TASK_SIZE, veil_host::x86::TASK_SIZE);
+        assert_eq!(user_base(TASK_SIZE - 1), TASK_SIZE - 1);
         assert_eq!(user_base(TASK_SIZE), 0);
-        assert_eq!(user_base(u64::MAX), 0);
     }
 
     #[test]
