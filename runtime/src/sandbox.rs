@@ -277,6 +277,8 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
             e => BootError::new(126, format!("veil: {shown}: cannot execute: {}", e.name())),
         }
     })?;
+    // /proc shows the address space exec made.
+    task.publish_view();
     // The host terminal in raw mode, and the copying threads, until the
     // program ends.
     let mut on_winch: Option<Box<dyn Fn() + Send>> = None;
