@@ -26,6 +26,7 @@
 pub mod abi;
 pub mod elf;
 pub mod memfs;
+pub mod pty;
 pub mod syscalls;
 pub mod walk;
 
@@ -34,6 +35,7 @@ mod replay;
 
 pub use abi::run_abi;
 pub use elf::run_elf;
+pub use pty::run_pty;
 pub use syscalls::run_syscalls;
 pub use walk::run_walk;
 

@@ -52,6 +52,11 @@ fn replay_walk_corpus() {
 }
 
 #[test]
+fn replay_pty_corpus() {
+    replay("pty", super::run_pty);
+}
+
+#[test]
 fn replay_abi_corpus() {
     replay("abi", super::run_abi);
 }
