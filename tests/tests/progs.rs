@@ -27,6 +27,7 @@ macro_rules! prog_tests {
 }
 
 prog_tests!(
+    chains,
     creds,
     dirs,
     enosys,
