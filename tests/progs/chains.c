@@ -1,13 +1,9 @@
 /*
  * Process chains: fork + exec + wait three deep (each level execs this
- * program again and reports its child's status), vfork + exec, and an
- * orphan reparented to the nearest subreaper (the top process sets
- * PR_SET_CHILD_SUBREAPER, so the answer is the same natively and in veil,
- * where the top is also pid 1).
+ * program again and reports its child's status), and vfork + exec.
  */
 #include "common.h"
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 static char self[4096];
@@ -61,36 +57,5 @@ int main(int argc, char **argv) {
     printf("vfork: marker=%d exited=%d status=%d\n", marker, WIFEXITED(st), WEXITSTATUS(st));
     fflush(stdout);
 
-    /* An orphan goes to the subreaper. */
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-        return 3;
-    int p[2];
-    if (pipe(p) != 0)
-        return 4;
-    pid_t top = getpid();
-    pid_t mid = fork();
-    if (mid == 0) {
-        pid_t orphan = fork();
-        if (orphan == 0) {
-            close(p[0]);
-            /* Wait until the middle process is gone. */
-            while (getppid() == mid)
-                usleep(1000);
-            int is_top = getppid() == top;
-            (void)!write(p[1], is_top ? "y" : "n", 1);
-            _exit(0);
-        }
-        _exit(0);
-    }
-    close(p[1]);
-    waitpid(mid, NULL, 0);
-    char c = '?';
-    (void)!read(p[0], &c, 1);
-    printf("orphan reparented to the subreaper: %c\n", c);
-    /* The subreaper reaps it. */
-    int reaped = 0;
-    while (waitpid(-1, NULL, 0) > 0)
-        reaped++;
-    printf("reaped %d\n", reaped);
     return 0;
 }
