@@ -1001,15 +1001,7 @@ struct ProcFile {
 
 impl FileOps for ProcFile {
     fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-        let Ok(off) = usize::try_from(offset) else {
-            return Ok(0);
-        };
-        if off >= self.data.len() {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.data.len() - off);
-        buf[..n].copy_from_slice(&self.data[off..off + n]);
-        Ok(n)
+        Ok(crate::util::read_snapshot(&self.data, buf, offset))
     }
 
     fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {

@@ -76,6 +76,20 @@ pub(crate) fn wants_write(flags: u32) -> bool {
     flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
 }
 
+/// Reads from a file whose whole text was made at open (procfs, sysfs):
+/// the bytes of `data` at `offset` into `buf`; 0 at or past the end.
+pub(crate) fn read_snapshot(data: &[u8], buf: &mut [u8], offset: u64) -> usize {
+    let Ok(off) = usize::try_from(offset) else {
+        return 0;
+    };
+    let Some(rest) = data.get(off..) else {
+        return 0;
+    };
+    let n = buf.len().min(rest.len());
+    buf[..n].copy_from_slice(&rest[..n]);
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
