@@ -37,8 +37,12 @@ pub struct DoArgs {
     pub platform: PlatformKind,
     /// Print syscalls.
     pub strace: bool,
-    /// Working directory inside the sandbox (default: the caller's).
+    /// Working directory inside the sandbox (default: the caller's, or
+    /// `/` with `--root`).
     pub cwd: Option<OsString>,
+    /// `--root DIR`: the host directory served as the sandbox's `/`
+    /// (default: the host's `/`).
+    pub root: Option<OsString>,
     /// Extra environment entries `K=V`.
     pub env: Vec<OsString>,
     /// `-t` / `--tty`: give the program a pseudo-terminal of the sandbox,
@@ -63,12 +67,14 @@ pub enum Command {
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: veil do [--platform=systrap|ptrace] [--strace] [-t|--tty] [--cwd DIR] [--env K=V]... [--] CMD [ARGS...]
+usage: veil do [--platform=systrap|ptrace] [--strace] [-t|--tty] [--root DIR] [--cwd DIR] [--env K=V]... [--] CMD [ARGS...]
        veil syscalls        print which system calls are served (Markdown)
        veil --help | --version
 
 veil do runs CMD in a sandbox: every system call is served by veil's own
-kernel. The sandbox sees the host's / read-only, with writes kept in memory.
+kernel. The sandbox sees the host's / (or with --root, the host directory
+DIR) read-only as its /, with writes kept in memory; CMD and --cwd are
+found inside it.
 With -t, CMD runs on a pseudo-terminal of the sandbox joined to yours (which
 must be a terminal). SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
 sent to veil are passed on to CMD.";
@@ -96,6 +102,7 @@ fn parse_do(args: Vec<OsString>) -> Result<DoArgs, String> {
         platform: PlatformKind::Systrap,
         strace: false,
         cwd: None,
+        root: None,
         env: Vec::new(),
         tty: false,
         argv: Vec::new(),
@@ -145,6 +152,13 @@ fn parse_do(args: Vec<OsString>) -> Result<DoArgs, String> {
                 out.tty = true;
             }
             "--cwd" => out.cwd = Some(value(&mut i)?),
+            "--root" => {
+                let v = value(&mut i)?;
+                if v.is_empty() {
+                    return Err("option --root needs a directory".into());
+                }
+                out.root = Some(v);
+            }
             "--env" | "-e" => {
                 let v = value(&mut i)?;
                 if !v.as_encoded_bytes().contains(&b'=') {
@@ -179,6 +193,8 @@ mod tests {
             "--env",
             "A=1",
             "--cwd=/tmp",
+            "--root",
+            "/srv/rootfs",
             "--",
             "ls",
             "-l",
@@ -189,6 +205,7 @@ mod tests {
         assert!(!d.tty);
         assert_eq!(d.env, vec![OsString::from("A=1")]);
         assert_eq!(d.cwd, Some(OsString::from("/tmp")));
+        assert_eq!(d.root, Some(OsString::from("/srv/rootfs")));
         assert_eq!(d.argv, vec![OsString::from("ls"), OsString::from("-l")]);
     }
 
@@ -221,5 +238,7 @@ mod tests {
         assert!(p(&["do", "--platform=vax", "ls"]).is_err());
         assert!(p(&["do", "--env", "NOEQUALS", "ls"]).is_err());
         assert!(p(&["do", "--cwd"]).is_err());
+        assert!(p(&["do", "--root"]).is_err());
+        assert!(p(&["do", "--root=", "ls"]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! Booting a sandbox: the kernel, its filesystems, the first task.
 //!
 //! `veil do` builds: the ptrace platform over a memfd memory file; a mount
-//! tree with an overlay (tmpfs over the host's `/`, read-only) at `/`,
+//! tree with an overlay (tmpfs over the host's `/`, or the `--root`
+//! directory, read-only) at `/`,
 //! devfs at `/dev`, devpts at `/dev/pts`, procfs at `/proc`, sysfs at
 //! `/sys` and the sandbox's cgroup2 (read-only) at `/sys/fs/cgroup`; a first
 //! task (pid 1) whose fds 0, 1, 2 are the caller's stdin, stdout and
@@ -12,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use spin::Mutex;
@@ -120,9 +121,21 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     let random = Arc::new(veil_host::HostRandom);
     let logger = Arc::new(veil_host::StderrLogger);
 
-    // The mount tree: overlay over the host's /, devfs, procfs.
-    let root = veil_fs::sandbox_root(Path::new("/"), clock.clone(), random.clone())
-        .map_err(|e| BootError::new(125, format!("veil: cannot serve the host's /: {e}")))?;
+    // The mount tree: overlay over the host's / (or --root DIR), devfs,
+    // procfs.
+    let host_root = match &args.root {
+        Some(dir) => checked_root(dir)?,
+        None => PathBuf::from("/"),
+    };
+    let root = veil_fs::sandbox_root(&host_root, clock.clone(), random.clone()).map_err(|e| {
+        BootError::new(
+            125,
+            format!(
+                "veil: cannot serve {} as the root: {e}",
+                host_root.display()
+            ),
+        )
+    })?;
     let mounts = MountNamespace::new(Dentry::new_root(root), "overlay", "overlay");
 
     let kernel = Kernel::new(KernelParts {
@@ -229,9 +242,10 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         None
     };
 
-    // Working directory: --cwd or the caller's.
+    // Working directory: --cwd, `/` with --root, or the caller's.
     let cwd = match &args.cwd {
         Some(c) => c.clone(),
+        None if args.root.is_some() => OsString::from("/"),
         None => std::env::current_dir()
             .map(OsString::from)
             .unwrap_or_else(|_| OsString::from("/")),
@@ -335,6 +349,23 @@ fn open_terminal(
     Ok((master, pty))
 }
 
+/// `--root DIR`: the host resolves DIR once, here (a symlink is followed,
+/// as chroot(8) would); the sandbox then holds a directory fd of what it
+/// named. One clear error if it is missing or not a directory.
+fn checked_root(dir: &OsString) -> Result<PathBuf, BootError> {
+    let shown = dir.to_string_lossy();
+    let fail = |why: String| BootError::new(125, format!("veil: --root {shown}: {why}"));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(PathBuf::from(dir)),
+        Ok(_) => Err(fail("not a directory".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail("no such directory".into())),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Mounts `root` at `path`, making `path` a directory in the overlay's
+/// upper layer first if the root has none (a small `--root` tree without
+/// `/dev`, `/proc` or `/sys`); the host is never written.
 fn mount_at(
     task: &Task,
     path: &str,
@@ -342,15 +373,27 @@ fn mount_at(
     fs_type: &str,
     source: &str,
 ) -> Result<Arc<veil_core::vfs::Mount>, BootError> {
-    let at = walk::resolve(
-        task,
-        veil_abi::flags::AT_FDCWD,
-        path.as_bytes(),
-        WalkFlags {
-            follow: true,
-            empty_ok: false,
-        },
-    )
+    let lookup = || {
+        walk::resolve(
+            task,
+            veil_abi::flags::AT_FDCWD,
+            path.as_bytes(),
+            WalkFlags {
+                follow: true,
+                empty_ok: false,
+            },
+        )
+    };
+    let at = match lookup() {
+        Err(veil_abi::Errno::ENOENT) => veil_core::vfs::pathops::mkdirat(
+            task,
+            veil_abi::flags::AT_FDCWD,
+            path.as_bytes(),
+            0o755,
+        )
+        .and_then(|()| lookup()),
+        r => r,
+    }
     .map_err(|e| {
         BootError::new(
             125,

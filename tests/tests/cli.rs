@@ -263,6 +263,72 @@ fn cwd_flag_sets_the_working_directory() {
 }
 
 #[test]
+fn root_flag_serves_a_host_directory_as_root() {
+    // A small tree without /dev, /proc or /sys (made in the overlay, not
+    // on the host), named through a symlink (resolved once by the host).
+    // The program is searched in PATH inside the new root, --cwd too.
+    require_static_busybox();
+    let scratch = Scratch::new("root-flag");
+    let root = scratch.path().join("tree");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::write(root.join("f"), "inside\n").unwrap();
+    let link = scratch.path().join("link");
+    std::os::unix::fs::symlink(&root, &link).unwrap();
+    for p in platforms() {
+        let out = run_veil(
+            &p,
+            &["--root", link.to_str().unwrap(), "--cwd", "/d"],
+            &["busybox", "sh", "-c", "pwd; cat ../f; ls /; ls /proc/1/"],
+            &Opts::default(),
+        );
+        let text = out.out();
+        assert!(
+            text.starts_with("/d\ninside\nbin\nd\ndev\nf\nproc\nsys\n") && text.contains("cmdline"),
+            "on {p}\n{}",
+            out.describe()
+        );
+        assert_eq!(out.status, 0, "on {p}\n{}", out.describe());
+        // Without --cwd: the new root's /.
+        let out = run_veil(
+            &p,
+            &["--root", root.to_str().unwrap()],
+            &["/bin/busybox", "pwd"],
+            &Opts::default(),
+        );
+        assert_eq!(out.out(), "/\n", "on {p}\n{}", out.describe());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["bin", "d", "f"],
+        "the sandbox changed the host tree"
+    );
+}
+
+#[test]
+fn bad_root_is_one_line_and_125() {
+    require_static_busybox();
+    let scratch = Scratch::new("bad-root");
+    let file = scratch.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let missing = scratch.path().join("missing");
+    for dir in [missing.to_str().unwrap(), file.to_str().unwrap(), "/proc"] {
+        let out = run_veil_raw(
+            &["do", "--root", dir, "/bin/busybox", "true"],
+            &Opts::default(),
+        );
+        assert_one_line_error(&out, dir);
+        assert_eq!(out.status, 125, "{}", out.describe());
+    }
+}
+
+#[test]
 fn default_working_directory_is_the_callers() {
     require_static_busybox();
     let opts = Opts {
