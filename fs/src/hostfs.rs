@@ -16,8 +16,11 @@
 //! - host device nodes, FIFOs and sockets are never opened (`EPERM`,
 //!   `ENXIO` for sockets): the sandbox's `/dev` is devfs;
 //! - host pseudo-filesystems met below the root (`proc`, `sysfs`, cgroup,
-//!   debugfs, ...) are shown as empty directories, so the host's `/proc` or
-//!   `/sys` never leak even where nothing is mounted over them;
+//!   debugfs, ...) are shown as empty directories, and their files
+//!   bind-mounted onto a file of the tree as empty files, so the host's
+//!   `/proc` or `/sys` (and the Sentry's own `/proc/self`) never leak even
+//!   where nothing is mounted over them; one is never served as the root
+//!   either;
 //! - everything is read-only: every change answers `EROFS`.
 //!
 //! # File descriptors
@@ -111,6 +114,14 @@ impl HostFs {
         let c = CString::new(root.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let fd = sys::open_dir(&c)?;
+        // A host pseudo-filesystem is never served, not even as the root
+        // (`veil do --root /proc`).
+        if PSEUDO_FS.contains(&{ sys::fstatfs(fd.as_raw_fd())?.f_type }) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "a host pseudo-filesystem (proc, sysfs, ...) is never served",
+            ));
+        }
         Ok(Arc::new(HostFs {
             root_fd: Arc::new(fd),
             devs: Lock::new(HashMap::new()),
@@ -210,7 +221,7 @@ pub struct HostInode {
     path: Vec<u8>,
     kind: FileType,
     host_dev: u64,
-    /// A host pseudo-filesystem root, shown empty.
+    /// A host pseudo-filesystem's root or file mounted here, shown empty.
     hidden: bool,
     cache: Lock<Cached>,
     listing: Lock<Option<Arc<Vec<Entry>>>>,
@@ -230,7 +241,10 @@ impl HostInode {
         st: &sys::HostStat,
         hidden: bool,
     ) -> Arc<HostInode> {
-        let attr = fs_attr(fs, st);
+        let mut attr = fs_attr(fs, st);
+        if hidden {
+            (attr.size, attr.blocks) = (0, 0);
+        }
         Arc::new(HostInode {
             fs: fs.clone(),
             path,
@@ -274,7 +288,10 @@ impl HostInode {
     }
 
     fn update_from(&self, st: &sys::HostStat) {
-        let new = fs_attr(&self.fs, st);
+        let mut new = fs_attr(&self.fs, st);
+        if self.hidden {
+            (new.size, new.blocks) = (0, 0);
+        }
         let mut c = self.cache.lock();
         if new.file_type() == c.attr.file_type() {
             let ino = c.attr.ino;
@@ -298,9 +315,10 @@ impl HostInode {
         if FileType::from_mode(st.st_mode).is_none() {
             return Err(Errno::ENOENT);
         }
-        let hidden = st.st_mode & libc::S_IFMT == libc::S_IFDIR
-            && st.st_dev != self.host_dev
-            && is_pseudo(dfd.as_raw_fd(), &cname);
+        // A mount point (another device than its directory's): a host
+        // pseudo-filesystem there, or one of its files bind-mounted onto a
+        // file, is hidden.
+        let hidden = st.st_dev != self.host_dev && is_pseudo(dfd.as_raw_fd(), &cname);
         let mut path = self.path.clone();
         if !path.is_empty() {
             path.push(b'/');
@@ -310,6 +328,9 @@ impl HostInode {
     }
 
     fn open_host(&self) -> Result<Arc<dyn FileOps>, Errno> {
+        if self.hidden && self.kind == FileType::Regular {
+            return Ok(Arc::new(HiddenFile));
+        }
         match self.kind {
             FileType::Regular => {}
             FileType::Directory => return Err(Errno::EISDIR),
@@ -406,12 +427,10 @@ fn dtype_kind(t: u8) -> Option<FileType> {
     })
 }
 
+/// Whether `name` in `dirfd` is on a host pseudo-filesystem (also when it
+/// cannot be told: fail closed).
 fn is_pseudo(dirfd: RawFd, name: &CString) -> bool {
-    let Ok(fd) = sys::openat2(
-        dirfd,
-        name,
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-    ) else {
+    let Ok(fd) = sys::openat2(dirfd, name, libc::O_PATH | libc::O_NOFOLLOW) else {
         return true;
     };
     match sys::fstatfs(fd.as_raw_fd()) {
@@ -581,6 +600,32 @@ impl LowerNode for HostInode {
     }
 
     fn into_inode(self: Arc<Self>) -> InodeRef {
+        self
+    }
+}
+
+/// What opening a host pseudo-filesystem's file bind-mounted into the tree
+/// gives: an empty file (its directories are shown empty too).
+struct HiddenFile;
+
+impl FileOps for HiddenFile {
+    fn read(&self, _buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
+        Ok(0)
+    }
+
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+
+    fn size(&self) -> Result<u64, Errno> {
+        Ok(0)
+    }
+
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        Err(Errno::EROFS)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
         self
     }
 }
@@ -802,5 +847,8 @@ mod tests {
         // Ordinary directories are served.
         let etc = r.lookup(&t, b"etc").unwrap();
         assert!(!sorted_names(&*etc).is_empty());
+        // Nor is one served as the root.
+        assert!(HostFs::new(Path::new("/proc")).is_err());
+        assert!(HostFs::new(Path::new("/proc/self")).is_err());
     }
 }
