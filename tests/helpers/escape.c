@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -329,6 +330,20 @@ static void magic(void) {
     probe("dev_fd_root", "/dev/fd/../../../secret");
 }
 
+/* A dynamic program and a script in the rootfs: their interpreters (the
+ * host has them) are looked up in the sandbox, which has none. */
+static void exec_dyn(void) {
+    char *a[] = {"/dyn", NULL};
+    execve("/dyn", a, environ);
+    say("exec_dyn: %s\n", ename(errno));
+}
+
+static void exec_script(void) {
+    char *a[] = {"/script", NULL};
+    execve("/script", a, environ);
+    say("exec_script: %s\n", ename(errno));
+}
+
 /* ---------------------------------------------------------- fd passing */
 
 static int sock[2];
@@ -633,6 +648,14 @@ static void links(void) {
 static void leaks(void) {
     say("getpid: %d\n", (int)getpid());
     say("getppid: %d\n", (int)getppid());
+    /* No host process answers a signal probe (the sandbox is one process
+     * now, pid 1). */
+    char alive[256] = "";
+    size_t alen = 0;
+    for (int pid = 2; pid < 32768; pid++)
+        if ((kill(pid, 0) == 0 || errno != ESRCH) && alen < sizeof alive - 16)
+            alen += snprintf(alive + alen, sizeof alive - alen, " %d", pid);
+    say("kill_probe:%s\n", alive);
     list_dir("proc_list", "/proc");
     dump("proc_1_cmdline", "/proc/1/cmdline", 0);
     dump("proc_1_comm", "/proc/1/comm", '\n');
@@ -722,6 +745,8 @@ int main(int argc, char **argv) {
         in_child(chroot_fchdir);
         in_child(chroot_proc);
         in_child(pivot);
+        in_child(exec_dyn);
+        in_child(exec_script);
         openat2_tricks();
         mounts();
         handles();

@@ -87,6 +87,15 @@ fn build_rootfs(root: &Path, s: &Secrets, scratch: &Path) {
     std::fs::copy(helper("escape", Libc::Musl), root.join("escape")).unwrap();
     std::fs::write(root.join("secret"), "INSIDE-ROOT\n").unwrap();
     std::fs::write(root.join("d/secret"), "INSIDE-D\n").unwrap();
+    // A dynamic program (Debian's /bin/true) and a script whose
+    // interpreters exist only on the host.
+    std::fs::copy("/bin/true", root.join("dyn")).unwrap();
+    std::fs::write(root.join("script"), "#!/bin/sh\necho HOSTSHELL\n").unwrap();
+    std::fs::set_permissions(
+        root.join("script"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let links: &[(&str, String)] = &[
         ("link_root", "/".into()),
         ("link_up", "../../../../..".into()),
@@ -246,6 +255,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("pivot_dotdot", &["d"]),
     ("pivot_secret", &["read INSIDE-D"]),
     ("pivot_host", &["ENOENT"]),
+    // Interpreters are found in the sandbox (which has none), never on
+    // the host.
+    ("exec_dyn", &["ENOENT"]),
+    ("exec_script", &["ENOENT"]),
     // openat2 scoping.
     ("oa2_beneath_up", &["EXDEV"]),
     ("oa2_beneath_abs", &["EXDEV"]),
@@ -337,6 +350,12 @@ fn check_leaks(out: &Output, exe: &str, cwd: &str, failures: &mut Vec<String>) {
     }
     want(failures, "getpid", &|v| v == "1", "1");
     want(failures, "getppid", &|v| v == "0", "0");
+    want(
+        failures,
+        "kill_probe",
+        &|v| v.is_empty(),
+        "no pid but 1 alive",
+    );
     // /proc lists the named entries and the sandbox's one process.
     let proc_list: BTreeSet<String> = lines(&text, "proc_list")
         .first()
@@ -501,8 +520,8 @@ fn run_in_root(p: &Platform, root: &Path, s: &Secrets) -> (Output, bool) {
 
 fn check_no_markers(out: &Output, s: &Secrets, host_paths: &[&str], failures: &mut Vec<String>) {
     let text = format!("{}{}", out.out(), out.err());
-    for m in [&s.secret_text, &s.marker_text, &"root:x:0:0".to_string()] {
-        if text.contains(m.as_str()) {
+    for m in [&s.secret_text, &s.marker_text, "root:x:0:0", "HOSTSHELL"] {
+        if text.contains(m) {
             failures.push(format!("host content {m:?} reached the sandbox"));
         }
     }
