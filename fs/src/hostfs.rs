@@ -21,6 +21,8 @@
 //!   `/proc` or `/sys` (and the Sentry's own `/proc/self`) never leak even
 //!   where nothing is mounted over them; one is never served as the root
 //!   either;
+//! - other real filesystems mounted below the root on the host are served
+//!   (the host chose that tree);
 //! - everything is read-only: every change answers `EROFS`.
 //!
 //! # File descriptors
@@ -317,8 +319,12 @@ impl HostInode {
         }
         // A mount point (another device than its directory's): a host
         // pseudo-filesystem there, or one of its files bind-mounted onto a
-        // file, is hidden.
-        let hidden = st.st_dev != self.host_dev && is_pseudo(dfd.as_raw_fd(), &cname);
+        // file, is hidden. Pseudo-filesystems all have anonymous devices
+        // (major 0); files of a block device (which an overlayfs host root
+        // reports for its non-directories) need no second look.
+        let hidden = st.st_dev != self.host_dev
+            && libc::major(st.st_dev) == 0
+            && is_pseudo(dfd.as_raw_fd(), &cname);
         let mut path = self.path.clone();
         if !path.is_empty() {
             path.push(b'/');
