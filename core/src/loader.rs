@@ -179,6 +179,7 @@ pub fn install(task: &mut Task, image: Image) {
     *task.tg.exe.lock() = Some(image.exe);
     *task.tg.comm.lock() = String::from_utf8_lossy(&image.comm).into_owned();
     *task.tg.args_range.lock() = image.args_range;
+    *task.tg.auxv.lock() = image.auxv;
     // Dropped here, outside the table's lock.
     drop(task.fds.close_on_exec());
     for sa in task.tg.sigactions.lock().iter_mut() {

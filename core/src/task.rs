@@ -138,6 +138,37 @@ impl ExitStatus {
 /// it watches.
 pub type VforkWaiter = (Arc<dyn Blocker>, Arc<core::sync::atomic::AtomicBool>);
 
+/// What a process has read and written, as Linux's task I/O accounting
+/// (`/proc/<pid>/io`): bytes through read- and write-like calls and the
+/// number of such calls. veil has no block layer, so `read_bytes` and
+/// `write_bytes` (storage traffic) are not counted.
+#[derive(Default, Debug)]
+pub struct IoAccount {
+    /// Bytes read (`rchar`).
+    pub rchar: core::sync::atomic::AtomicU64,
+    /// Bytes written (`wchar`).
+    pub wchar: core::sync::atomic::AtomicU64,
+    /// Read calls (`syscr`).
+    pub syscr: core::sync::atomic::AtomicU64,
+    /// Write calls (`syscw`).
+    pub syscw: core::sync::atomic::AtomicU64,
+}
+
+impl IoAccount {
+    /// Counts one read-like call that transferred `n` bytes.
+    pub fn read(&self, n: u64) {
+        use core::sync::atomic::Ordering::Relaxed;
+        self.syscr.fetch_add(1, Relaxed);
+        self.rchar.fetch_add(n, Relaxed);
+    }
+    /// Counts one write-like call that transferred `n` bytes.
+    pub fn write(&self, n: u64) {
+        use core::sync::atomic::Ordering::Relaxed;
+        self.syscw.fetch_add(1, Relaxed);
+        self.wchar.fetch_add(n, Relaxed);
+    }
+}
+
 /// State shared by the threads of one process.
 pub struct ThreadGroup {
     /// The process id (the leader's tid).
@@ -155,6 +186,10 @@ pub struct ThreadGroup {
     /// Where argv and envp live in memory: (argv start, argv end, env start,
     /// env end), for /proc/self/cmdline and environ.
     pub args_range: Mutex<(u64, u64, u64, u64)>,
+    /// The auxiliary vector the last exec built, for /proc/self/auxv.
+    pub auxv: Mutex<Vec<(u64, u64)>>,
+    /// I/O accounting for /proc/<pid>/io.
+    pub io: IoAccount,
     /// Set once the group is exiting.
     pub exit_status: Mutex<Option<ExitStatus>>,
     /// Child processes not yet reaped by wait.
@@ -243,6 +278,8 @@ impl ThreadGroup {
             exe: Mutex::new(None),
             comm: Mutex::new(String::new()),
             args_range: Mutex::new((0, 0, 0, 0)),
+            auxv: Mutex::new(Vec::new()),
+            io: IoAccount::default(),
             exit_status: Mutex::new(None),
             children: Mutex::new(Vec::new()),
             child_waiters: Mutex::new(Vec::new()),

@@ -20,7 +20,13 @@
 //!   `statm`, `cmdline`, `environ`, `comm` (writable), `mounts`,
 //!   `mountinfo` (the process's mount namespace, seen from its root: mounts
 //!   it cannot reach are left out, as Linux does), `limits`, `cgroup`,
-//!   `oom_score_adj`. A zombie (exited, not yet reaped) has state `Z`, no
+//!   `oom_score_adj`, `smaps` and `smaps_rollup` (resident sizes from the
+//!   page table; dirtiness and sharing are not tracked per page, see
+//!   [`smaps_text`]), `io` (read / write calls and bytes, counted by core),
+//!   `auxv` (the vector of the last exec), `loginuid` (unset, as without
+//!   an audit login), `ns/` (links named `kind:[N]` leading to an nsfs
+//!   inode numbered N: the mount namespace's own number, and Linux's
+//!   initial numbers for the kinds veil does not separate). A zombie (exited, not yet reaped) has state `Z`, no
 //!   memory (empty `cmdline`, `maps`; zero sizes) and no fs context; once
 //!   reaped, its pid is `ENOENT` and lookups in a directory still open are
 //!   `ESRCH`, as in Linux;
@@ -29,7 +35,8 @@
 //!   types mount(2) can make, then those the sandbox mounted);
 //! - `sys/kernel/{hostname,domainname,ostype,osrelease,version,pid_max,
 //!   ngroups_max,cap_last_cap,random/boot_id,random/uuid}`,
-//!   `sys/vm/{overcommit_memory,max_map_count}`, `sys/fs/{file-max,nr_open}`.
+//!   `sys/vm/{overcommit_memory,max_map_count}`,
+//!   `sys/fs/{file-max,nr_open,pipe-max-size}`, `sys/net/core/somaxconn`.
 //!
 //! Left out: another process's state letter is `R` unless it is stopped
 //! (`T`) or a zombie (`Z`) — whether it sleeps is not tracked; a thread
@@ -324,7 +331,10 @@ enum DirKind {
     SysKernelRandom,
     SysVm,
     SysFs,
+    SysNet,
+    SysNetCore,
     Pid(Arc<Snap>),
+    Ns(Arc<Snap>),
     Task(Arc<Snap>),
     Fd(Arc<Snap>),
     FdInfo(Arc<Snap>),
@@ -353,6 +363,8 @@ enum Global {
     MaxMapCount,
     FileMax,
     NrOpen,
+    PipeMaxSize,
+    Somaxconn,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -369,7 +381,46 @@ enum PidFile {
     Limits,
     Cgroup,
     OomScoreAdj,
+    Smaps,
+    SmapsRollup,
+    Io,
+    Loginuid,
+    Auxv,
 }
+
+/// The namespaces `/proc/<pid>/ns/` shows, in Linux's order, with the
+/// sub-code of their link.
+const NS_KINDS: &[(&str, u64)] = &[
+    ("cgroup", 40),
+    ("ipc", 41),
+    ("mnt", 42),
+    ("net", 43),
+    ("pid", 44),
+    ("pid_for_children", 45),
+    ("time", 46),
+    ("time_for_children", 47),
+    ("user", 48),
+    ("uts", 49),
+];
+
+/// The number of namespace `kind` of the process: its own mount namespace,
+/// and for the kinds veil does not separate, the numbers Linux gives the
+/// initial ones.
+fn ns_number(s: &Snap, kind: &str) -> u64 {
+    match kind {
+        "mnt" => s.tg.mount_namespace(&s.kernel).ns_id(),
+        "cgroup" => 4_026_531_835,
+        "ipc" => 4_026_531_839,
+        "net" => 4_026_531_840,
+        "pid" | "pid_for_children" => 4_026_531_836,
+        "time" | "time_for_children" => 4_026_531_834,
+        "user" => 4_026_531_837,
+        _ => 4_026_531_838, // uts
+    }
+}
+
+/// The nsfs device number (anonymous, as Linux's `0:4`).
+const NSFS_DEV: u64 = 4;
 
 #[derive(Clone)]
 enum LinkKind {
@@ -380,6 +431,7 @@ enum LinkKind {
     Cwd(Arc<Snap>),
     Root(Arc<Snap>),
     Fd(Arc<Snap>, i32),
+    Ns(Arc<Snap>, &'static str),
 }
 
 #[derive(Clone)]
@@ -412,7 +464,9 @@ const ROOT_ENTRIES: &[(&str, u64)] = &[
     ("version", 12),
 ];
 
-const SYS_ENTRIES: &[(&str, u64)] = &[("fs", 20), ("kernel", 21), ("vm", 22)];
+const SYS_ENTRIES: &[(&str, u64)] = &[("fs", 20), ("kernel", 21), ("net", 23), ("vm", 22)];
+const SYS_NET_ENTRIES: &[(&str, u64)] = &[("core", 70)];
+const SYS_NET_CORE_ENTRIES: &[(&str, u64)] = &[("somaxconn", 80)];
 const SYS_KERNEL_ENTRIES: &[(&str, u64)] = &[
     ("cap_last_cap", 30),
     ("domainname", 31),
@@ -426,9 +480,10 @@ const SYS_KERNEL_ENTRIES: &[(&str, u64)] = &[
 ];
 const SYS_RANDOM_ENTRIES: &[(&str, u64)] = &[("boot_id", 40), ("uuid", 41)];
 const SYS_VM_ENTRIES: &[(&str, u64)] = &[("max_map_count", 50), ("overcommit_memory", 51)];
-const SYS_FS_ENTRIES: &[(&str, u64)] = &[("file-max", 60), ("nr_open", 61)];
+const SYS_FS_ENTRIES: &[(&str, u64)] = &[("file-max", 60), ("nr_open", 61), ("pipe-max-size", 62)];
 
 const PID_ENTRIES: &[(&str, u64)] = &[
+    ("auxv", 20),
     ("cgroup", 1),
     ("cmdline", 2),
     ("comm", 3),
@@ -437,12 +492,17 @@ const PID_ENTRIES: &[(&str, u64)] = &[
     ("exe", 6),
     ("fd", 7),
     ("fdinfo", 8),
+    ("io", 21),
     ("limits", 9),
+    ("loginuid", 22),
     ("maps", 10),
     ("mountinfo", 11),
     ("mounts", 12),
+    ("ns", 23),
     ("oom_score_adj", 13),
     ("root", 14),
+    ("smaps", 24),
+    ("smaps_rollup", 25),
     ("stat", 15),
     ("statm", 16),
     ("status", 17),
@@ -483,7 +543,10 @@ impl ProcInode {
             Node::Dir(DirKind::SysKernelRandom) => SYS_RANDOM_ENTRIES,
             Node::Dir(DirKind::SysVm) => SYS_VM_ENTRIES,
             Node::Dir(DirKind::SysFs) => SYS_FS_ENTRIES,
+            Node::Dir(DirKind::SysNet) => SYS_NET_ENTRIES,
+            Node::Dir(DirKind::SysNetCore) => SYS_NET_CORE_ENTRIES,
             Node::Dir(DirKind::Pid(_)) => PID_ENTRIES,
+            Node::Dir(DirKind::Ns(_)) => NS_KINDS,
             _ => &[],
         }
     }
@@ -509,6 +572,7 @@ impl ProcInode {
             Node::Dir(DirKind::Sys) => match name {
                 "fs" => Some((code, Node::Dir(DirKind::SysFs))),
                 "kernel" => Some((code, Node::Dir(DirKind::SysKernel))),
+                "net" => Some((code, Node::Dir(DirKind::SysNet))),
                 "vm" => Some((code, Node::Dir(DirKind::SysVm))),
                 _ => None,
             },
@@ -537,13 +601,27 @@ impl ProcInode {
             Node::Dir(DirKind::SysFs) => match name {
                 "file-max" => g(Global::FileMax),
                 "nr_open" => g(Global::NrOpen),
+                "pipe-max-size" => g(Global::PipeMaxSize),
                 _ => None,
             },
+            Node::Dir(DirKind::SysNet) => match name {
+                "core" => Some((code, Node::Dir(DirKind::SysNetCore))),
+                _ => None,
+            },
+            Node::Dir(DirKind::SysNetCore) => match name {
+                "somaxconn" => g(Global::Somaxconn),
+                _ => None,
+            },
+            Node::Dir(DirKind::Ns(s)) => {
+                let kind = NS_KINDS.iter().find(|(n, _)| *n == name)?.0;
+                Some((s.ino(code), Node::Link(LinkKind::Ns(s.clone(), kind))))
+            }
             Node::Dir(DirKind::Pid(s)) => {
                 let ino = s.ino(code);
                 let s = s.clone();
                 let p = |f| Some((ino, Node::Pid(s.clone(), f)));
                 match name {
+                    "auxv" => p(PidFile::Auxv),
                     "cgroup" => p(PidFile::Cgroup),
                     "cmdline" => p(PidFile::Cmdline),
                     "comm" => p(PidFile::Comm),
@@ -552,12 +630,17 @@ impl ProcInode {
                     "exe" => Some((ino, Node::Link(LinkKind::Exe(s.clone())))),
                     "fd" => Some((ino, Node::Dir(DirKind::Fd(s.clone())))),
                     "fdinfo" => Some((ino, Node::Dir(DirKind::FdInfo(s.clone())))),
+                    "io" => p(PidFile::Io),
                     "limits" => p(PidFile::Limits),
+                    "loginuid" => p(PidFile::Loginuid),
                     "maps" => p(PidFile::Maps),
                     "mountinfo" => p(PidFile::Mountinfo),
                     "mounts" => p(PidFile::Mounts),
+                    "ns" => Some((ino, Node::Dir(DirKind::Ns(s.clone())))),
                     "oom_score_adj" => p(PidFile::OomScoreAdj),
                     "root" => Some((ino, Node::Link(LinkKind::Root(s.clone())))),
+                    "smaps" => p(PidFile::Smaps),
+                    "smaps_rollup" => p(PidFile::SmapsRollup),
                     "stat" => p(PidFile::Stat),
                     "statm" => p(PidFile::Statm),
                     "status" => p(PidFile::Status),
@@ -645,6 +728,7 @@ impl ProcInode {
     fn mode(&self) -> u32 {
         match &self.node {
             Node::Dir(DirKind::Fd(_)) | Node::Dir(DirKind::FdInfo(_)) => S_IFDIR | 0o500,
+            Node::Dir(DirKind::Ns(_)) => S_IFDIR | 0o511,
             Node::Dir(_) => S_IFDIR | 0o555,
             Node::Link(LinkKind::Fd(s, fd)) => {
                 let perm = match s
@@ -668,15 +752,17 @@ impl ProcInode {
                         | Global::Overcommit
                         | Global::MaxMapCount
                         | Global::FileMax
-                        | Global::NrOpen => 0o644,
+                        | Global::NrOpen
+                        | Global::PipeMaxSize
+                        | Global::Somaxconn => 0o644,
                         _ => 0o444,
                     }
             }
             Node::Pid(_, f) => {
                 S_IFREG
                     | match f {
-                        PidFile::Environ => 0o400,
-                        PidFile::Comm | PidFile::OomScoreAdj => 0o644,
+                        PidFile::Environ | PidFile::Io | PidFile::Auxv => 0o400,
+                        PidFile::Comm | PidFile::OomScoreAdj | PidFile::Loginuid => 0o644,
                         _ => 0o444,
                     }
             }
@@ -686,12 +772,20 @@ impl ProcInode {
 
     fn snap(&self) -> Option<&Arc<Snap>> {
         match &self.node {
-            Node::Dir(DirKind::Pid(s) | DirKind::Task(s) | DirKind::Fd(s) | DirKind::FdInfo(s)) => {
-                Some(s)
-            }
+            Node::Dir(
+                DirKind::Pid(s)
+                | DirKind::Task(s)
+                | DirKind::Fd(s)
+                | DirKind::FdInfo(s)
+                | DirKind::Ns(s),
+            ) => Some(s),
             Node::Pid(s, _) | Node::FdInfo(s, _) => Some(s),
             Node::Link(
-                LinkKind::Exe(s) | LinkKind::Cwd(s) | LinkKind::Root(s) | LinkKind::Fd(s, _),
+                LinkKind::Exe(s)
+                | LinkKind::Cwd(s)
+                | LinkKind::Root(s)
+                | LinkKind::Fd(s, _)
+                | LinkKind::Ns(s, _),
             ) => Some(s),
             _ => None,
         }
@@ -702,6 +796,15 @@ impl ProcInode {
             Node::Link(LinkKind::Exe(s)) => s.tg.exe.lock().clone().ok_or(Errno::ENOENT),
             Node::Link(LinkKind::Cwd(s)) => Ok(s.fs()?.lock().cwd.clone()),
             Node::Link(LinkKind::Root(s)) => s.root(),
+            Node::Link(LinkKind::Ns(s, kind)) => {
+                let root = cx.fs.lock().root.clone();
+                Ok(Location {
+                    mount: root.mount,
+                    dentry: Dentry::new_root(Arc::new(NsInode {
+                        ino: ns_number(s, kind),
+                    })),
+                })
+            }
             Node::Link(LinkKind::Fd(s, fd)) => {
                 let file = s.fds()?.file(*fd).map_err(|_| Errno::ENOENT)?;
                 if let Some(l) = &file.location {
@@ -845,6 +948,10 @@ impl Inode for ProcInode {
                 Ok(format!("{}/task/{}", cx.pid(), cx.tid).into_bytes())
             }
             Node::Link(LinkKind::Fixed(t)) => Ok(t.to_vec()),
+            Node::Link(LinkKind::Ns(s, kind)) => {
+                let kind = kind.trim_end_matches("_for_children");
+                Ok(format!("{kind}:[{}]", ns_number(s, kind)).into_bytes())
+            }
             Node::Link(LinkKind::Fd(s, fd)) => {
                 let file = s.fds()?.file(*fd).map_err(|_| Errno::ENOENT)?;
                 match &file.location {
@@ -867,7 +974,11 @@ impl Inode for ProcInode {
     fn magic_link(&self, cx: &Task) -> Option<Result<Location, Errno>> {
         match &self.node {
             Node::Link(
-                LinkKind::Exe(_) | LinkKind::Cwd(_) | LinkKind::Root(_) | LinkKind::Fd(..),
+                LinkKind::Exe(_)
+                | LinkKind::Cwd(_)
+                | LinkKind::Root(_)
+                | LinkKind::Fd(..)
+                | LinkKind::Ns(..),
             ) => Some(self.target(cx)),
             _ => None,
         }
@@ -883,6 +994,7 @@ impl Inode for ProcInode {
         let writable = match &self.node {
             Node::Pid(s, PidFile::Comm) => Some(Writer::Comm(s.tg.clone())),
             Node::Pid(_, PidFile::OomScoreAdj) => Some(Writer::Ignore),
+            Node::Pid(_, PidFile::Loginuid) => Some(Writer::Denied),
             _ => None,
         };
         if writing && writable.is_none() {
@@ -919,6 +1031,8 @@ impl Inode for ProcInode {
                     | DirKind::SysKernelRandom
                     | DirKind::SysVm
                     | DirKind::SysFs
+                    | DirKind::SysNet
+                    | DirKind::SysNetCore
             )
         )
     }
@@ -988,9 +1102,47 @@ impl Inode for AnonInode {
     }
 }
 
+/// What a `/proc/<pid>/ns/*` link leads to: the namespace itself, an
+/// nsfs inode numbered as the link says. Opening it gives a file that
+/// reads nothing (setns is not served).
+struct NsInode {
+    ino: u64,
+}
+
+impl Inode for NsInode {
+    fn attr(&self) -> Result<InodeAttr, Errno> {
+        Ok(InodeAttr {
+            dev: NSFS_DEV,
+            ino: self.ino,
+            mode: S_IFREG | 0o444,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        })
+    }
+
+    fn open(&self, _cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        // Linux refuses writers of a namespace file outright.
+        if flags & O_ACCMODE != O_RDONLY {
+            return Err(Errno::EPERM);
+        }
+        Ok(Arc::new(ProcFile {
+            data: Vec::new(),
+            writer: None,
+        }))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 enum Writer {
     Comm(Arc<ThreadGroup>),
     Ignore,
+    /// Opens for writing, but every write is `EPERM` (loginuid: changing
+    /// it needs CAP_AUDIT_CONTROL, which the sandbox never grants).
+    Denied,
 }
 
 /// An open procfs file: the text generated at open.
@@ -1016,6 +1168,7 @@ impl FileOps for ProcFile {
                 Ok(buf.len())
             }
             Some(Writer::Ignore) => Ok(buf.len()),
+            Some(Writer::Denied) => Err(Errno::EPERM),
             None => Err(Errno::EINVAL),
         }
     }
@@ -1110,6 +1263,8 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         Global::MaxMapCount => line("65530"),
         Global::FileMax => line("9223372036854775807"),
         Global::NrOpen => line("1048576"),
+        Global::PipeMaxSize => line("1048576"),
+        Global::Somaxconn => line(&veil_abi::socket::SOMAXCONN.to_string()),
     }
 }
 
@@ -1351,6 +1506,32 @@ fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
         },
         PidFile::Mounts | PidFile::Mountinfo => mounts_text(s, f == PidFile::Mountinfo)?,
         PidFile::Limits => limits_text(&s.tg),
+        PidFile::Smaps => mm.map(|m| smaps_text(&m, false)).unwrap_or_default(),
+        PidFile::SmapsRollup => mm.map(|m| smaps_text(&m, true)).unwrap_or_default(),
+        PidFile::Io => {
+            use std::sync::atomic::Ordering::Relaxed;
+            let io = &s.tg.io;
+            format!(
+                "rchar: {}\nwchar: {}\nsyscr: {}\nsyscw: {}\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
+                io.rchar.load(Relaxed),
+                io.wchar.load(Relaxed),
+                io.syscr.load(Relaxed),
+                io.syscw.load(Relaxed)
+            )
+            .into_bytes()
+        }
+        // No audit login session: Linux's "unset" value.
+        PidFile::Loginuid => b"4294967295".to_vec(),
+        PidFile::Auxv => {
+            let mut out = Vec::new();
+            if mm.is_some() {
+                for (k, v) in s.tg.auxv.lock().iter() {
+                    out.extend_from_slice(&k.to_ne_bytes());
+                    out.extend_from_slice(&v.to_ne_bytes());
+                }
+            }
+            out
+        }
     })
 }
 
@@ -1482,6 +1663,148 @@ fn status_text(
         cpu_list(n),
     );
     Ok(o.into_bytes())
+}
+
+/// `/proc/<pid>/smaps` (each VMA's maps line and its sizes) or, with
+/// `rollup`, `smaps_rollup` (the sums under one `[rollup]` line), in
+/// Linux's layout. veil does not track dirtiness or sharing per page: a
+/// writable mapping's resident pages count as dirty, others as clean, and
+/// every page as the process's own share (Pss = Rss).
+fn smaps_text(mm: &MemoryManager, rollup: bool) -> Vec<u8> {
+    // Sizes veil has nothing to count for (no KSM, huge pages or swap).
+    const UNTRACKED: [&str; 9] = [
+        "KSM",
+        "LazyFree",
+        "AnonHugePages",
+        "ShmemPmdMapped",
+        "FilePmdMapped",
+        "Shared_Hugetlb",
+        "Private_Hugetlb",
+        "Swap",
+        "SwapPss",
+    ];
+    let vmas = mm.vmas();
+    let maps = mm.maps_text();
+    let field = |out: &mut String, name: &str, kb: u64| {
+        let _ = writeln!(out, "{:<16}{kb:>8} kB", format!("{name}:"));
+    };
+    #[derive(Default)]
+    struct Sum {
+        rss: u64,
+        anon: u64,
+        file: u64,
+        shmem: u64,
+        shared_clean: u64,
+        shared_dirty: u64,
+        private_clean: u64,
+        private_dirty: u64,
+        locked: u64,
+    }
+    let mut total = Sum::default();
+    let mut out = String::new();
+    for (v, line) in vmas.iter().zip(maps.lines()) {
+        let rss = mm.resident_in(v.start, v.end) * 4;
+        let writable = v.prot.contains(veil_core::platform::Prot::WRITE);
+        let anon = v.dev_ino == (0, 0) && !v.shared;
+        let mut one = Sum {
+            rss,
+            ..Sum::default()
+        };
+        match (v.shared, writable) {
+            (true, true) => one.shared_dirty = rss,
+            (true, false) => one.shared_clean = rss,
+            (false, true) => one.private_dirty = rss,
+            (false, false) => one.private_clean = rss,
+        }
+        if anon {
+            one.anon = rss;
+        } else if v.shared {
+            one.shmem = rss;
+        } else {
+            one.file = rss;
+        }
+        total.rss += one.rss;
+        total.anon += one.anon;
+        total.file += one.file;
+        total.shmem += one.shmem;
+        total.shared_clean += one.shared_clean;
+        total.shared_dirty += one.shared_dirty;
+        total.private_clean += one.private_clean;
+        total.private_dirty += one.private_dirty;
+        total.locked += one.locked;
+        if rollup {
+            continue;
+        }
+        let _ = writeln!(out, "{line}");
+        field(&mut out, "Size", (v.end - v.start) / 1024);
+        field(&mut out, "KernelPageSize", 4);
+        field(&mut out, "MMUPageSize", 4);
+        field(&mut out, "Rss", rss);
+        field(&mut out, "Pss", rss);
+        field(&mut out, "Pss_Dirty", one.shared_dirty + one.private_dirty);
+        field(&mut out, "Shared_Clean", one.shared_clean);
+        field(&mut out, "Shared_Dirty", one.shared_dirty);
+        field(&mut out, "Private_Clean", one.private_clean);
+        field(&mut out, "Private_Dirty", one.private_dirty);
+        field(&mut out, "Referenced", rss);
+        field(&mut out, "Anonymous", one.anon);
+        for name in UNTRACKED {
+            field(&mut out, name, 0);
+        }
+        field(&mut out, "Locked", one.locked);
+        let _ = writeln!(out, "THPeligible:    0");
+        out.push_str("VmFlags: ");
+        let p = v.prot;
+        for (on, flag) in [
+            (p.contains(veil_core::platform::Prot::READ), "rd"),
+            (writable, "wr"),
+            (p.contains(veil_core::platform::Prot::EXEC), "ex"),
+            (v.shared, "sh"),
+            (true, "mr"),
+            (true, "mw"),
+            (true, "me"),
+            (v.shared, "ms"),
+            (v.name == b"[stack]", "gd"),
+            (!v.shared && writable, "ac"),
+        ] {
+            if on {
+                out.push_str(flag);
+                out.push(' ');
+            }
+        }
+        out.push('\n');
+    }
+    if rollup {
+        let start = vmas.first().map_or(0, |v| v.start);
+        let end = vmas.last().map_or(0, |v| v.end);
+        // Padded to column 73 as maps lines with a name are.
+        let mut line = format!("{start:08x}-{end:08x} ---p 00000000 00:00 0");
+        while line.len() < 72 {
+            line.push(' ');
+        }
+        let _ = writeln!(out, "{line} [rollup]");
+        field(&mut out, "Rss", total.rss);
+        field(&mut out, "Pss", total.rss);
+        field(
+            &mut out,
+            "Pss_Dirty",
+            total.shared_dirty + total.private_dirty,
+        );
+        field(&mut out, "Pss_Anon", total.anon);
+        field(&mut out, "Pss_File", total.file);
+        field(&mut out, "Pss_Shmem", total.shmem);
+        field(&mut out, "Shared_Clean", total.shared_clean);
+        field(&mut out, "Shared_Dirty", total.shared_dirty);
+        field(&mut out, "Private_Clean", total.private_clean);
+        field(&mut out, "Private_Dirty", total.private_dirty);
+        field(&mut out, "Referenced", total.rss);
+        field(&mut out, "Anonymous", total.anon);
+        for name in UNTRACKED {
+            field(&mut out, name, 0);
+        }
+        field(&mut out, "Locked", total.locked);
+    }
+    out.into_bytes()
 }
 
 fn mounts_text(s: &Snap, info: bool) -> Result<Vec<u8>, Errno> {
@@ -2094,7 +2417,9 @@ mod tests {
         );
         let sys = r.lookup(t, b"sys").unwrap();
         assert!(sys.cacheable());
-        assert_eq!(names(&*sys), vec!["fs", "kernel", "vm"]);
+        assert_eq!(names(&*sys), vec!["fs", "kernel", "net", "vm"]);
+        assert_eq!(text(r, t, "sys/net/core/somaxconn"), "4096\n");
+        assert_eq!(text(r, t, "sys/fs/pipe-max-size"), "1048576\n");
         // mounts, through self.
         let mounts = text(r, t, &format!("{}/mounts", t.pid()));
         assert_eq!(

@@ -49,6 +49,7 @@ prog_tests!(
     perms,
     pgrp,
     procfs,
+    procself,
     pty,
     robust,
     sched,

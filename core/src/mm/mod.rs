@@ -1795,6 +1795,17 @@ impl MemoryManager {
         s
     }
 
+    /// Pages populated in `[start, end)` (smaps' `Rss`).
+    pub fn resident_in(&self, start: u64, end: u64) -> u64 {
+        if end <= start {
+            return 0;
+        }
+        let st = self.state.read();
+        st.pt
+            .range(page_of(start)..page_of(end.saturating_add(PAGE_SIZE - 1)))
+            .count() as u64
+    }
+
     /// The memory-file offset holding the page at `addr`, if populated
     /// (tests, futexes keyed by memory-file offset).
     /// The memory-file offset backing `addr` if it lies in a MAP_SHARED

@@ -335,6 +335,7 @@ fn do_read(task: &Task, file: &OpenFile, segs: &[Iovec], total: usize, at: At) -
         },
     };
     inotify::accessed(task, file, n as u64);
+    task.tg.io.read(n as u64);
     Ok(n as u64)
 }
 
@@ -504,6 +505,7 @@ fn do_write_flags(
         }
     };
     inotify::modified(task, file, n as u64);
+    task.tg.io.write(n as u64);
     Ok(n as u64)
 }
 

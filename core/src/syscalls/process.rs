@@ -182,6 +182,7 @@ pub(crate) fn do_clone(
     *tg.mnt_ns.lock() = t.tg.mnt_ns.lock().clone();
     *tg.comm.lock() = t.tg.comm.lock().clone();
     *tg.args_range.lock() = *t.tg.args_range.lock();
+    *tg.auxv.lock() = t.tg.auxv.lock().clone();
     *tg.pgid.lock() = *t.tg.pgid.lock();
     *tg.sid.lock() = *t.tg.sid.lock();
     *tg.ctty.lock() = t.tg.ctty.lock().for_child();

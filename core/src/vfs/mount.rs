@@ -514,6 +514,17 @@ pub struct MountNamespace {
     /// Every attached mount, in the order they were made.
     mounts: RwLock<Vec<Arc<Mount>>>,
     rootfs: Arc<Mount>,
+    /// The namespace's number, as `/proc/<pid>/ns/mnt` shows it.
+    ns_id: u64,
+}
+
+/// Namespace numbers: Linux numbers its namespaces from the proc inode
+/// allocator; the first mount namespace is 4026531841 there too.
+static NEXT_NS_ID: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(4_026_531_841);
+
+fn next_ns_id() -> u64 {
+    NEXT_NS_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The flags the runtime's own mounts get by type, as container runtimes
@@ -562,8 +573,15 @@ impl MountNamespace {
                 shared,
                 mounts: RwLock::new(alloc::vec![rootfs.clone(), root]),
                 rootfs,
+                ns_id: next_ns_id(),
             }
         })
+    }
+
+    /// The namespace's number (`/proc/<pid>/ns/mnt`): unique while the
+    /// Sentry runs.
+    pub fn ns_id(&self) -> u64 {
+        self.ns_id
     }
 
     /// The root: the top mount on the hidden rootfs.
@@ -968,6 +986,7 @@ impl MountNamespace {
                 shared,
                 mounts: RwLock::new(pairs.into_iter().map(|(_, n)| n).collect()),
                 rootfs,
+                ns_id: next_ns_id(),
             }
         });
         drop(guard);
