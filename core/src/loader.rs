@@ -55,9 +55,14 @@
 //!   the FP state is reset, the exe link, comm and argument ranges are
 //!   recorded, and `clear_child_tid` / the robust list are forgotten.
 //!
+//! - Set-user-ID and set-group-ID programs ([`exec_creds`]) run with the
+//!   file's owner / group as effective ids (saved ids follow, as Linux
+//!   always sets them), unless the mount is `nosuid` or the task has
+//!   PR_SET_NO_NEW_PRIVS; `AT_SECURE` is 1 when the effective ids differ
+//!   from the real ones. A program on a `noexec` mount is `EACCES`.
+//!
 //! # Left out
-//! set-uid/set-gid and capabilities (AT_SECURE is 0), `noexec` mounts,
-//! ETXTBSY, binfmt_misc, 32-bit ELF, killing the other threads of the
+//! file capabilities, ETXTBSY, binfmt_misc, 32-bit ELF, killing the other threads of the
 //! group (issue 3), and the futex wake on `clear_child_tid`.
 
 use alloc::string::String;
@@ -73,7 +78,7 @@ use zerocopy::FromBytes;
 use crate::addr::UserAddr;
 use crate::mm::{Layout, MappedFile, MemoryManager, MMAP_MIN_ADDR};
 use crate::platform::{CpuState, Prot};
-use crate::task::Task;
+use crate::task::{Credentials, Task};
 use crate::vfs::walk::{resolve, WalkFlags};
 use crate::vfs::{FileOps, FileType, Location};
 
@@ -122,6 +127,34 @@ pub struct Image {
     pub args_range: (u64, u64, u64, u64),
     /// The auxiliary vector written to the stack (for tests, /proc).
     pub auxv: Vec<(u64, u64)>,
+    /// The credentials the program runs with ([`exec_creds`]).
+    pub creds: Credentials,
+}
+
+/// The credentials a program runs with (Linux's `bprm_fill_uid` and the
+/// commoncap rules for a file without capabilities): a set-user-ID file
+/// makes its owner the effective uid, a set-group-ID file that group
+/// members may execute makes its group the effective gid, unless the
+/// mount is `nosuid` or the task has no_new_privs. The saved and fs ids
+/// then follow the effective ones, set-ID or not.
+fn exec_creds(task: &Task, loc: &Location) -> Result<Credentials, Errno> {
+    let mut c = task.creds.clone();
+    let attr = loc.inode().attr()?;
+    if !c.no_new_privs && loc.mount.setid_allowed() {
+        if attr.mode & S_ISUID != 0 {
+            c.euid = attr.uid;
+        }
+        // S_IXGRP (0o010): set-group-ID without group execute is mandatory
+        // locking, not a set-ID program.
+        if attr.mode & (S_ISGID | 0o010) == (S_ISGID | 0o010) {
+            c.egid = attr.gid;
+        }
+    }
+    c.suid = c.euid;
+    c.fsuid = c.euid;
+    c.sgid = c.egid;
+    c.fsgid = c.egid;
+    Ok(c)
 }
 
 /// Replaces the task's image with the program at `path` (relative to the
@@ -180,6 +213,7 @@ pub fn install(task: &mut Task, image: Image) {
     *task.tg.comm.lock() = String::from_utf8_lossy(&image.comm).into_owned();
     *task.tg.args_range.lock() = image.args_range;
     *task.tg.auxv.lock() = image.auxv;
+    task.creds = image.creds;
     // Dropped here, outside the table's lock.
     drop(task.fds.close_on_exec());
     for sa in task.tg.sigactions.lock().iter_mut() {
@@ -221,6 +255,7 @@ fn open_exec(task: &Task, dirfd: i32, path: &[u8], flags: u32) -> Result<ExecFil
     if !crate::vfs::perm::may_access(&task.creds, &attr, X_OK) {
         return Err(Errno::EACCES);
     }
+    loc.mount.check_exec()?;
     let ops = loc.inode().open(task, O_RDONLY)?;
     let mut head = [0u8; BINPRM_BUF_SIZE];
     let head_len = read_at(&*ops, 0, &mut head)?;
@@ -702,6 +737,7 @@ pub fn load_at(
     let brk_start = brk_base + rand_pages(task, 32 << 20);
 
     // The stack.
+    let creds = exec_creds(task, &file.loc)?;
     let stack = build_stack(
         task,
         &mm,
@@ -716,6 +752,7 @@ pub fn load_at(
             entry: main.entry,
             base: at_base,
             sysinfo_ehdr,
+            creds: &creds,
         },
     )?;
     mm.set_layout(Layout {
@@ -742,11 +779,14 @@ pub fn load_at(
         comm,
         args_range: stack.args_range,
         auxv: stack.auxv,
+        creds,
     })
 }
 
 /// What the auxv says about the program.
-struct StackInfo {
+struct StackInfo<'a> {
+    /// The credentials the program runs with (`AT_UID` ... `AT_SECURE`).
+    creds: &'a Credentials,
     phdr: u64,
     phnum: u64,
     entry: u64,
@@ -841,7 +881,8 @@ fn build_stack(
     task.kernel.random.fill(&mut rnd);
     mm.copy_out(UserAddr(p), &rnd)?;
 
-    let c = &task.creds;
+    let c = info.creds;
+    let secure = c.euid != c.uid || c.egid != c.gid;
     let mut auxv: Vec<(u64, u64)> = Vec::with_capacity(22);
     if let Some(ehdr) = info.sysinfo_ehdr {
         auxv.push((AT_SYSINFO_EHDR, ehdr));
@@ -861,7 +902,7 @@ fn build_stack(
         (AT_EUID, c.euid as u64),
         (AT_GID, c.gid as u64),
         (AT_EGID, c.egid as u64),
-        (AT_SECURE, 0),
+        (AT_SECURE, secure as u64),
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, HWCAP2),
         (AT_EXECFN, execfn_addr),

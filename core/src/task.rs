@@ -47,6 +47,11 @@ pub struct Credentials {
     /// sets (bit `CAP_*`); see [`crate::syscalls::creds`] for how the id
     /// calls change them.
     pub caps: Capabilities,
+    /// PR_SET_NO_NEW_PRIVS: execve never grants privileges (set-user-ID
+    /// and set-group-ID bits are ignored). Kept with the credentials so
+    /// that it is inherited by fork and clone and kept by execve, as
+    /// Linux's per-task flag is; it can never be cleared.
+    pub no_new_privs: bool,
 }
 
 /// A task's capability sets and securebits.
@@ -101,6 +106,7 @@ impl Credentials {
             fsgid: gid,
             groups,
             caps: Capabilities::for_uid(uid),
+            no_new_privs: false,
         }
     }
 

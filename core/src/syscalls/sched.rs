@@ -545,9 +545,15 @@ fn sys_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
                 return Err(Errno::EINVAL);
             }
+            t.creds.no_new_privs = true;
             Ok(0)
         }
-        PR_GET_NO_NEW_PRIVS => Ok(0),
+        PR_GET_NO_NEW_PRIVS => {
+            if a[1] != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.creds.no_new_privs as u64)
+        }
         _ => Err(Errno::EINVAL),
     }
 }

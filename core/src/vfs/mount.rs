@@ -343,6 +343,12 @@ impl Mount {
         }
     }
 
+    /// True if set-user-ID and set-group-ID bits count on this mount (not
+    /// nosuid).
+    pub fn setid_allowed(&self) -> bool {
+        self.flags() & mnt::NOSUID == 0
+    }
+
     /// True if device nodes on this mount may be opened (not nodev).
     pub fn devices_allowed(&self) -> bool {
         self.flags() & mnt::NODEV == 0

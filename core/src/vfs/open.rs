@@ -358,6 +358,12 @@ pub fn open_location(
             return Err(Errno::EPERM);
         }
     }
+    // Linux's may_open_dev: device nodes on a nodev mount do not open.
+    if matches!(kind, Some(FileType::CharDevice | FileType::BlockDevice))
+        && !loc.mount.devices_allowed()
+    {
+        return Err(Errno::EACCES);
+    }
     // Leases look at who has a regular file open; an open that conflicts
     // with one waits for it to be broken (before O_TRUNC acts).
     let count = if kind == Some(FileType::Regular) {
