@@ -64,6 +64,7 @@ prog_tests!(
     trunc,
     unix,
     vdso,
+    xattr,
 );
 
 #[test]
