@@ -630,3 +630,7 @@ pub const FUTEX_WAITV_MAX: u32 = 128;
 pub const ROBUST_LIST_LIMIT: u32 = 2048;
 /// get_robust_list of another user's thread needs it.
 pub const CAP_SYS_PTRACE: u32 = 19;
+
+// setxattr(2)
+pub const XATTR_CREATE: u32 = 1;
+pub const XATTR_REPLACE: u32 = 2;

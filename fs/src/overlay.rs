@@ -105,6 +105,8 @@ struct UpperMeta {
 struct Shared {
     dev: u64,
     upper_fs: TmpFs,
+    /// The lower layer's root (for statfs).
+    lower_root: Arc<dyn LowerNode>,
     /// Serialises every change to the overlay.
     ns: Lock<()>,
     /// Bumped whenever `ns` is taken for a change: cached directory link
@@ -220,6 +222,7 @@ impl Overlay {
         let shared = Arc::new(Shared {
             dev,
             upper_fs: upper,
+            lower_root: lower.clone(),
             ns: Lock::new(()),
             gen: std::sync::atomic::AtomicU64::new(1),
             meta: Lock::new(HashMap::new()),
@@ -453,6 +456,12 @@ impl OvInode {
             }
             k => pu.create_node(name, k, perm, la.rdev, owner)?,
         };
+        // Extended attributes come up too (those the upper layer stores).
+        for n in lower.list_xattr().unwrap_or_default() {
+            if let Ok(v) = lower.get_xattr(&n) {
+                let _ = new.set_xattr(&n, &v, 0);
+            }
+        }
         new.set_attr_raw(&SetAttr {
             mode: Some(perm),
             atime: Some(la.atime),
@@ -576,6 +585,32 @@ impl Inode for OvInode {
         let ns = self.fs.lock_ns();
         let u = self.copy_up(&ns, set.size != Some(0))?;
         u.set_attr(set)
+    }
+
+    fn get_xattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        match self.upper() {
+            Some(u) => u.get_xattr(name),
+            None => self.lower.as_ref().ok_or(Errno::EIO)?.get_xattr(name),
+        }
+    }
+
+    fn set_xattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        let ns = self.fs.lock_ns();
+        self.copy_up(&ns, true)?.set_xattr(name, value, flags)
+    }
+
+    fn remove_xattr(&self, name: &[u8]) -> Result<(), Errno> {
+        // Nothing to copy up for an attribute that is not there.
+        self.get_xattr(name)?;
+        let ns = self.fs.lock_ns();
+        self.copy_up(&ns, true)?.remove_xattr(name)
+    }
+
+    fn list_xattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        match self.upper() {
+            Some(u) => u.list_xattr(),
+            None => self.lower.as_ref().ok_or(Errno::EIO)?.list_xattr(),
+        }
     }
 
     fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
@@ -893,6 +928,19 @@ impl Inode for OvInode {
 
     fn statfs(&self) -> Result<Statfs, Errno> {
         let mut st = self.fs.upper_fs.root().statfs()?;
+        // Free space is the upper layer's; what the lower layer holds is
+        // counted as used (overlayfs shows the upper layer alone, which
+        // over an in-memory upper would say a full tree uses nothing).
+        if let Ok(l) = self.fs.lower_root.statfs() {
+            let used = l.f_blocks.saturating_sub(l.f_bfree);
+            let bytes = used.saturating_mul(l.f_frsize.max(1) as u64);
+            st.f_blocks = st
+                .f_blocks
+                .saturating_add(bytes.div_ceil(st.f_frsize.max(1) as u64));
+            st.f_files = st
+                .f_files
+                .saturating_add(l.f_files.saturating_sub(l.f_ffree));
+        }
         st.f_type = OVERLAYFS_MAGIC;
         st.f_fsid = [self.fs.dev as i32, (self.fs.dev >> 32) as i32];
         Ok(st)
@@ -994,6 +1042,40 @@ mod tests {
         assert_eq!(sub.attr().unwrap().dev, ov.dev());
         assert_eq!(r.lookup(&t, b"new").unwrap().attr().unwrap().dev, ov.dev());
         assert_eq!(r.statfs().unwrap().f_type, OVERLAYFS_MAGIC);
+    }
+
+    #[test]
+    fn xattrs_copy_up_and_statfs_counts_the_lower_layer() {
+        let lo = lower();
+        let t = task();
+        let la = lo.root().get(b"a").unwrap();
+        la.set_xattr(b"user.low", b"1", 0).unwrap();
+        let ov = overlay(&lo);
+        let r = ov.root();
+        let a = r.lookup(&t, b"a").unwrap();
+        // Read through to the lower layer, then copied up on change.
+        assert_eq!(a.get_xattr(b"user.low").unwrap(), b"1");
+        assert_eq!(a.remove_xattr(b"user.none"), Err(Errno::ENODATA));
+        a.set_xattr(b"user.up", b"2", 0).unwrap();
+        assert_eq!(
+            a.list_xattr().unwrap(),
+            vec![b"user.low".to_vec(), b"user.up".to_vec()]
+        );
+        a.remove_xattr(b"user.low").unwrap();
+        assert_eq!(a.list_xattr().unwrap(), vec![b"user.up".to_vec()]);
+        assert_eq!(la.list_xattr().unwrap(), vec![b"user.low".to_vec()]);
+        assert_eq!(read(&a), b"lower-a");
+        assert_eq!(a.set_xattr(b"system.x", b"", 0), Err(Errno::EOPNOTSUPP));
+        // Used blocks: the lower layer's pages count too.
+        let st = r.statfs().unwrap();
+        let up = ov.upper().root().statfs().unwrap();
+        let low = lo.root().statfs().unwrap();
+        assert!(low.f_blocks > low.f_bfree);
+        assert_eq!(st.f_bfree, up.f_bfree);
+        assert_eq!(
+            st.f_blocks - st.f_bfree,
+            (up.f_blocks - up.f_bfree) + (low.f_blocks - low.f_bfree)
+        );
     }
 
     #[test]

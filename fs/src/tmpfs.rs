@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use veil_abi::flags::{O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use veil_abi::flags::{
+    O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE,
+};
 use veil_abi::{Errno, Statfs, Timespec};
 use veil_core::host::Clock;
 use veil_core::task::Task;
@@ -248,6 +250,8 @@ struct Meta {
     atime: Timespec,
     mtime: Timespec,
     ctime: Timespec,
+    /// Extended attributes (`security.*`, `trusted.*`, `user.*`).
+    xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -425,6 +429,7 @@ impl TmpInode {
                 atime: now,
                 mtime: now,
                 ctime: now,
+                xattrs: BTreeMap::new(),
             }),
             body,
             linkable: std::sync::atomic::AtomicBool::new(false),
@@ -1061,6 +1066,49 @@ impl Inode for TmpInode {
             FileType::Directory => Err(Errno::EISDIR),
             _ => Err(Errno::ENXIO),
         }
+    }
+
+    fn get_xattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        self.meta
+            .lock()
+            .xattrs
+            .get(name)
+            .cloned()
+            .ok_or(Errno::ENODATA)
+    }
+
+    fn set_xattr(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        // shmem's handlers: no POSIX ACLs, nothing outside these three.
+        if ![&b"security."[..], b"trusted.", b"user."]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let now = self.fs.now();
+        let mut m = self.meta.lock();
+        let exists = m.xattrs.contains_key(name);
+        if exists && flags & XATTR_CREATE != 0 {
+            return Err(Errno::EEXIST);
+        }
+        if !exists && flags & XATTR_REPLACE != 0 {
+            return Err(Errno::ENODATA);
+        }
+        m.xattrs.insert(name.to_vec(), value.to_vec());
+        m.ctime = now;
+        Ok(())
+    }
+
+    fn remove_xattr(&self, name: &[u8]) -> Result<(), Errno> {
+        let now = self.fs.now();
+        let mut m = self.meta.lock();
+        m.xattrs.remove(name).ok_or(Errno::ENODATA)?;
+        m.ctime = now;
+        Ok(())
+    }
+
+    fn list_xattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        Ok(self.meta.lock().xattrs.keys().cloned().collect())
     }
 
     fn statfs(&self) -> Result<Statfs, Errno> {

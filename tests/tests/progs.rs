@@ -66,6 +66,7 @@ prog_tests!(
     trunc,
     unix,
     vdso,
+    xattr,
 );
 
 #[test]

@@ -844,6 +844,13 @@ pub fn set_attr(task: &Task, loc: &Location, set: &SetAttr) -> Result<(), Errno>
     Ok(())
 }
 
+/// `fsnotify_xattr`: an extended attribute of `loc` was set or removed.
+pub fn xattr_changed(task: &Task, loc: &Location) {
+    task.kernel
+        .inotify
+        .object_event(&loc.dentry, IN_ATTRIB, false);
+}
+
 /// The directory holding `loc`'s name, by key.
 fn parent_key(loc: &Location) -> Option<InodeKey> {
     let p = loc.dentry.parent()?;

@@ -271,6 +271,29 @@ pub trait Inode: Send + Sync + Any {
         })
     }
 
+    /// The extended attribute `name` (with its namespace prefix: core has
+    /// checked the name and the caller's permission). `ENODATA` if absent;
+    /// the defaults answer as a filesystem that stores none.
+    fn get_xattr(&self, _name: &[u8]) -> Result<Vec<u8>, Errno> {
+        Err(Errno::ENODATA)
+    }
+    /// Sets the extended attribute `name` to `value`; `flags` are
+    /// `XATTR_CREATE` (`EEXIST` if present) and `XATTR_REPLACE`
+    /// (`ENODATA` if absent). `EOPNOTSUPP` for a namespace the filesystem
+    /// does not store. Updates the change time.
+    fn set_xattr(&self, _name: &[u8], _value: &[u8], _flags: u32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Removes the extended attribute `name` (`ENODATA` if absent).
+    fn remove_xattr(&self, _name: &[u8]) -> Result<(), Errno> {
+        Err(Errno::ENODATA)
+    }
+    /// The names of all extended attributes (core hides the ones the
+    /// caller may not see).
+    fn list_xattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        Ok(Vec::new())
+    }
+
     /// True if core may cache this directory's lookups in its dentries
     /// (false for procfs, whose answers depend on the task and change).
     fn cacheable(&self) -> bool {
