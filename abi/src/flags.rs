@@ -124,6 +124,15 @@ pub const F_OFD_SETLK: u32 = 37;
 pub const F_OFD_SETLKW: u32 = 38;
 pub const F_SETLEASE: u32 = 1024;
 pub const F_GETLEASE: u32 = 1025;
+pub const F_NOTIFY: u32 = 1026;
+// dnotify (F_NOTIFY)
+pub const DN_ACCESS: u32 = 0x0000_0001;
+pub const DN_MODIFY: u32 = 0x0000_0002;
+pub const DN_CREATE: u32 = 0x0000_0004;
+pub const DN_DELETE: u32 = 0x0000_0008;
+pub const DN_RENAME: u32 = 0x0000_0010;
+pub const DN_ATTRIB: u32 = 0x0000_0020;
+pub const DN_MULTISHOT: u32 = 0x8000_0000;
 pub const F_RDLCK: i16 = 0;
 pub const F_WRLCK: i16 = 1;
 pub const F_UNLCK: i16 = 2;

@@ -200,6 +200,15 @@ impl Kernel {
             .and_then(|w| w.upgrade())
     }
 
+    /// Every live process (each once, by its leader's pid).
+    pub fn processes(&self) -> Vec<Arc<ThreadGroup>> {
+        self.thread_groups
+            .lock()
+            .iter()
+            .filter_map(|(pid, w)| w.upgrade().filter(|g| g.pid == *pid))
+            .collect()
+    }
+
     /// The handler for `nr`, if served.
     pub fn handler(&self, nr: u64) -> Option<Handler> {
         self.table.get(nr as usize).copied().flatten()

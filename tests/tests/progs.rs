@@ -54,6 +54,7 @@ prog_tests!(
     robust,
     sched,
     setid,
+    sigio,
     sigmask,
     signals,
     splice,

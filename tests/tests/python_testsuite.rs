@@ -50,11 +50,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         NO_INET,
     ),
     (
-        "test.test_fcntl.TestFcntl.test_fcntl_64_bit",
-        "ERROR",
-        "F_NOTIFY (dnotify) is EINVAL, as on a kernel built without CONFIG_DNOTIFY",
-    ),
-    (
         "test.test_mmap.MmapTests.test_access_parameter",
         "FAIL",
         "a MAP_SHARED mapping does not yet write through to the file it maps",

@@ -404,28 +404,33 @@ pub(crate) fn fcntl(t: &mut Task, fd: i32, cmd: u32, argv: u64) -> SysResult {
         F_GETFL => Ok(file.flags() as u64),
         F_SETFL => {
             file.set_status_flags(argv as u32);
+            crate::vfs::fasync::update(t, &file, fd);
             Ok(0)
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
             record_lock(t, &file, cmd, argv)
         }
-        F_GETOWN | F_GETSIG => Ok(0),
-        F_SETOWN => Ok(0),
+        F_GETOWN => Ok(file.fown.lock().getown() as u64),
+        F_GETSIG => Ok(file.fown.lock().signum as u64),
+        F_SETOWN => crate::vfs::fasync::setown(t, &file, argv as i32).map(|_| 0),
         F_SETSIG => {
             if argv > veil_abi::flags::NSIG as u64 {
                 return Err(Errno::EINVAL);
             }
+            file.fown.lock().signum = argv as u32;
             Ok(0)
         }
         F_GETOWN_EX => {
-            t.mm.write_obj(UserAddr(argv), &[0u32; 2])?;
+            let o = *file.fown.lock();
+            t.mm.write_obj(UserAddr(argv), &[o.kind as u32, o.id as u32])?;
             Ok(0)
         }
         F_SETOWN_EX => {
-            let _: [u32; 2] = t.mm.read_obj(UserAddr(argv))?;
-            Ok(0)
+            let [kind, id]: [u32; 2] = t.mm.read_obj(UserAddr(argv))?;
+            crate::vfs::fasync::set_owner(t, &file, kind as i32, id as i32 as i64).map(|_| 0)
         }
         F_GETLEASE | F_SETLEASE => lease(t, &file, cmd, argv),
+        F_NOTIFY => crate::vfs::inotify::dnotify(t, fd, &file, argv as u32).map(|_| 0),
         F_GETPIPE_SZ | F_SETPIPE_SZ => pipe_size(t, &file, cmd, argv),
         F_ADD_SEALS | F_GET_SEALS => super::memfd::seals(&file, cmd, argv),
         _ => Err(Errno::EINVAL),

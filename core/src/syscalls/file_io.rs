@@ -1049,6 +1049,7 @@ fn sys_ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
         FIOASYNC => {
             let on = t.mm.read_obj::<i32>(UserAddr(argp))? != 0;
             file.toggle_status_flags(O_ASYNC, on);
+            crate::vfs::fasync::update(t, &file, fd);
             Ok(0)
         }
         // Terminal calls that need the description itself.

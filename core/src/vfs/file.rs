@@ -50,6 +50,10 @@ pub struct OpenFile {
     locks: spin::Once<LockLink>,
     /// Reports the last close to inotify.
     pub(crate) inotify: super::inotify::CloseHook,
+    /// Who gets its signal-driven I/O signals (F_SETOWN, F_SETSIG).
+    pub fown: Mutex<super::fasync::Fown>,
+    /// Its O_ASYNC watcher, while O_ASYNC is set ([`super::fasync`]).
+    pub(crate) fasync: super::fasync::AsyncSlot,
 }
 
 impl OpenFile {
@@ -63,6 +67,8 @@ impl OpenFile {
             id: next_owner_id(),
             locks: spin::Once::new(),
             inotify: Default::default(),
+            fown: Mutex::new(Default::default()),
+            fasync: Mutex::new(None),
         })
     }
 

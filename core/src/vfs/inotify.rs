@@ -48,6 +48,15 @@
 //! Limits: [`MAX_USER_INSTANCES`] instances (`EMFILE`) and
 //! [`MAX_USER_WATCHES`] watches (`ENOSPC`) per user, counted per sandbox.
 //!
+//! dnotify (`fcntl(F_NOTIFY)`, [`dnotify`]) keeps its marks in the same
+//! tables: a mark on a directory for one description and fd table, whose
+//! events (`DN_*` mapped to the inotify bits Linux maps them to) signal the
+//! description's owner ([`super::fasync`], `POLL_MSG` with the fd) instead
+//! of queueing; without `DN_MULTISHOT` the mark goes after its first
+//! signal. Linux drops a process's marks when it closes the fd; here they
+//! go when the description is closed everywhere or F_NOTIFY(0) removes
+//! them.
+//!
 //! Left out: `IN_UNMOUNT` (watches on an unmounted filesystem stay until
 //! their inode goes), events for files opened by execve or through
 //! /proc/<pid>/fd of another kind of file, `readv` of an inotify
@@ -385,7 +394,10 @@ impl FileOps for Inotify {
 
 /// One watch.
 struct Mark {
+    /// The instance (dead for a dnotify mark).
     group: Weak<Inotify>,
+    /// For a dnotify mark: whom to signal.
+    dnotify: Option<DnSink>,
     /// The instance's id.
     gid: u64,
     wd: i32,
@@ -393,6 +405,18 @@ struct Mark {
     mask: u32,
     excl_unlink: bool,
     oneshot: bool,
+}
+
+/// Where a dnotify mark's signals go.
+#[derive(Clone)]
+struct DnSink {
+    /// The directory's description (its owner gets the signal).
+    file: Weak<OpenFile>,
+    /// The fd table that asked (by address), and the fd it used.
+    files: usize,
+    fd: i32,
+    kernel: Weak<crate::kernel::Kernel>,
+    multishot: bool,
 }
 
 /// A name removed while something still held its dentry.
@@ -471,6 +495,7 @@ impl Registry {
             reg: self,
             st: self.state.lock(),
             woken: Vec::new(),
+            signals: Vec::new(),
         }
     }
 
@@ -541,6 +566,8 @@ struct Delivery<'a> {
     reg: &'a Registry,
     st: MutexGuard<'a, State>,
     woken: Vec<Arc<Inotify>>,
+    /// dnotify signals to send once unlocked.
+    signals: Vec<DnSink>,
 }
 
 impl Delivery<'_> {
@@ -565,6 +592,18 @@ impl Delivery<'_> {
         let mut oneshots = Vec::new();
         for m in list {
             if m.mask & mask & IN_ALL_EVENTS == 0 || (unlinked && m.excl_unlink) {
+                continue;
+            }
+            if let Some(sink) = &m.dnotify {
+                if sink.file.strong_count() == 0 {
+                    // Its description is closed: the mark goes.
+                    oneshots.push(m.gid);
+                    continue;
+                }
+                self.signals.push(sink.clone());
+                if !sink.multishot {
+                    oneshots.push(m.gid);
+                }
                 continue;
             }
             let Some(g) = m.group.upgrade() else {
@@ -736,6 +775,7 @@ impl Delivery<'_> {
         g.queue.lock().wds.insert(wd, key);
         self.st.by_inode.entry(key).or_default().push(Mark {
             group: g.this.clone(),
+            dnotify: None,
             gid: g.id,
             wd,
             mask: events,
@@ -747,12 +787,20 @@ impl Delivery<'_> {
         Ok(wd)
     }
 
-    /// Unlocks, then wakes the instances that got events.
+    /// Unlocks, then wakes the instances that got events and sends the
+    /// dnotify signals.
     fn finish(self) {
         let woken = self.woken;
+        let signals = self.signals;
         drop(self.st);
         for g in woken {
             g.wait.notify();
+        }
+        for s in signals {
+            if let (Some(file), Some(kernel)) = (s.file.upgrade(), s.kernel.upgrade()) {
+                let owner = *file.fown.lock();
+                super::fasync::send(&kernel, owner, super::fasync::POLL_MSG, s.fd);
+            }
         }
     }
 }
@@ -978,6 +1026,103 @@ fn one_move(
         d.send(key_of(t), IN_ATTRIB | isdir(t), &[], 0, false);
     }
     d.send(key_of(a), IN_MOVE_SELF, &[], 0, false);
+}
+
+/// The inotify events a `DN_*` mask stands for (Linux's dnotify
+/// `convert_arg`).
+fn dn_events(arg: u32) -> u32 {
+    let mut m = 0;
+    for (dn, ev) in [
+        (DN_ACCESS, IN_ACCESS),
+        (DN_MODIFY, IN_MODIFY),
+        (DN_CREATE, IN_CREATE | IN_MOVED_TO),
+        (DN_DELETE, IN_DELETE | IN_MOVED_FROM),
+        (DN_RENAME, IN_MOVED_FROM | IN_MOVED_TO),
+        (DN_ATTRIB, IN_ATTRIB),
+    ] {
+        if arg & dn != 0 {
+            m |= ev;
+        }
+    }
+    m
+}
+
+/// `fcntl(fd, F_NOTIFY, arg)` on the directory description `file`
+/// (Linux's `fcntl_dirnotify`): adds `arg`'s events to the mark of this
+/// description and fd table (the description's owner becomes the caller
+/// if it has none), or with no event bit removes it. `ENOTDIR` for other
+/// files.
+pub fn dnotify(task: &Task, fd: i32, file: &Arc<OpenFile>, arg: u32) -> Result<(), Errno> {
+    let loc = file.location.as_ref().ok_or(Errno::ENOTDIR)?;
+    let attr = loc.inode().attr()?;
+    if !is_dir(&attr) {
+        return Err(Errno::ENOTDIR);
+    }
+    let reg = &task.kernel.inotify;
+    let key = key_of(&attr);
+    let files = Arc::as_ptr(&task.fds) as usize;
+    let me = Arc::downgrade(file);
+    let mine = |m: &Mark| {
+        m.dnotify
+            .as_ref()
+            .is_some_and(|s| s.files == files && Weak::ptr_eq(&s.file, &me))
+    };
+    let mut d = reg.begin();
+    let existing =
+        d.st.by_inode
+            .get(&key)
+            .and_then(|l| l.iter().find(|m| mine(m)).map(|m| m.gid));
+    if arg & !DN_MULTISHOT == 0 {
+        if let Some(gid) = existing {
+            d.drop_mark(key, gid);
+        }
+        d.finish();
+        return Ok(());
+    }
+    let events = dn_events(arg);
+    match existing.and_then(|gid| {
+        d.st.by_inode
+            .get_mut(&key)
+            .and_then(|l| l.iter_mut().find(|m| m.gid == gid))
+    }) {
+        Some(m) => {
+            m.mask |= events;
+            if let Some(s) = &mut m.dnotify {
+                s.fd = fd;
+                s.multishot |= arg & DN_MULTISHOT != 0;
+            }
+        }
+        None => {
+            let gid = reg.next_id.fetch_add(1, Ordering::Relaxed);
+            d.st.by_inode.entry(key).or_default().push(Mark {
+                group: Weak::new(),
+                dnotify: Some(DnSink {
+                    file: me,
+                    files,
+                    fd,
+                    kernel: Arc::downgrade(&task.kernel),
+                    multishot: arg & DN_MULTISHOT != 0,
+                }),
+                gid,
+                wd: 0,
+                mask: events,
+                excl_unlink: false,
+                oneshot: false,
+            });
+            reg.marks.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    reg.any.fetch_or(events, Ordering::AcqRel);
+    d.finish();
+    let mut o = file.fown.lock();
+    if o.id == 0 {
+        *o = super::fasync::Fown {
+            kind: super::fasync::F_OWNER_PID,
+            id: task.pid(),
+            signum: o.signum,
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod dir;
 pub mod epoll;
 pub mod eventfd;
+pub mod fasync;
 pub mod fd;
 pub mod fifo;
 pub mod file;
