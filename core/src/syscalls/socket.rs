@@ -401,6 +401,7 @@ fn sys_getsockopt(t: &mut Task, a: &[u64; 6]) -> SysResult {
 // Data
 
 /// What a send carries besides its bytes.
+#[derive(Default)]
 struct Extras {
     to: Option<Vec<u8>>,
     rights: Vec<Arc<OpenFile>>,
@@ -542,11 +543,9 @@ pub(crate) fn read_socket(
     segs: &[Iovec],
     total: usize,
 ) -> Option<Result<usize, Errno>> {
-    let s = SocketFile::of(file).ok()?;
-    if total == 0 {
-        return Some(Ok(0));
-    }
-    Some(do_recv(t, file, &s, segs, total, 0).map(|(n, _)| n))
+    plain_io(file, total, |s| {
+        do_recv(t, file, s, segs, total, 0).map(|(n, _)| n)
+    })
 }
 
 /// write(2) and writev(2) on a socket: sendmsg without flags (Linux's
@@ -557,16 +556,23 @@ pub(crate) fn write_socket(
     segs: &[Iovec],
     total: usize,
 ) -> Option<Result<usize, Errno>> {
+    plain_io(file, total, |s| {
+        do_send(t, file, s, segs, total, Extras::default(), 0)
+    })
+}
+
+/// What read_socket and write_socket share: `None` if `file` is not a
+/// socket, 0 at once for an empty transfer, else `io` on the socket.
+fn plain_io(
+    file: &OpenFile,
+    total: usize,
+    io: impl FnOnce(&Arc<dyn Socket>) -> Result<usize, Errno>,
+) -> Option<Result<usize, Errno>> {
     let s = SocketFile::of(file).ok()?;
     if total == 0 {
         return Some(Ok(0));
     }
-    let ex = Extras {
-        to: None,
-        rights: Vec::new(),
-        creds: None,
-    };
-    Some(do_send(t, file, &s, segs, total, ex, 0))
+    Some(io(&s))
 }
 
 fn sys_sendto(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -590,8 +596,7 @@ fn sys_sendto(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }];
     let ex = Extras {
         to,
-        rights: Vec::new(),
-        creds: None,
+        ..Default::default()
     };
     Ok(do_send(t, &file, &s, &segs, len, ex, flags)? as u64)
 }
