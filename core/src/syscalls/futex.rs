@@ -474,26 +474,12 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let val2 = utime as u32;
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let bitset = if cmd == FUTEX_WAIT {
-                FUTEX_BITSET_MATCH_ANY
-            } else {
-                val3
-            };
-            if bitset == 0 {
-                return Err(Errno::EINVAL);
-            }
+            let bitset = op_bitset(cmd == FUTEX_WAIT, val3)?;
             let k = key(t, uaddr, private)?;
             wait(t, k, uaddr, val, bitset, deadline, wait_restart(deadline))
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            let bitset = if cmd == FUTEX_WAKE {
-                FUTEX_BITSET_MATCH_ANY
-            } else {
-                val3
-            };
-            if bitset == 0 {
-                return Err(Errno::EINVAL);
-            }
+            let bitset = op_bitset(cmd == FUTEX_WAKE, val3)?;
             let k = key(t, uaddr, private)?;
             Ok(t.kernel.futexes.try_wake(k, wake_count(val), bitset)? as u64)
         }
@@ -547,6 +533,16 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// The bitset of a wait or a wake: every bit for the plain op, `val3`
+/// for the _BITSET one, which may not be empty (EINVAL).
+fn op_bitset(plain: bool, val3: u32) -> Result<u32, Errno> {
+    let bitset = if plain { FUTEX_BITSET_MATCH_ANY } else { val3 };
+    if bitset == 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(bitset)
 }
 
 /// futex_waitv(waiters, nr_futexes, flags, timeout, clockid): sleeps
