@@ -8,7 +8,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
 
-use spin::Mutex;
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
 use veil_abi::{Errno, Iovec, Stat, Statx, Timespec};
@@ -17,12 +16,10 @@ use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform, FakeRandom};
 use crate::fuzz_harness::memfs::MemNode;
 use crate::host::Identity;
 use crate::kernel::{Kernel, KernelOptions, KernelParts};
-use crate::mm::MemoryManager;
-use crate::platform::{CpuState, Prot};
-use crate::task::{Credentials, Pending, Task, ThreadGroup};
+use crate::platform::Prot;
+use crate::task::{Credentials, Task};
 use crate::vfs::{
-    Dentry, FdTable, FileOps, FileType, FsContext, Inode, InodeAttr, MountNamespace, OpenFile,
-    Owner, SetAttr,
+    Dentry, FileOps, FileType, Inode, InodeAttr, MountNamespace, OpenFile, Owner, SetAttr,
 };
 use crate::UserAddr;
 
@@ -96,29 +93,8 @@ fn env() -> Env {
 
 impl Env {
     fn task_as(&self, creds: Credentials) -> Task {
-        let mm = MemoryManager::for_kernel(&self.kernel).expect("mm");
-        let pid = self.kernel.alloc_pid();
-        let root = self.kernel.mounts.root();
-        let mut t = Task {
-            kernel: self.kernel.clone(),
-            tid: pid,
-            tg: Arc::new(ThreadGroup::new(pid, 0)),
-            mm: Arc::new(mm),
-            fds: Arc::new(FdTable::new()),
-            fs: Arc::new(Mutex::new(FsContext {
-                root: root.clone(),
-                cwd: root,
-                umask: 0o022,
-            })),
-            creds,
-            cpu: CpuState::default(),
-            sigmask: 0,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
-            blocker: Arc::new(FakeBlocker::with_clock(self.clock.clone())),
-            pending: Pending::default(),
-            signals: Default::default(),
-        };
+        let blocker = Arc::new(FakeBlocker::with_clock(self.clock.clone()));
+        let mut t = crate::fake::new_task(&self.kernel, creds, blocker);
         let base =
             t.mm.mmap(
                 UserAddr(0),
