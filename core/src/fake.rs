@@ -695,6 +695,33 @@ impl Blocker for FakeBlocker {
     }
 }
 
+/// A kernel on `platform` over the mount tree `mounts`, with `clock`,
+/// `logger`, the fake random source (seed 1) and a test machine's
+/// identity (`veil`, 6.1.0, 1 GiB, 2 CPUs): what the test beds run on.
+pub fn new_kernel(
+    platform: Arc<dyn Platform>,
+    mounts: Arc<MountNamespace>,
+    clock: Arc<FakeClock>,
+    logger: Arc<FakeLogger>,
+    options: KernelOptions,
+) -> Arc<Kernel> {
+    Kernel::new(KernelParts {
+        platform,
+        clock,
+        random: Arc::new(FakeRandom::new(1)),
+        logger,
+        identity: Identity {
+            hostname: "veil".into(),
+            release: "6.1.0".into(),
+            version: "#1 SMP veil".into(),
+            total_memory: 1 << 30,
+            cpus: 2,
+        },
+        mounts,
+        options,
+    })
+}
+
 /// A new task of `kernel` (its own thread group, not registered) running
 /// as `creds` and sleeping on `blocker`, with an empty address space, no
 /// fds, root and cwd at the mount root, umask 022, no signal state
@@ -1182,21 +1209,13 @@ impl TestBed {
         let mounts = MountNamespace::new(Dentry::new_root(root.clone()), "fakefs", "none");
         let clock = Arc::new(FakeClock::new());
         let logger = Arc::new(FakeLogger::default());
-        let kernel = Kernel::new(KernelParts {
-            platform: platform.clone(),
-            clock: clock.clone(),
-            random: Arc::new(FakeRandom::new(1)),
-            logger: logger.clone(),
-            identity: Identity {
-                hostname: "veil".into(),
-                release: "6.1.0".into(),
-                version: "#1 SMP veil".into(),
-                total_memory: 1 << 30,
-                cpus: 2,
-            },
+        let kernel = new_kernel(
+            platform.clone(),
             mounts,
-            options: KernelOptions::default(),
-        });
+            clock.clone(),
+            logger.clone(),
+            KernelOptions::default(),
+        );
         let timers = Arc::new(FakeTimers::new(clock.clone()));
         kernel.set_timers(timers.clone());
         TestBed {

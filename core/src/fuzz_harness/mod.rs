@@ -48,9 +48,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 use veil_abi::{Errno, PAGE_SIZE};
 
-use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform, FakeRandom, Step};
-use crate::host::{Blocker, Identity, Spawner, WakeReason};
-use crate::kernel::{Kernel, KernelOptions, KernelParts};
+use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform, Step};
+use crate::host::{Blocker, Spawner, WakeReason};
+use crate::kernel::{Kernel, KernelOptions};
 use crate::platform::{AddressSpace, Context, MemoryFile, Platform, PlatformError, Prot};
 use crate::task::{Credentials, Task};
 use crate::vfs::{Dentry, MountNamespace};
@@ -249,24 +249,17 @@ impl Bed {
         let mounts = MountNamespace::new(Dentry::new_root(root.clone()), "memfs", "none");
         let clock = Arc::new(FakeClock::new());
         let logger = Arc::new(FakeLogger::default());
-        let kernel = Kernel::new(KernelParts {
-            platform: platform.clone(),
-            clock: clock.clone(),
-            random: Arc::new(FakeRandom::new(1)),
-            logger: logger.clone(),
-            identity: Identity {
-                hostname: "veil".into(),
-                release: "6.1.0".into(),
-                version: "#1 SMP veil".into(),
-                total_memory: 1 << 30,
-                cpus: 2,
-            },
+        let options = KernelOptions {
+            strace,
+            ..KernelOptions::default()
+        };
+        let kernel = crate::fake::new_kernel(
+            platform.clone(),
             mounts,
-            options: KernelOptions {
-                strace,
-                ..KernelOptions::default()
-            },
-        });
+            clock.clone(),
+            logger.clone(),
+            options,
+        );
         let spawner = InlineSpawner {
             clock: clock.clone(),
             budget: AtomicU32::new(spawns),

@@ -12,10 +12,9 @@ use veil_abi::flags::*;
 use veil_abi::sysno::*;
 use veil_abi::{Errno, Iovec, Stat, Statx, Timespec};
 
-use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform, FakeRandom};
+use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform};
 use crate::fuzz_harness::memfs::MemNode;
-use crate::host::Identity;
-use crate::kernel::{Kernel, KernelOptions, KernelParts};
+use crate::kernel::{Kernel, KernelOptions};
 use crate::platform::Prot;
 use crate::task::{Credentials, Task};
 use crate::vfs::{
@@ -69,21 +68,13 @@ fn env() -> Env {
     let root = MemNode::new_root_on(DEV);
     let mounts = MountNamespace::new(Dentry::new_root(root.clone()), "memfs", "none");
     let clock = Arc::new(FakeClock::new());
-    let kernel = Kernel::new(KernelParts {
-        platform: FakePlatform::new(),
-        clock: clock.clone(),
-        random: Arc::new(FakeRandom::new(1)),
-        logger: Arc::new(FakeLogger::default()),
-        identity: Identity {
-            hostname: "veil".into(),
-            release: "6.1.0".into(),
-            version: "#1".into(),
-            total_memory: 1 << 30,
-            cpus: 1,
-        },
+    let kernel = crate::fake::new_kernel(
+        FakePlatform::new(),
         mounts,
-        options: KernelOptions::default(),
-    });
+        clock.clone(),
+        Arc::new(FakeLogger::default()),
+        KernelOptions::default(),
+    );
     Env {
         kernel,
         root,
