@@ -658,15 +658,24 @@ impl FakeBlocker {
             ..FakeBlocker::default()
         }
     }
+
+    /// Takes a pending interrupt (first) or wake, what ends a `block` at
+    /// once.
+    pub fn take_pending(&self) -> Option<WakeReason> {
+        if self.interrupted.swap(false, Ordering::SeqCst) {
+            return Some(WakeReason::Interrupted);
+        }
+        if self.woken.swap(false, Ordering::SeqCst) {
+            return Some(WakeReason::Woken);
+        }
+        None
+    }
 }
 
 impl Blocker for FakeBlocker {
     fn block(&self, deadline: Option<Nanos>) -> WakeReason {
-        if self.interrupted.swap(false, Ordering::SeqCst) {
-            return WakeReason::Interrupted;
-        }
-        if self.woken.swap(false, Ordering::SeqCst) {
-            return WakeReason::Woken;
+        if let Some(r) = self.take_pending() {
+            return r;
         }
         match deadline {
             Some(d) => {
@@ -683,6 +692,63 @@ impl Blocker for FakeBlocker {
     }
     fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A kernel on `platform` over the mount tree `mounts`, with `clock`,
+/// `logger`, the fake random source (seed 1) and a test machine's
+/// identity (`veil`, 6.1.0, 1 GiB, 2 CPUs): what the test beds run on.
+pub fn new_kernel(
+    platform: Arc<dyn Platform>,
+    mounts: Arc<MountNamespace>,
+    clock: Arc<FakeClock>,
+    logger: Arc<FakeLogger>,
+    options: KernelOptions,
+) -> Arc<Kernel> {
+    Kernel::new(KernelParts {
+        platform,
+        clock,
+        random: Arc::new(FakeRandom::new(1)),
+        logger,
+        identity: Identity {
+            hostname: "veil".into(),
+            release: "6.1.0".into(),
+            version: "#1 SMP veil".into(),
+            total_memory: 1 << 30,
+            cpus: 2,
+        },
+        mounts,
+        options,
+    })
+}
+
+/// A new task of `kernel` (its own thread group, not registered) running
+/// as `creds` and sleeping on `blocker`, with an empty address space, no
+/// fds, root and cwd at the mount root, umask 022, no signal state
+/// attached: what the test beds build theirs on.
+pub fn new_task(kernel: &Arc<Kernel>, creds: Credentials, blocker: Arc<dyn Blocker>) -> Task {
+    let mm = MemoryManager::for_kernel(kernel).expect("fake address space");
+    let pid = kernel.alloc_pid();
+    let root = kernel.mounts.root();
+    Task {
+        kernel: kernel.clone(),
+        tid: pid,
+        tg: Arc::new(ThreadGroup::new(pid, 0)),
+        mm: Arc::new(mm),
+        fds: Arc::new(FdTable::new()),
+        fs: Arc::new(Mutex::new(FsContext {
+            root: root.clone(),
+            cwd: root,
+            umask: 0o022,
+        })),
+        creds,
+        cpu: CpuState::default(),
+        sigmask: 0,
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        blocker,
+        pending: Pending::default(),
+        signals: Default::default(),
     }
 }
 
@@ -1143,21 +1209,13 @@ impl TestBed {
         let mounts = MountNamespace::new(Dentry::new_root(root.clone()), "fakefs", "none");
         let clock = Arc::new(FakeClock::new());
         let logger = Arc::new(FakeLogger::default());
-        let kernel = Kernel::new(KernelParts {
-            platform: platform.clone(),
-            clock: clock.clone(),
-            random: Arc::new(FakeRandom::new(1)),
-            logger: logger.clone(),
-            identity: Identity {
-                hostname: "veil".into(),
-                release: "6.1.0".into(),
-                version: "#1 SMP veil".into(),
-                total_memory: 1 << 30,
-                cpus: 2,
-            },
+        let kernel = new_kernel(
+            platform.clone(),
             mounts,
-            options: KernelOptions::default(),
-        });
+            clock.clone(),
+            logger.clone(),
+            KernelOptions::default(),
+        );
         let timers = Arc::new(FakeTimers::new(clock.clone()));
         kernel.set_timers(timers.clone());
         TestBed {
@@ -1178,29 +1236,8 @@ impl TestBed {
 
     /// Like [`task`](Self::task) with the given credentials.
     pub fn task_as(&self, creds: Credentials) -> Task {
-        let mm = MemoryManager::for_kernel(&self.kernel).expect("fake address space");
-        let pid = self.kernel.alloc_pid();
-        let root = self.kernel.mounts.root();
-        let t = Task {
-            kernel: self.kernel.clone(),
-            tid: pid,
-            tg: Arc::new(ThreadGroup::new(pid, 0)),
-            mm: Arc::new(mm),
-            fds: Arc::new(FdTable::new()),
-            fs: Arc::new(Mutex::new(FsContext {
-                root: root.clone(),
-                cwd: root,
-                umask: 0o022,
-            })),
-            creds,
-            cpu: CpuState::default(),
-            sigmask: 0,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
-            blocker: Arc::new(FakeBlocker::with_clock(self.clock.clone())),
-            pending: Pending::default(),
-            signals: Default::default(),
-        };
+        let blocker = Arc::new(FakeBlocker::with_clock(self.clock.clone()));
+        let t = new_task(&self.kernel, creds, blocker);
         crate::signal::attach(&t);
         t
     }

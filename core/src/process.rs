@@ -59,6 +59,15 @@ pub fn ts_ns(ts: &Timespec) -> u64 {
         .saturating_add(ts.tv_nsec.clamp(0, 999_999_999) as u64)
 }
 
+/// A timespec from a program as nanoseconds (`EINVAL` unless Linux's
+/// `timespec64_valid`: no negative seconds, nanoseconds below 10^9).
+pub fn valid_ns(ts: &Timespec) -> Result<u64, veil_abi::Errno> {
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(veil_abi::Errno::EINVAL);
+    }
+    Ok(ts_ns(ts))
+}
+
 /// A timespec of `ns` nanoseconds.
 pub fn ns_ts(ns: u64) -> Timespec {
     Timespec {

@@ -23,7 +23,7 @@ use veil_core::task::Task;
 use veil_core::tty::{Pty, PtyTable};
 use veil_core::vfs::{DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr};
 
-use crate::util::alloc_dev;
+use crate::util::{alloc_dev, refuse_dir_changes, DirChange};
 
 /// Inode numbers: the root, `ptmx`, then N + 3 for pty N.
 const ROOT_INO: u64 = 1;
@@ -89,16 +89,16 @@ fn pty_number(name: &[u8]) -> Option<u32> {
     std::str::from_utf8(name).ok()?.parse().ok()
 }
 
-/// Creating anything in devpts: EACCES for a regular file (O_CREAT),
-/// EPERM otherwise, after EEXIST for a name that is there.
-fn refuse_create(root: &Root, name: &[u8], kind: Option<FileType>) -> Errno {
-    if name == b"ptmx" || pty_number(name).is_some_and(|n| root.0.table.get(n).is_some()) {
-        return Errno::EEXIST;
+/// Changing devpts: EEXIST for a name that is there, else as Linux
+/// answers for a directory without the operation (EACCES for O_CREAT,
+/// EPERM otherwise).
+fn refuse_change(root: &Root, change: DirChange) -> Errno {
+    if let DirChange::Create(name, _) = change {
+        if name == b"ptmx" || pty_number(name).is_some_and(|n| root.0.table.get(n).is_some()) {
+            return Errno::EEXIST;
+        }
     }
-    match kind {
-        Some(FileType::Regular) => Errno::EACCES,
-        _ => Errno::EPERM,
-    }
+    change.errno()
 }
 
 impl Inode for Root {
@@ -129,46 +129,7 @@ impl Inode for Root {
         }))
     }
 
-    fn mknod(
-        &self,
-        name: &[u8],
-        kind: FileType,
-        _mode: u32,
-        _rdev: u64,
-        _owner: Owner,
-    ) -> Result<InodeRef, Errno> {
-        Err(refuse_create(self, name, Some(kind)))
-    }
-
-    fn mkdir(&self, name: &[u8], _mode: u32, _owner: Owner) -> Result<InodeRef, Errno> {
-        Err(refuse_create(self, name, None))
-    }
-
-    fn symlink(&self, name: &[u8], _target: &[u8], _owner: Owner) -> Result<InodeRef, Errno> {
-        Err(refuse_create(self, name, None))
-    }
-
-    fn link(&self, name: &[u8], _target: &InodeRef) -> Result<(), Errno> {
-        Err(refuse_create(self, name, None))
-    }
-
-    fn unlink(&self, _name: &[u8]) -> Result<(), Errno> {
-        Err(Errno::EPERM)
-    }
-
-    fn rmdir(&self, _name: &[u8]) -> Result<(), Errno> {
-        Err(Errno::EPERM)
-    }
-
-    fn rename(
-        &self,
-        _old_name: &[u8],
-        _new_dir: &InodeRef,
-        _new_name: &[u8],
-        _flags: u32,
-    ) -> Result<(), Errno> {
-        Err(Errno::EPERM)
-    }
+    refuse_dir_changes!(refuse_change);
 
     fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
         // Cookies are inode numbers: entries come in inode order, and one

@@ -39,7 +39,7 @@ use veil_core::task::{Pid, Task};
 use veil_core::vfs::mount::{Filesystem, MountOption};
 use veil_core::vfs::{DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner};
 
-use crate::util::alloc_dev;
+use crate::util::{alloc_dev, refuse_dir_changes, DirChange};
 
 /// The sandbox as sysfs and its cgroup describe it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -520,53 +520,12 @@ impl Inode for SysNode {
         Ok(())
     }
 
-    fn mknod(
-        &self,
-        _name: &[u8],
-        kind: FileType,
-        _mode: u32,
-        _rdev: u64,
-        _owner: Owner,
-    ) -> Result<InodeRef, Errno> {
-        self.entries()?;
-        // No ->create: EACCES; no ->mknod: EPERM (Linux's vfs_create and
-        // vfs_mknod).
-        Err(if kind == FileType::Regular {
-            Errno::EACCES
-        } else {
-            Errno::EPERM
-        })
-    }
-    fn mkdir(&self, _name: &[u8], _mode: u32, _owner: Owner) -> Result<InodeRef, Errno> {
-        self.entries()?;
-        Err(Errno::EPERM)
-    }
-    fn symlink(&self, _name: &[u8], _target: &[u8], _owner: Owner) -> Result<InodeRef, Errno> {
-        self.entries()?;
-        Err(Errno::EPERM)
-    }
-    fn link(&self, _name: &[u8], _target: &InodeRef) -> Result<(), Errno> {
-        self.entries()?;
-        Err(Errno::EPERM)
-    }
-    fn unlink(&self, _name: &[u8]) -> Result<(), Errno> {
-        self.entries()?;
-        Err(Errno::EPERM)
-    }
-    fn rmdir(&self, _name: &[u8]) -> Result<(), Errno> {
-        self.entries()?;
-        Err(Errno::EPERM)
-    }
-    fn rename(
-        &self,
-        _old_name: &[u8],
-        _new_dir: &InodeRef,
-        _new_name: &[u8],
-        _flags: u32,
-    ) -> Result<(), Errno> {
-        self.entries()?;
-        Err(Errno::EPERM)
-    }
+    // A file is not a directory (ENOTDIR); a directory refuses as Linux
+    // does one without ->create (EACCES) or the other operations (EPERM).
+    refuse_dir_changes!(|n: &SysNode, change: DirChange| match n.entries() {
+        Ok(_) => change.errno(),
+        Err(e) => e,
+    });
 
     fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
         let content = match &self.body {
@@ -697,6 +656,7 @@ mod tests {
             Some(Errno::EPERM)
         );
         assert_eq!(cpu.unlink(b"online").err(), Some(Errno::EPERM));
+        assert_eq!(online.unlink(b"x").err(), Some(Errno::ENOTDIR));
         assert_eq!(r.statfs().unwrap().f_type, SYSFS_MAGIC);
     }
 

@@ -1,10 +1,12 @@
 //! Small helpers shared by the filesystems: poison-free locks, device
-//! number allocation, name validation.
+//! number allocation, name validation, the refusals of a directory no one
+//! may change.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use veil_abi::Errno;
+use veil_core::vfs::FileType;
 
 /// A mutex whose lock never fails: a panic while holding it (which would
 /// be a Sentry bug) does not poison it for everyone else.
@@ -89,6 +91,77 @@ pub(crate) fn read_snapshot(data: &[u8], buf: &mut [u8], offset: u64) -> usize {
     buf[..n].copy_from_slice(&rest[..n]);
     n
 }
+
+/// A change asked of a directory whose entries no one may change (see
+/// [`refuse_dir_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DirChange<'a> {
+    /// mknod (with its type), mkdir, symlink or link (`None`) of `name`.
+    Create(&'a [u8], Option<FileType>),
+    /// unlink, rmdir or rename.
+    Remove,
+}
+
+impl DirChange<'_> {
+    /// Linux's answer for a directory inode without the operation: no
+    /// `->create` is `EACCES` (vfs_create), every other missing one
+    /// `EPERM` (vfs_mknod, vfs_mkdir, vfs_unlink, ...).
+    pub(crate) fn errno(self) -> Errno {
+        match self {
+            DirChange::Create(_, Some(FileType::Regular)) => Errno::EACCES,
+            _ => Errno::EPERM,
+        }
+    }
+}
+
+/// The seven [`Inode`](veil_core::vfs::Inode) methods that change a
+/// directory's entries (mknod, mkdir, symlink, link, unlink, rmdir,
+/// rename), for an inode that allows none of them: each fails with
+/// `$refuse(self, change)`, a `fn(&Self, DirChange) -> Errno`. Used inside
+/// an `impl Inode` block; the names `FileType`, `InodeRef`, `Owner` and
+/// `Errno` must be in scope.
+macro_rules! refuse_dir_changes {
+    ($refuse:expr) => {
+        fn mknod(
+            &self,
+            name: &[u8],
+            kind: FileType,
+            _mode: u32,
+            _rdev: u64,
+            _owner: Owner,
+        ) -> Result<InodeRef, Errno> {
+            let change = $crate::util::DirChange::Create(name, Some(kind));
+            Err($refuse(self, change))
+        }
+        fn mkdir(&self, name: &[u8], _mode: u32, _owner: Owner) -> Result<InodeRef, Errno> {
+            let change = $crate::util::DirChange::Create(name, Some(FileType::Directory));
+            Err($refuse(self, change))
+        }
+        fn symlink(&self, name: &[u8], _target: &[u8], _owner: Owner) -> Result<InodeRef, Errno> {
+            let change = $crate::util::DirChange::Create(name, Some(FileType::Symlink));
+            Err($refuse(self, change))
+        }
+        fn link(&self, name: &[u8], _target: &InodeRef) -> Result<(), Errno> {
+            Err($refuse(self, $crate::util::DirChange::Create(name, None)))
+        }
+        fn unlink(&self, _name: &[u8]) -> Result<(), Errno> {
+            Err($refuse(self, $crate::util::DirChange::Remove))
+        }
+        fn rmdir(&self, _name: &[u8]) -> Result<(), Errno> {
+            Err($refuse(self, $crate::util::DirChange::Remove))
+        }
+        fn rename(
+            &self,
+            _old_name: &[u8],
+            _new_dir: &InodeRef,
+            _new_name: &[u8],
+            _flags: u32,
+        ) -> Result<(), Errno> {
+            Err($refuse(self, $crate::util::DirChange::Remove))
+        }
+    };
+}
+pub(crate) use refuse_dir_changes;
 
 #[cfg(test)]
 mod tests {

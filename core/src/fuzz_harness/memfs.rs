@@ -1,5 +1,5 @@
-//! A small but complete in-memory filesystem for the fuzz harnesses and
-//! the VFS model tests: directories with link counts, regular files, hard
+//! A small but complete in-memory filesystem for the fuzz harnesses, the
+//! VFS model tests and the file system call tests: directories with link counts, regular files, hard
 //! links, symlinks, rename with `RENAME_EXCHANGE`, FIFO and socket nodes
 //! (which cannot be opened here). Bounded, so that no input can make it
 //! allocate without limit: a file holds at most [`MAX_FILE`] bytes
@@ -26,11 +26,13 @@ use crate::vfs::{DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner,
 pub const MAX_FILE: usize = 1 << 20;
 /// The most nodes one filesystem holds.
 pub const MAX_NODES: u64 = 4096;
-/// The device number the filesystem reports.
+/// The device number a filesystem made by [`MemNode::new_root`] reports.
 pub const MEMFS_DEV: u64 = veil_abi::makedev(0, 77);
 
-/// The filesystem: a counter of inode numbers shared by its nodes.
+/// The filesystem: its device number and a counter of inode numbers
+/// shared by its nodes.
 struct Fs {
+    dev: u64,
     next_ino: AtomicU64,
     nodes: AtomicU64,
 }
@@ -63,9 +65,16 @@ impl Drop for MemNode {
 }
 
 impl MemNode {
-    /// A new filesystem's root directory.
+    /// A new filesystem's root directory, on device [`MEMFS_DEV`].
     pub fn new_root() -> Arc<MemNode> {
+        Self::new_root_on(MEMFS_DEV)
+    }
+
+    /// A new filesystem's root directory, on device `dev` (two mounted
+    /// filesystems tell their files apart by it).
+    pub fn new_root_on(dev: u64) -> Arc<MemNode> {
         let fs = Arc::new(Fs {
+            dev,
             next_ino: AtomicU64::new(2),
             nodes: AtomicU64::new(0),
         });
@@ -182,7 +191,7 @@ impl Inode for MemNode {
             self.data.lock().len() as u64
         };
         Ok(InodeAttr {
-            dev: MEMFS_DEV,
+            dev: self.fs.dev,
             ino: self.ino,
             mode: m.mode,
             nlink: m.nlink,

@@ -43,18 +43,17 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use spin::Mutex;
 use veil_abi::{Errno, PAGE_SIZE};
 
-use crate::fake::{FakeClock, FakeLogger, FakePlatform, FakeRandom, Step};
-use crate::host::{Blocker, Identity, Spawner, WakeReason};
-use crate::kernel::{Kernel, KernelOptions, KernelParts};
-use crate::mm::MemoryManager;
-use crate::platform::{AddressSpace, Context, CpuState, MemoryFile, Platform, PlatformError, Prot};
-use crate::task::{Credentials, Pending, Task, ThreadGroup};
-use crate::vfs::{Dentry, FdTable, FsContext, MountNamespace};
+use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform, Step};
+use crate::host::{Blocker, Spawner, WakeReason};
+use crate::kernel::{Kernel, KernelOptions};
+use crate::platform::{AddressSpace, Context, MemoryFile, Platform, PlatformError, Prot};
+use crate::task::{Credentials, Task};
+use crate::vfs::{Dentry, MountNamespace};
 use crate::UserAddr;
 
 use memfs::MemNode;
@@ -119,8 +118,8 @@ pub const NAP_LIMIT: u32 = 4096;
 /// SIGCONT to every process, and after four such rounds SIGKILL, as an operator would to a
 /// stuck sandbox. Deterministic, so inputs replay the same way.
 pub struct WatchdogBlocker {
-    woken: AtomicBool,
-    interrupted: AtomicBool,
+    /// Pending wakes and interrupts.
+    pending: FakeBlocker,
     clock: Arc<FakeClock>,
     kernel: spin::Once<Weak<Kernel>>,
     idle: AtomicU32,
@@ -136,8 +135,7 @@ impl WatchdogBlocker {
             once.call_once(|| Arc::downgrade(k));
         }
         WatchdogBlocker {
-            woken: AtomicBool::new(false),
-            interrupted: AtomicBool::new(false),
+            pending: FakeBlocker::default(),
             clock,
             kernel: once,
             idle: AtomicU32::new(0),
@@ -165,15 +163,10 @@ impl WatchdogBlocker {
 
 impl Blocker for WatchdogBlocker {
     fn block(&self, deadline: Option<crate::host::Nanos>) -> WakeReason {
-        if self.interrupted.swap(false, Ordering::SeqCst) {
+        if let Some(r) = self.pending.take_pending() {
             self.idle.store(0, Ordering::SeqCst);
             self.naps.store(0, Ordering::SeqCst);
-            return WakeReason::Interrupted;
-        }
-        if self.woken.swap(false, Ordering::SeqCst) {
-            self.idle.store(0, Ordering::SeqCst);
-            self.naps.store(0, Ordering::SeqCst);
-            return WakeReason::Woken;
+            return r;
         }
         if let Some(d) = deadline {
             self.clock.advance_to(d);
@@ -192,10 +185,10 @@ impl Blocker for WatchdogBlocker {
         WakeReason::Interrupted
     }
     fn wake(&self) {
-        self.woken.store(true, Ordering::SeqCst);
+        self.pending.wake();
     }
     fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::SeqCst);
+        self.pending.interrupt();
     }
 }
 
@@ -256,24 +249,17 @@ impl Bed {
         let mounts = MountNamespace::new(Dentry::new_root(root.clone()), "memfs", "none");
         let clock = Arc::new(FakeClock::new());
         let logger = Arc::new(FakeLogger::default());
-        let kernel = Kernel::new(KernelParts {
-            platform: platform.clone(),
-            clock: clock.clone(),
-            random: Arc::new(FakeRandom::new(1)),
-            logger: logger.clone(),
-            identity: Identity {
-                hostname: "veil".into(),
-                release: "6.1.0".into(),
-                version: "#1 SMP veil".into(),
-                total_memory: 1 << 30,
-                cpus: 2,
-            },
+        let options = KernelOptions {
+            strace,
+            ..KernelOptions::default()
+        };
+        let kernel = crate::fake::new_kernel(
+            platform.clone(),
             mounts,
-            options: KernelOptions {
-                strace,
-                ..KernelOptions::default()
-            },
-        });
+            clock.clone(),
+            logger.clone(),
+            options,
+        );
         let spawner = InlineSpawner {
             clock: clock.clone(),
             budget: AtomicU32::new(spawns),
@@ -294,31 +280,9 @@ impl Bed {
     /// running as `creds`, with the scratch area and a stack mapped, no
     /// fds, root and cwd at `/`.
     pub fn task_as(&self, creds: Credentials) -> Task {
-        let mm = MemoryManager::for_kernel(&self.kernel).expect("fake address space");
-        let pid = self.kernel.alloc_pid();
-        let root = self.kernel.mounts.root();
-        let tg = Arc::new(ThreadGroup::new(pid, 0));
-        self.kernel.register(&tg);
-        let mut t = Task {
-            kernel: self.kernel.clone(),
-            tid: pid,
-            tg,
-            mm: Arc::new(mm),
-            fds: Arc::new(FdTable::new()),
-            fs: Arc::new(Mutex::new(FsContext {
-                root: root.clone(),
-                cwd: root,
-                umask: 0o022,
-            })),
-            creds,
-            cpu: CpuState::default(),
-            sigmask: 0,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
-            blocker: Arc::new(WatchdogBlocker::new(self.clock.clone(), Some(&self.kernel))),
-            pending: Pending::default(),
-            signals: Default::default(),
-        };
+        let blocker = WatchdogBlocker::new(self.clock.clone(), Some(&self.kernel));
+        let mut t = crate::fake::new_task(&self.kernel, creds, Arc::new(blocker));
+        self.kernel.register(&t.tg);
         crate::signal::attach(&t);
         let rw = Prot::READ | Prot::WRITE;
         let flags = veil_abi::flags::MAP_PRIVATE

@@ -919,29 +919,20 @@ impl UnixSocket {
                 st.flags.insert(name, b);
             }
             SO_PASSCRED => st.passcred = val != 0,
-            SO_SNDBUF | SO_SNDBUFFORCE => {
-                if name == SO_SNDBUFFORCE && !task.creds.capable(CAP_NET_ADMIN) {
+            SO_SNDBUF | SO_SNDBUFFORCE | SO_RCVBUF | SO_RCVBUFFORCE => {
+                let force = name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE;
+                if force && !task.creds.capable(CAP_NET_ADMIN) {
                     return Err(Errno::EPERM);
                 }
-                let max = if name == SO_SNDBUF {
-                    BUF_MAX
-                } else {
-                    i32::MAX as usize
-                };
+                // Linux's sock_setsockopt: the *FORCE forms pass the
+                // sysctl cap, the value is doubled, never below the floor.
+                let max = if force { i32::MAX as usize } else { BUF_MAX };
                 let v = ((val as u32) as usize).min(max).min(i32::MAX as usize / 2);
-                st.sndbuf = (v * 2).max(MIN_SNDBUF);
-            }
-            SO_RCVBUF | SO_RCVBUFFORCE => {
-                if name == SO_RCVBUFFORCE && !task.creds.capable(CAP_NET_ADMIN) {
-                    return Err(Errno::EPERM);
+                if name == SO_SNDBUF || name == SO_SNDBUFFORCE {
+                    st.sndbuf = (v * 2).max(MIN_SNDBUF);
+                } else {
+                    st.rcvbuf = (v * 2).max(MIN_RCVBUF);
                 }
-                let max = if name == SO_RCVBUF {
-                    BUF_MAX
-                } else {
-                    i32::MAX as usize
-                };
-                let v = ((val as u32) as usize).min(max).min(i32::MAX as usize / 2);
-                st.rcvbuf = (v * 2).max(MIN_RCVBUF);
             }
             SO_PRIORITY => {
                 if !(0..=6).contains(&val) && !task.creds.capable(CAP_NET_ADMIN) {

@@ -31,6 +31,7 @@ use veil_abi::{EpollEvent, Errno, Timespec};
 
 use super::{arg, Handler};
 use crate::host::WakeReason;
+use crate::process::{mono_ns, valid_ns};
 use crate::task::Task;
 use crate::vfs::epoll::{CtlOp, Epoll, Event};
 use crate::vfs::{FileType, OpenFile};
@@ -56,13 +57,6 @@ const EP_MAX_EVENTS: i32 = i32::MAX / EVENT_SIZE as i32;
 /// The first nap when a watched file has no wait queue, and the longest.
 const NAP_FIRST: u64 = 1_000_000;
 const NAP_MAX: u64 = 20_000_000;
-
-fn now_ns(t: &Task) -> u64 {
-    let ts = t.kernel.clock.monotonic();
-    (ts.tv_sec.max(0) as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec.max(0) as u64)
-}
 
 /// Installs `file` as a new fd (close-on-exec if `cloexec`).
 pub(crate) fn install(t: &Task, file: Arc<OpenFile>, cloexec: bool) -> SysResult {
@@ -154,7 +148,7 @@ fn wait_events(
     loop {
         ep.queue().register(&t.blocker);
         let (events, polled) = ep.collect(max);
-        let now = now_ns(t);
+        let now = mono_ns(&t.kernel);
         let stop = !events.is_empty() || deadline.is_some_and(|d| now >= d);
         if stop {
             ep.queue().unregister(&t.blocker);
@@ -220,7 +214,7 @@ fn do_wait(t: &Task, epfd: i32, addr: u64, maxevents: i32, deadline: Option<u64>
 
 /// The deadline `ms` milliseconds from now (negative: none).
 fn ms_deadline(t: &Task, ms: i32) -> Option<u64> {
-    (ms >= 0).then(|| now_ns(t).saturating_add(ms as u64 * 1_000_000))
+    (ms >= 0).then(|| mono_ns(&t.kernel).saturating_add(ms as u64 * 1_000_000))
 }
 
 fn sys_epoll_wait(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -266,13 +260,7 @@ fn sys_epoll_pwait2(t: &mut Task, a: &[u64; 6]) -> SysResult {
         None
     } else {
         let ts: Timespec = t.mm.read_obj(UserAddr(a[3]))?;
-        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-            return Err(Errno::EINVAL);
-        }
-        let ns = (ts.tv_sec as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(ts.tv_nsec as u64);
-        Some(now_ns(t).saturating_add(ns))
+        Some(mono_ns(&t.kernel).saturating_add(valid_ns(&ts)?))
     };
     let (epfd, addr, max) = (arg::fd(a[0]), a[1], arg::int(a[2]));
     with_sigmask(t, a[4], a[5], |t| do_wait(t, epfd, addr, max, deadline))

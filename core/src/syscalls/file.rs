@@ -336,12 +336,7 @@ pub(crate) fn flock(t: &Task, fd: i32, op: u32) -> SysResult {
 /// [`crate::vfs::lock::LockTable::set_lease`] for conflicts.
 fn lease(t: &Task, file: &OpenFile, cmd: u32, argv: u64) -> SysResult {
     let table = &t.kernel.locks;
-    let now = {
-        let m = t.kernel.clock.monotonic();
-        (m.tv_sec.max(0) as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.tv_nsec.max(0) as u64)
-    };
+    let now = crate::process::mono_ns(&t.kernel);
     if cmd == F_GETLEASE {
         let key = file.lock_key(table);
         return Ok(match table.lease(key, file.lock_id(), now) {

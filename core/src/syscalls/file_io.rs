@@ -212,13 +212,31 @@ fn read_segs(
         }
         return Ok(0);
     }
-    let seekable = file.ops.seekable();
-    let mut buf = vec![0u8; total.min(CHUNK)];
     let mut cur = Cursor::new(segs);
+    pump(file, pos, total, |chunk, _| {
+        let (c, fault) = cur.copy_out(task, chunk);
+        (c, fault.then_some(Errno::EFAULT))
+    })
+}
+
+/// Reads `input` at `pos` (ignored by a stream) in chunks, up to `total`
+/// bytes, handing each chunk and the bytes taken so far to `sink`, which
+/// returns how much of the chunk it took and the error that stopped it,
+/// if any. Stops at end of input, after a short read, after one read
+/// from a stream, or when the sink takes less than the chunk. Returns the
+/// bytes taken; an error (the read's or the sink's) only if none were.
+fn pump(
+    input: &OpenFile,
+    pos: u64,
+    total: usize,
+    mut sink: impl FnMut(&[u8], usize) -> (usize, Option<Errno>),
+) -> Result<usize, Errno> {
+    let seekable = input.ops.seekable();
+    let mut buf = vec![0u8; total.min(CHUNK)];
     let mut done = 0usize;
-    loop {
+    while done < total {
         let want = (total - done).min(buf.len());
-        let n = match file
+        let n = match input
             .ops
             .read(&mut buf[..want], pos.wrapping_add(done as u64))
         {
@@ -228,16 +246,12 @@ fn read_segs(
         if n == 0 {
             break;
         }
-        let (c, fault) = cur.copy_out(task, &buf[..n]);
-        done += c;
-        if fault {
-            return if done > 0 {
-                Ok(done)
-            } else {
-                Err(Errno::EFAULT)
-            };
+        let (took, err) = sink(&buf[..n], done);
+        done += took;
+        if let Some(e) = err {
+            return if done > 0 { Ok(done) } else { Err(e) };
         }
-        if n < want || !seekable || done >= total {
+        if took < n || n < want || !seekable {
             break;
         }
     }
@@ -799,44 +813,21 @@ fn splice_copy(
     if count == 0 {
         return Ok(0);
     }
-    let in_seek = input.ops.seekable();
-    let mut buf = vec![0u8; count.min(CHUNK)];
-    let mut done = 0usize;
-    while done < count {
-        let want = (count - done).min(buf.len());
-        let n = match input
-            .ops
-            .read(&mut buf[..want], rpos.wrapping_add(done as u64))
-        {
-            Ok(n) => n.min(want),
-            Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
-        };
-        if n == 0 {
-            break;
-        }
+    pump(input, rpos, count, |chunk, done| {
+        let n = chunk.len();
         let mut written = 0;
         while written < n {
-            match output
-                .ops
-                .write(&buf[written..n], wpos.wrapping_add((done + written) as u64))
-            {
+            match output.ops.write(
+                &chunk[written..],
+                wpos.wrapping_add((done + written) as u64),
+            ) {
                 Ok(0) => break,
                 Ok(w) => written += w.min(n - written),
-                Err(e) => {
-                    return if done + written > 0 {
-                        Ok(done + written)
-                    } else {
-                        Err(e)
-                    }
-                }
+                Err(e) => return (written, Some(e)),
             }
         }
-        done += written;
-        if written < n || n < want || !in_seek {
-            break;
-        }
-    }
-    Ok(done)
+        (written, None)
+    })
 }
 
 fn sys_sendfile(t: &mut Task, a: &[u64; 6]) -> SysResult {

@@ -3,336 +3,28 @@
 //! permissions, owners, times, hard links, rename with its flags; its
 //! FIFO nodes open as core's pipes).
 
-use alloc::collections::BTreeMap;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
-use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::Mutex;
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
 use veil_abi::{Errno, Iovec, Stat, Statx, Timespec};
 
-use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform, FakeRandom};
-use crate::host::Identity;
-use crate::kernel::{Kernel, KernelOptions, KernelParts};
-use crate::mm::MemoryManager;
-use crate::platform::{CpuState, Prot};
-use crate::task::{Credentials, Pending, Task, ThreadGroup};
+use crate::fake::{FakeBlocker, FakeClock, FakeLogger, FakePlatform};
+use crate::fuzz_harness::memfs::MemNode;
+use crate::kernel::{Kernel, KernelOptions};
+use crate::platform::Prot;
+use crate::task::{Credentials, Task};
 use crate::vfs::{
-    Dentry, DirEntry, FdTable, FileOps, FileType, FsContext, Inode, InodeAttr, InodeRef,
-    MountNamespace, OpenFile, Owner, SetAttr,
+    Dentry, FileOps, FileType, Inode, InodeAttr, MountNamespace, OpenFile, Owner, SetAttr,
 };
 use crate::UserAddr;
 
 // ---------------------------------------------------------------------
-// An in-memory filesystem
-
-static INO: AtomicU64 = AtomicU64::new(100);
-
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    nlink: u64,
-    atime: Timespec,
-    mtime: Timespec,
-    ctime: Timespec,
-}
-
-struct MemNode {
-    me: Weak<MemNode>,
-    dev: u64,
-    ino: u64,
-    kind: FileType,
-    meta: Mutex<Meta>,
-    data: Mutex<Vec<u8>>,
-    children: Mutex<BTreeMap<Vec<u8>, Arc<MemNode>>>,
-}
-
-impl MemNode {
-    fn new(dev: u64, kind: FileType, perm: u32, owner: Owner) -> Arc<MemNode> {
-        Arc::new_cyclic(|me| MemNode {
-            me: me.clone(),
-            dev,
-            ino: INO.fetch_add(1, Ordering::Relaxed),
-            kind,
-            meta: Mutex::new(Meta {
-                mode: kind.mode_bits() | (perm & 0o7777),
-                uid: owner.uid,
-                gid: owner.gid,
-                nlink: if kind == FileType::Directory { 2 } else { 1 },
-                atime: Timespec::default(),
-                mtime: Timespec::default(),
-                ctime: Timespec::default(),
-            }),
-            data: Mutex::new(Vec::new()),
-            children: Mutex::new(BTreeMap::new()),
-        })
-    }
-
-    fn root(dev: u64) -> Arc<MemNode> {
-        MemNode::new(dev, FileType::Directory, 0o755, Owner::default())
-    }
-
-    fn downcast(i: &InodeRef) -> Result<Arc<MemNode>, Errno> {
-        let any: Arc<dyn Any + Send + Sync> = i.clone();
-        any.downcast::<MemNode>().map_err(|_| Errno::EXDEV)
-    }
-
-    fn is_dir(&self) -> bool {
-        self.kind == FileType::Directory
-    }
-
-    fn add(&self, name: &[u8], kind: FileType, mode: u32, owner: Owner) -> Result<InodeRef, Errno> {
-        if !self.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        let mut c = self.children.lock();
-        if c.contains_key(name) {
-            return Err(Errno::EEXIST);
-        }
-        let n = MemNode::new(self.dev, kind, mode, owner);
-        c.insert(name.to_vec(), n.clone());
-        Ok(n)
-    }
-}
-
-impl Inode for MemNode {
-    fn attr(&self) -> Result<InodeAttr, Errno> {
-        let m = self.meta.lock();
-        let size = self.data.lock().len() as u64;
-        Ok(InodeAttr {
-            dev: self.dev,
-            ino: self.ino,
-            mode: m.mode,
-            nlink: m.nlink,
-            uid: m.uid,
-            gid: m.gid,
-            rdev: 0,
-            size,
-            blksize: 4096,
-            blocks: size.div_ceil(512),
-            atime: m.atime,
-            mtime: m.mtime,
-            ctime: m.ctime,
-            btime: None,
-        })
-    }
-    fn set_attr(&self, s: &SetAttr) -> Result<(), Errno> {
-        let mut m = self.meta.lock();
-        if let Some(x) = s.mode {
-            m.mode = (m.mode & S_IFMT) | (x & 0o7777);
-        }
-        if let Some(x) = s.uid {
-            m.uid = x;
-        }
-        if let Some(x) = s.gid {
-            m.gid = x;
-        }
-        if let Some(x) = s.size {
-            self.data.lock().resize(x as usize, 0);
-        }
-        if let Some(x) = s.atime {
-            m.atime = x;
-        }
-        if let Some(x) = s.mtime {
-            m.mtime = x;
-        }
-        if let Some(x) = s.ctime {
-            m.ctime = x;
-        }
-        Ok(())
-    }
-    fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
-        if !self.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        self.children
-            .lock()
-            .get(name)
-            .map(|n| n.clone() as InodeRef)
-            .ok_or(Errno::ENOENT)
-    }
-    fn mknod(
-        &self,
-        name: &[u8],
-        kind: FileType,
-        mode: u32,
-        _rdev: u64,
-        owner: Owner,
-    ) -> Result<InodeRef, Errno> {
-        self.add(name, kind, mode, owner)
-    }
-    fn mkdir(&self, name: &[u8], mode: u32, owner: Owner) -> Result<InodeRef, Errno> {
-        self.add(name, FileType::Directory, mode, owner)
-    }
-    fn symlink(&self, name: &[u8], target: &[u8], owner: Owner) -> Result<InodeRef, Errno> {
-        let n = self.add(name, FileType::Symlink, 0o777, owner)?;
-        MemNode::downcast(&n)?.data.lock().extend_from_slice(target);
-        Ok(n)
-    }
-    fn link(&self, name: &[u8], target: &InodeRef) -> Result<(), Errno> {
-        let t = MemNode::downcast(target)?;
-        let mut c = self.children.lock();
-        if c.contains_key(name) {
-            return Err(Errno::EEXIST);
-        }
-        t.meta.lock().nlink += 1;
-        c.insert(name.to_vec(), t);
-        Ok(())
-    }
-    fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
-        let mut c = self.children.lock();
-        let n = c.get(name).ok_or(Errno::ENOENT)?;
-        if n.is_dir() {
-            return Err(Errno::EISDIR);
-        }
-        n.meta.lock().nlink -= 1;
-        c.remove(name);
-        Ok(())
-    }
-    fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
-        let mut c = self.children.lock();
-        let n = c.get(name).ok_or(Errno::ENOENT)?;
-        if !n.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        if !n.children.lock().is_empty() {
-            return Err(Errno::ENOTEMPTY);
-        }
-        c.remove(name);
-        Ok(())
-    }
-    fn rename(
-        &self,
-        old_name: &[u8],
-        new_dir: &InodeRef,
-        new_name: &[u8],
-        flags: u32,
-    ) -> Result<(), Errno> {
-        let nd = MemNode::downcast(new_dir)?;
-        let same = Arc::ptr_eq(&nd, &self.me.upgrade().ok_or(Errno::ENOENT)?);
-        let node = self
-            .children
-            .lock()
-            .get(old_name)
-            .cloned()
-            .ok_or(Errno::ENOENT)?;
-        let target = nd.children.lock().get(new_name).cloned();
-        if flags & RENAME_EXCHANGE != 0 {
-            let target = target.ok_or(Errno::ENOENT)?;
-            self.children.lock().insert(old_name.to_vec(), target);
-            nd.children.lock().insert(new_name.to_vec(), node);
-            return Ok(());
-        }
-        if let Some(t) = &target {
-            if t.is_dir() && !t.children.lock().is_empty() {
-                return Err(Errno::ENOTEMPTY);
-            }
-        }
-        self.children.lock().remove(old_name);
-        let _ = same;
-        nd.children.lock().insert(new_name.to_vec(), node);
-        Ok(())
-    }
-    fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
-        let c = self.children.lock().clone();
-        for (i, (name, n)) in c.iter().enumerate().skip(offset as usize) {
-            let e = DirEntry {
-                ino: n.ino,
-                kind: n.kind,
-                name: name.clone(),
-                next: i as u64 + 1,
-            };
-            if !sink(e) {
-                break;
-            }
-        }
-        Ok(())
-    }
-    fn readlink(&self, _cx: &Task) -> Result<Vec<u8>, Errno> {
-        if self.kind != FileType::Symlink {
-            return Err(Errno::EINVAL);
-        }
-        Ok(self.data.lock().clone())
-    }
-    fn open(&self, _cx: &Task, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        let node = self.me.upgrade().ok_or(Errno::ENOENT)?;
-        match self.kind {
-            FileType::Regular => Ok(Arc::new(MemOps { node })),
-            FileType::Fifo => Ok(Arc::new(StreamOps { node })),
-            _ => Err(Errno::ENXIO),
-        }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// A regular file open.
-struct MemOps {
-    node: Arc<MemNode>,
-}
-
-impl FileOps for MemOps {
-    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-        let d = self.node.data.lock();
-        let off = offset as usize;
-        if off >= d.len() {
-            return Ok(0);
-        }
-        let n = buf.len().min(d.len() - off);
-        buf[..n].copy_from_slice(&d[off..off + n]);
-        Ok(n)
-    }
-    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
-        let mut d = self.node.data.lock();
-        let end = offset as usize + buf.len();
-        if d.len() < end {
-            d.resize(end, 0);
-        }
-        d[offset as usize..end].copy_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn size(&self) -> Result<u64, Errno> {
-        Ok(self.node.data.lock().len() as u64)
-    }
-    fn truncate(&self, size: u64) -> Result<(), Errno> {
-        self.node.data.lock().resize(size as usize, 0);
-        Ok(())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// A FIFO open: reads consume, at most 10 bytes at a time.
-struct StreamOps {
-    node: Arc<MemNode>,
-}
-
-impl FileOps for StreamOps {
-    fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
-        let mut d = self.node.data.lock();
-        let n = buf.len().min(d.len()).min(10);
-        buf[..n].copy_from_slice(&d[..n]);
-        d.drain(..n);
-        Ok(n)
-    }
-    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
-        self.node.data.lock().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn seekable(&self) -> bool {
-        false
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
+// The filesystem is the fuzz harnesses' in-memory one ([`MemNode`]); a
+// FIFO node never reaches its `open` (the VFS opens FIFOs as core's pipes).
 
 /// A runtime-style stdio file: no location, reports a character device.
 struct TtyOps;
@@ -373,24 +65,16 @@ struct Env {
 }
 
 fn env() -> Env {
-    let root = MemNode::root(DEV);
+    let root = MemNode::new_root_on(DEV);
     let mounts = MountNamespace::new(Dentry::new_root(root.clone()), "memfs", "none");
     let clock = Arc::new(FakeClock::new());
-    let kernel = Kernel::new(KernelParts {
-        platform: FakePlatform::new(),
-        clock: clock.clone(),
-        random: Arc::new(FakeRandom::new(1)),
-        logger: Arc::new(FakeLogger::default()),
-        identity: Identity {
-            hostname: "veil".into(),
-            release: "6.1.0".into(),
-            version: "#1".into(),
-            total_memory: 1 << 30,
-            cpus: 1,
-        },
+    let kernel = crate::fake::new_kernel(
+        FakePlatform::new(),
         mounts,
-        options: KernelOptions::default(),
-    });
+        clock.clone(),
+        Arc::new(FakeLogger::default()),
+        KernelOptions::default(),
+    );
     Env {
         kernel,
         root,
@@ -400,29 +84,8 @@ fn env() -> Env {
 
 impl Env {
     fn task_as(&self, creds: Credentials) -> Task {
-        let mm = MemoryManager::for_kernel(&self.kernel).expect("mm");
-        let pid = self.kernel.alloc_pid();
-        let root = self.kernel.mounts.root();
-        let mut t = Task {
-            kernel: self.kernel.clone(),
-            tid: pid,
-            tg: Arc::new(ThreadGroup::new(pid, 0)),
-            mm: Arc::new(mm),
-            fds: Arc::new(FdTable::new()),
-            fs: Arc::new(Mutex::new(FsContext {
-                root: root.clone(),
-                cwd: root,
-                umask: 0o022,
-            })),
-            creds,
-            cpu: CpuState::default(),
-            sigmask: 0,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
-            blocker: Arc::new(FakeBlocker::with_clock(self.clock.clone())),
-            pending: Pending::default(),
-            signals: Default::default(),
-        };
+        let blocker = Arc::new(FakeBlocker::with_clock(self.clock.clone()));
+        let mut t = crate::fake::new_task(&self.kernel, creds, blocker);
         let base =
             t.mm.mmap(
                 UserAddr(0),
@@ -456,8 +119,12 @@ impl Env {
             },
         )
         .expect("mount point");
-        let r = MemNode::root(DEV2);
-        r.meta.lock().mode = S_IFDIR | 0o777;
+        let r = MemNode::new_root_on(DEV2);
+        r.set_attr(&SetAttr {
+            mode: Some(0o777),
+            ..Default::default()
+        })
+        .expect("chmod");
         self.kernel
             .mounts
             .mount_with(&at, Dentry::new_root(r.clone()), "memfs", "m", read_only);
@@ -560,31 +227,19 @@ fn file(e: &Env, path: &str, data: &[u8], perm: u32) {
     let mut dir = e.root.clone();
     let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     for p in &parts[..parts.len() - 1] {
-        let next = dir.children.lock().get(p.as_bytes()).cloned();
-        dir = match next {
+        dir = match dir.child(p.as_bytes()) {
             Some(d) => d,
-            None => {
-                let d =
-                    MemNode::downcast(&dir.mkdir(p.as_bytes(), 0o755, Owner::default()).unwrap())
-                        .unwrap();
-                d
-            }
+            None => dir.add_dir(p.as_bytes()).unwrap(),
         };
     }
     let f = dir
-        .mknod(
-            parts[parts.len() - 1].as_bytes(),
-            FileType::Regular,
-            perm,
-            0,
-            Owner::default(),
-        )
+        .add_file(parts[parts.len() - 1].as_bytes(), data)
         .unwrap();
-    MemNode::downcast(&f)
-        .unwrap()
-        .data
-        .lock()
-        .extend_from_slice(data);
+    f.set_attr(&SetAttr {
+        mode: Some(perm),
+        ..Default::default()
+    })
+    .unwrap();
 }
 
 // ---------------------------------------------------------------------
@@ -911,7 +566,7 @@ fn permissions_and_rofs() {
     mkdir(&mut root, "/ro").unwrap();
     e.mount(&root, "/mnt", false);
     let ro = e.mount(&root, "/ro", true);
-    ro.add(b"file", FileType::Regular, 0o666, Owner::default())
+    ro.mknod(b"file", FileType::Regular, 0o666, 0, Owner::default())
         .unwrap();
     let mut u = e.user();
     assert_eq!(

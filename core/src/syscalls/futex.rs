@@ -40,6 +40,7 @@ use super::{arg, Handler};
 use crate::futex::{FutexKey, PiError, PiLock, WaitHandle, WaitState};
 use crate::host::WakeReason;
 use crate::mm::MemoryManager;
+use crate::process::{mono_ns, valid_ns};
 use crate::task::{Pid, Task};
 use crate::{SysResult, UserAddr};
 
@@ -149,33 +150,20 @@ fn read_waitv(t: &Task, at: u64) -> Result<FutexWaitv, Errno> {
     Ok(w)
 }
 
-fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64))
-}
-
 /// The timespec at `addr` in nanoseconds (EFAULT, EINVAL).
 fn read_timeout(t: &Task, addr: u64) -> Result<u64, Errno> {
     let ts: Timespec = t.mm.read_obj(UserAddr(addr))?;
-    ts_ns(&ts)
-}
-
-fn mono_now(t: &Task) -> u64 {
-    ts_ns(&t.kernel.clock.monotonic()).unwrap_or(0)
+    valid_ns(&ts)
 }
 
 /// The monotonic deadline for the absolute time `ns` on CLOCK_REALTIME
 /// (`realtime`) or CLOCK_MONOTONIC.
 fn abs_deadline(t: &Task, ns: u64, realtime: bool) -> u64 {
-    let mono = mono_now(t);
+    let mono = mono_ns(&t.kernel);
     if !realtime {
         return ns;
     }
-    let real = ts_ns(&t.kernel.clock.realtime()).unwrap_or(0);
+    let real = valid_ns(&t.kernel.clock.realtime()).unwrap_or(0);
     mono.saturating_add(ns.saturating_sub(real))
 }
 
@@ -457,7 +445,7 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
     {
         let ns = read_timeout(t, utime)?;
         deadline = Some(match cmd {
-            FUTEX_WAIT => mono_now(t).saturating_add(ns),
+            FUTEX_WAIT => mono_ns(&t.kernel).saturating_add(ns),
             FUTEX_LOCK_PI => abs_deadline(t, ns, true),
             _ => abs_deadline(t, ns, realtime),
         });
@@ -474,26 +462,12 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let val2 = utime as u32;
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let bitset = if cmd == FUTEX_WAIT {
-                FUTEX_BITSET_MATCH_ANY
-            } else {
-                val3
-            };
-            if bitset == 0 {
-                return Err(Errno::EINVAL);
-            }
+            let bitset = op_bitset(cmd == FUTEX_WAIT, val3)?;
             let k = key(t, uaddr, private)?;
             wait(t, k, uaddr, val, bitset, deadline, wait_restart(deadline))
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            let bitset = if cmd == FUTEX_WAKE {
-                FUTEX_BITSET_MATCH_ANY
-            } else {
-                val3
-            };
-            if bitset == 0 {
-                return Err(Errno::EINVAL);
-            }
+            let bitset = op_bitset(cmd == FUTEX_WAKE, val3)?;
             let k = key(t, uaddr, private)?;
             Ok(t.kernel.futexes.try_wake(k, wake_count(val), bitset)? as u64)
         }
@@ -547,6 +521,16 @@ fn sys_futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// The bitset of a wait or a wake: every bit for the plain op, `val3`
+/// for the _BITSET one, which may not be empty (EINVAL).
+fn op_bitset(plain: bool, val3: u32) -> Result<u32, Errno> {
+    let bitset = if plain { FUTEX_BITSET_MATCH_ANY } else { val3 };
+    if bitset == 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(bitset)
 }
 
 /// futex_waitv(waiters, nr_futexes, flags, timeout, clockid): sleeps

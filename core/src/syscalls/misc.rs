@@ -15,6 +15,7 @@ use veil_abi::{Errno, Rlimit, Sysinfo, Timespec, Timeval, Utsname};
 use super::arg;
 use super::Handler;
 use crate::host::WakeReason;
+use crate::process::{mono_ns, ns_ts, valid_ns};
 use crate::task::{ExitStatus, Task};
 use crate::{SysResult, UserAddr};
 
@@ -326,22 +327,6 @@ fn sys_time(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(now as u64)
 }
 
-fn ts_to_ns(ts: &Timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64))
-}
-
-fn ns_to_ts(ns: u64) -> Timespec {
-    Timespec {
-        tv_sec: (ns / 1_000_000_000) as i64,
-        tv_nsec: (ns % 1_000_000_000) as i64,
-    }
-}
-
 /// Sleeps until monotonic `deadline_ns`. Interrupted, an absolute sleep
 /// (`abs`) answers ERESTARTNOHAND (it is simply restarted); a relative one
 /// writes the time left to `rem` (if non-zero) and answers
@@ -350,7 +335,7 @@ fn ns_to_ts(ns: u64) -> Timespec {
 /// runs).
 pub(crate) fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64, abs: bool) -> SysResult {
     loop {
-        let now = ts_to_ns(&t.kernel.clock.monotonic()).unwrap_or(0);
+        let now = mono_ns(&t.kernel);
         if now >= deadline_ns {
             return Ok(0);
         }
@@ -362,8 +347,8 @@ pub(crate) fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64, abs: bool) -
                     return Err(Errno::ERESTARTNOHAND);
                 }
                 if rem != 0 {
-                    let now = ts_to_ns(&t.kernel.clock.monotonic()).unwrap_or(0);
-                    t.mm.write_obj(UserAddr(rem), &ns_to_ts(deadline_ns.saturating_sub(now)))?;
+                    let now = mono_ns(&t.kernel);
+                    t.mm.write_obj(UserAddr(rem), &ns_ts(deadline_ns.saturating_sub(now)))?;
                 }
                 t.signals.restart = Some(crate::signal::RestartBlock::Sleep { deadline_ns, rem });
                 return Err(Errno::ERESTART_RESTARTBLOCK);
@@ -374,8 +359,8 @@ pub(crate) fn sleep_until(t: &mut Task, deadline_ns: u64, rem: u64, abs: bool) -
 
 fn sys_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let req: Timespec = t.mm.read_obj(UserAddr(a[0]))?;
-    let d = ts_to_ns(&req)?;
-    let now = ts_to_ns(&t.kernel.clock.monotonic())?;
+    let d = valid_ns(&req)?;
+    let now = mono_ns(&t.kernel);
     sleep_until(t, now.saturating_add(d), a[1], false)
 }
 
@@ -384,12 +369,12 @@ fn sys_clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let clock = arg::int(a[0]);
     let flags = arg::uint(a[1]);
     let req: Timespec = t.mm.read_obj(UserAddr(a[2]))?;
-    let d = ts_to_ns(&req)?;
-    let now_clock = ts_to_ns(&clock_now(t, clock).map_err(|_| Errno::EINVAL)?)?;
+    let d = valid_ns(&req)?;
+    let now_clock = valid_ns(&clock_now(t, clock).map_err(|_| Errno::EINVAL)?)?;
     if clock as u32 == CLOCK_THREAD_CPUTIME_ID {
         return Err(Errno::EINVAL);
     }
-    let mono = ts_to_ns(&t.kernel.clock.monotonic())?;
+    let mono = mono_ns(&t.kernel);
     let deadline = if flags & TIMER_ABSTIME != 0 {
         mono.saturating_add(d.saturating_sub(now_clock))
     } else {

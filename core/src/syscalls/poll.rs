@@ -21,6 +21,7 @@ use veil_abi::{Errno, Pollfd, Timespec, Timeval};
 
 use super::{arg, Handler};
 use crate::host::WakeReason;
+use crate::process::{mono_ns, valid_ns};
 use crate::task::Task;
 use crate::vfs::OpenFile;
 use crate::{SysResult, UserAddr};
@@ -38,22 +39,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
 
 /// Linux's limit on nfds for poll (RLIMIT_NOFILE is checked too).
 const POLL_MAX: u64 = 1 << 20;
-
-fn now_ns(t: &Task) -> u64 {
-    let ts = t.kernel.clock.monotonic();
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
-fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64))
-}
 
 /// Calls `scan` until it reports something ready (a non-zero count), the
 /// deadline passes (monotonic ns; `None` = forever) or a signal arrives.
@@ -74,7 +59,7 @@ fn wait_ready(
             }
         }
         let n = scan(t);
-        let now = now_ns(t);
+        let now = mono_ns(&t.kernel);
         let stop = !matches!(n, Ok(0)) || deadline.is_some_and(|d| now >= d);
         let reason = if stop {
             WakeReason::Woken
@@ -152,7 +137,7 @@ fn sys_poll(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let deadline = if timeout_ms < 0 {
         None
     } else {
-        Some(now_ns(t).saturating_add(timeout_ms as u64 * 1_000_000))
+        Some(mono_ns(&t.kernel).saturating_add(timeout_ms as u64 * 1_000_000))
     };
     do_poll(t, a[0], a[1], deadline)
 }
@@ -184,7 +169,7 @@ fn sys_ppoll(t: &mut Task, a: &[u64; 6]) -> SysResult {
         None
     } else {
         let ts: Timespec = t.mm.read_obj(UserAddr(a[2]))?;
-        Some(now_ns(t).saturating_add(ts_ns(&ts)?))
+        Some(mono_ns(&t.kernel).saturating_add(valid_ns(&ts)?))
     };
     if a[3] != 0 && a[4] != 8 {
         return Err(Errno::EINVAL);
@@ -253,7 +238,7 @@ fn do_select(t: &mut Task, nfds: i32, sets: [u64; 3], deadline: Option<u64>) -> 
 }
 
 fn sys_select(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let start = now_ns(t);
+    let start = mono_ns(&t.kernel);
     let deadline = if a[4] == 0 {
         None
     } else {
@@ -273,7 +258,7 @@ fn sys_select(t: &mut Task, a: &[u64; 6]) -> SysResult {
     // Linux writes back the time left.
     if a[4] != 0 {
         if let Some(d) = deadline {
-            let left = d.saturating_sub(now_ns(t));
+            let left = d.saturating_sub(mono_ns(&t.kernel));
             let tv = Timeval {
                 tv_sec: (left / 1_000_000_000) as i64,
                 tv_usec: ((left % 1_000_000_000) / 1000) as i64,
@@ -289,7 +274,7 @@ fn sys_pselect6(t: &mut Task, a: &[u64; 6]) -> SysResult {
         None
     } else {
         let ts: Timespec = t.mm.read_obj(UserAddr(a[4]))?;
-        Some(now_ns(t).saturating_add(ts_ns(&ts)?))
+        Some(mono_ns(&t.kernel).saturating_add(valid_ns(&ts)?))
     };
     // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
     let mask_addr = if a[5] != 0 {

@@ -194,17 +194,7 @@ pub(crate) fn do_clone(
         let ns = t.tg.mount_namespace(&t.kernel).copy(&mut fs.lock());
         *tg.mnt_ns.lock() = Some(ns);
     }
-    let mut cpu = CpuState { regs: t.cpu.regs };
-    cpu.regs.rax = 0;
-    if stack != 0 {
-        cpu.regs.rsp = stack;
-    }
-    if flags & CLONE_SETTLS != 0 {
-        if tls >= 0x7fff_ffff_f000 {
-            return Err(Errno::EPERM);
-        }
-        cpu.regs.fs_base = tls;
-    }
+    let cpu = child_cpu(t, flags, stack, tls)?;
     if flags & CLONE_PARENT_SETTID != 0 {
         t.mm.write_obj(UserAddr(ptid), &pid)?;
     }
@@ -323,16 +313,11 @@ pub(crate) fn do_clone(
     Ok(pid as u64)
 }
 
-/// clone with CLONE_THREAD: a new thread in the caller's group, sharing its
-/// memory and signal handlers, on a new host thread.
-fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
-    let kernel = t.kernel.clone();
-    let Some(spawner) = kernel.spawner().cloned() else {
-        return Err(Errno::ENOSYS);
-    };
-    if t.tg.exit_status.lock().is_some() {
-        return Err(Errno::EAGAIN);
-    }
+/// A new task's registers: the caller's, returning 0 from clone, on
+/// `stack` if one is given, with `tls` as its fs base under CLONE_SETTLS
+/// (`EPERM` for an address outside the user half, as Linux's
+/// do_arch_prctl_64).
+fn child_cpu(t: &Task, flags: u64, stack: u64, tls: u64) -> Result<CpuState, Errno> {
     let mut cpu = CpuState { regs: t.cpu.regs };
     cpu.regs.rax = 0;
     if stack != 0 {
@@ -344,6 +329,20 @@ fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls:
         }
         cpu.regs.fs_base = tls;
     }
+    Ok(cpu)
+}
+
+/// clone with CLONE_THREAD: a new thread in the caller's group, sharing its
+/// memory and signal handlers, on a new host thread.
+fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
+    let kernel = t.kernel.clone();
+    let Some(spawner) = kernel.spawner().cloned() else {
+        return Err(Errno::ENOSYS);
+    };
+    if t.tg.exit_status.lock().is_some() {
+        return Err(Errno::EAGAIN);
+    }
+    let cpu = child_cpu(t, flags, stack, tls)?;
     let tid = kernel.alloc_pid();
     if flags & CLONE_PARENT_SETTID != 0 {
         t.mm.write_obj(UserAddr(ptid), &tid)?;

@@ -24,6 +24,7 @@ use zerocopy::IntoBytes;
 
 use super::{arg, Handler};
 use crate::host::WakeReason;
+use crate::process::{mono_ns, valid_ns};
 use crate::signal::{self, bit, Dest, RestartBlock, UNBLOCKABLE};
 use crate::task::{Pid, Task, ThreadGroup};
 use crate::{SysResult, UserAddr};
@@ -136,23 +137,6 @@ fn sys_pause(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     Err(Errno::ERESTARTNOHAND)
 }
 
-/// A relative timeout in nanoseconds (EINVAL for a malformed timespec).
-fn timeout_ns(ts: &Timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64))
-}
-
-fn monotonic_ns(t: &Task) -> u64 {
-    let now = t.kernel.clock.monotonic();
-    (now.tv_sec.max(0) as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(now.tv_nsec.max(0) as u64)
-}
-
 fn sys_rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
@@ -160,7 +144,7 @@ fn sys_rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let set: u64 = t.mm.read_obj(UserAddr(a[0]))?;
     let timeout = if a[2] != 0 {
         let ts: Timespec = t.mm.read_obj(UserAddr(a[2]))?;
-        Some(timeout_ns(&ts)?)
+        Some(valid_ns(&ts)?)
     } else {
         None
     };
@@ -175,7 +159,7 @@ fn sys_rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
             th.real_blocked = real;
             th.mask = real & blocked;
         }
-        let deadline = timeout.map(|ns| monotonic_ns(t).saturating_add(ns));
+        let deadline = timeout.map(|ns| mono_ns(&t.kernel).saturating_add(ns));
         let pending = t.tg.signals.lock().pending_for(t.tid) & !(real & blocked) != 0;
         let reason = if pending {
             WakeReason::Interrupted

@@ -36,6 +36,7 @@ use super::{arg, Handler};
 use crate::host::WakeReason;
 use crate::net::unix::{read_sockaddr, ucred_from, write_sockaddr, UnixSocket};
 use crate::net::{RecvMsg, SendMsg, Socket, SocketFile};
+use crate::process::{mono_ns, valid_ns};
 use crate::task::Task;
 use crate::vfs::OpenFile;
 use crate::{SysResult, UserAddr};
@@ -110,16 +111,9 @@ fn install(t: &Task, sock: Arc<dyn Socket>, flags: i32) -> Result<i32, Errno> {
         .insert(0, file, flags & SOCK_CLOEXEC != 0, t.rlimit(RLIMIT_NOFILE))
 }
 
-fn now_ns(t: &Task) -> u64 {
-    let ts = t.kernel.clock.monotonic();
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
 /// When a wait bounded by `timeout` (ns; `None` = forever) ends.
 fn deadline(t: &Task, timeout: Option<u64>) -> Option<u64> {
-    timeout.map(|d| now_ns(t).saturating_add(d))
+    timeout.map(|d| mono_ns(&t.kernel).saturating_add(d))
 }
 
 /// Runs `op` until it stops answering `EAGAIN`, sleeping on the socket's
@@ -401,6 +395,7 @@ fn sys_getsockopt(t: &mut Task, a: &[u64; 6]) -> SysResult {
 // Data
 
 /// What a send carries besides its bytes.
+#[derive(Default)]
 struct Extras {
     to: Option<Vec<u8>>,
     rights: Vec<Arc<OpenFile>>,
@@ -542,11 +537,9 @@ pub(crate) fn read_socket(
     segs: &[Iovec],
     total: usize,
 ) -> Option<Result<usize, Errno>> {
-    let s = SocketFile::of(file).ok()?;
-    if total == 0 {
-        return Some(Ok(0));
-    }
-    Some(do_recv(t, file, &s, segs, total, 0).map(|(n, _)| n))
+    plain_io(file, total, |s| {
+        do_recv(t, file, s, segs, total, 0).map(|(n, _)| n)
+    })
 }
 
 /// write(2) and writev(2) on a socket: sendmsg without flags (Linux's
@@ -557,16 +550,23 @@ pub(crate) fn write_socket(
     segs: &[Iovec],
     total: usize,
 ) -> Option<Result<usize, Errno>> {
+    plain_io(file, total, |s| {
+        do_send(t, file, s, segs, total, Extras::default(), 0)
+    })
+}
+
+/// What read_socket and write_socket share: `None` if `file` is not a
+/// socket, 0 at once for an empty transfer, else `io` on the socket.
+fn plain_io(
+    file: &OpenFile,
+    total: usize,
+    io: impl FnOnce(&Arc<dyn Socket>) -> Result<usize, Errno>,
+) -> Option<Result<usize, Errno>> {
     let s = SocketFile::of(file).ok()?;
     if total == 0 {
         return Some(Ok(0));
     }
-    let ex = Extras {
-        to: None,
-        rights: Vec::new(),
-        creds: None,
-    };
-    Some(do_send(t, file, &s, segs, total, ex, 0))
+    Some(io(&s))
 }
 
 fn sys_sendto(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -590,8 +590,7 @@ fn sys_sendto(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }];
     let ex = Extras {
         to,
-        rights: Vec::new(),
-        creds: None,
+        ..Default::default()
     };
     Ok(do_send(t, &file, &s, &segs, len, ex, flags)? as u64)
 }
@@ -852,15 +851,6 @@ fn sys_sendmmsg(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(sent as u64)
 }
 
-fn ts_ns(ts: &Timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64))
-}
-
 fn sys_recvmmsg(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let (vec, vlen, mut flags, tsp) = (
         a[1],
@@ -870,7 +860,7 @@ fn sys_recvmmsg(t: &mut Task, a: &[u64; 6]) -> SysResult {
     );
     let end = if tsp != 0 {
         let ts: Timespec = t.mm.read_obj(UserAddr(tsp))?;
-        Some(now_ns(t).saturating_add(ts_ns(&ts)?))
+        Some(mono_ns(&t.kernel).saturating_add(valid_ns(&ts)?))
     } else {
         None
     };
@@ -898,12 +888,12 @@ fn sys_recvmmsg(t: &mut Task, a: &[u64; 6]) -> SysResult {
         if flags & MSG_WAITFORONE != 0 {
             flags |= MSG_DONTWAIT;
         }
-        if end.is_some_and(|e| now_ns(t) >= e) {
+        if end.is_some_and(|e| mono_ns(&t.kernel) >= e) {
             break;
         }
     }
     if let Some(e) = end {
-        let left = e.saturating_sub(now_ns(t));
+        let left = e.saturating_sub(mono_ns(&t.kernel));
         let ts = Timespec {
             tv_sec: (left / 1_000_000_000) as i64,
             tv_nsec: (left % 1_000_000_000) as i64,

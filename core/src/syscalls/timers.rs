@@ -8,10 +8,10 @@ use alloc::sync::Arc;
 
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
-use veil_abi::{Errno, Itimerspec, Itimerval, Sigevent, Timespec, Timeval};
+use veil_abi::{Errno, Itimerspec, Itimerval, Sigevent, Timeval};
 
 use super::{arg, Handler};
-use crate::process::{ns_ts, ts_ns};
+use crate::process::{ns_ts, ts_ns, valid_ns};
 use crate::task::{Pid, Task};
 use crate::timer::timerfd::TimerFd;
 use crate::timer::{self, Notify, TimerClock};
@@ -55,14 +55,6 @@ fn ns_tv(ns: u64) -> Timeval {
         tv_sec: (ns / 1_000_000_000) as i64,
         tv_usec: ((ns % 1_000_000_000) / 1000) as i64,
     }
-}
-
-/// A timespec as nanoseconds (`EINVAL` unless Linux's `timespec64_valid`).
-fn valid_ns(ts: &Timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(ts_ns(ts))
 }
 
 fn itimerspec(left: u64, interval: u64) -> Itimerspec {

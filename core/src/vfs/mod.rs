@@ -178,15 +178,7 @@ impl Location {
                 None => break,
             }
         }
-        let mut out = Vec::new();
-        for p in parts.iter().rev() {
-            out.push(b'/');
-            out.extend_from_slice(p);
-        }
-        if out.is_empty() {
-            out.push(b'/');
-        }
-        out
+        mount::join_path(&parts)
     }
 }
 

@@ -454,7 +454,7 @@ impl Mount {
 }
 
 /// `/a/b` from the components `[b, a]` (innermost first); `/` if none.
-fn join_path(parts: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn join_path(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for p in parts.iter().rev() {
         out.push(b'/');
