@@ -54,6 +54,10 @@ pub struct Kernel {
     next_pid: AtomicI32,
     /// Every live thread group by pid (zombies included until reaped).
     pub thread_groups: Mutex<BTreeMap<Pid, Weak<ThreadGroup>>>,
+    /// Orders every change of a parent link (Linux's `tasklist_lock`):
+    /// fork linking a child, exit reparenting orphans and notifying the
+    /// parent (see [`crate::process::exit_notify`]).
+    pub tasklist: Mutex<()>,
     spawner: spin::Once<Arc<dyn Spawner>>,
     timers: spin::Once<Arc<dyn TimerService>>,
     /// Futex wait queues.
@@ -112,6 +116,7 @@ impl Kernel {
             unknown_logged: Mutex::new(alloc::vec![0; sysno::COUNT.div_ceil(64) + 1]),
             next_pid: AtomicI32::new(1),
             thread_groups: Mutex::new(BTreeMap::new()),
+            tasklist: Mutex::new(()),
             spawner: spin::Once::new(),
             timers: spin::Once::new(),
             futexes: crate::futex::FutexTable::default(),

@@ -383,7 +383,9 @@ pub fn child_total(kernel: &Kernel, child: &ThreadGroup) -> ChildUsage {
 
 /// The process that adopts `tg`'s children when it exits: the nearest
 /// living ancestor that is a child subreaper, else init (pid 1), else
-/// nobody (init itself is exiting).
+/// nobody (init itself is exiting). Called under `Kernel::tasklist`, so
+/// an ancestor that is exiting either has not reparented its own children
+/// yet (and will take these along) or is skipped.
 pub fn find_reaper(kernel: &Kernel, tg: &Arc<ThreadGroup>) -> Option<Arc<ThreadGroup>> {
     let mut ppid = *tg.ppid.lock();
     // A chain longer than the process count would be a cycle.
@@ -406,6 +408,97 @@ pub fn find_reaper(kernel: &Kernel, tg: &Arc<ThreadGroup>) -> Option<Arc<ThreadG
     kernel.thread_group(1).filter(|i| !Arc::ptr_eq(i, tg))
 }
 
+// -------------------------------------------------------------------------
+// Parent links
+//
+// A process's parent link is its `ppid` and its place in the parent's
+// `children`. Both change only under `Kernel::tasklist` (Linux's
+// tasklist_lock): fork links a child ([`link_child`]); exit reparents the
+// orphans and tells the parent ([`exit_notify`]). So an exiting process and
+// an exiting child, or an orphan moving to a subreaper that is exiting
+// too, never see each other half way: a child's exit is reported to the
+// parent that holds it in `children`, and getppid() only ever answers the
+// old parent or the reaper. getppid itself reads `ppid` without the lock.
+
+/// Links the new process `child` under its parent (`creator`'s process,
+/// or with CLONE_PARENT `creator`'s parent as it is now) and returns that
+/// parent.
+pub fn link_child(
+    kernel: &Kernel,
+    creator: &Task,
+    child: &Arc<ThreadGroup>,
+    clone_parent: bool,
+) -> Arc<ThreadGroup> {
+    let _order = kernel.tasklist.lock();
+    let parent = if clone_parent {
+        kernel
+            .thread_group(*creator.tg.ppid.lock())
+            .unwrap_or_else(|| creator.tg.clone())
+    } else {
+        creator.tg.clone()
+    };
+    *child.ppid.lock() = parent.pid;
+    parent.children.lock().push(child.clone());
+    parent
+}
+
+/// The last thread of `task`'s process has gone (Linux's `exit_notify`):
+/// its children go to the reaper, then the group becomes a zombie and its
+/// parent is told (or reaps it at once), all in one step under
+/// `Kernel::tasklist`.
+pub fn exit_notify(kernel: &Kernel, task: &Task) {
+    let tg = &task.tg;
+    let _order = kernel.tasklist.lock();
+    reparent_children(kernel, tg, task.creds.uid);
+    let parent = kernel.thread_group(*tg.ppid.lock());
+    // SIGCHLD ignored or SA_NOCLDWAIT: the parent never sees a zombie.
+    if let Some(p) = &parent {
+        crate::signal::autoreap(kernel, tg, p);
+    }
+    tg.dead.store(true, Ordering::Release);
+    group_exited(kernel, tg);
+    match parent {
+        Some(parent) => crate::signal::notify_parent_exit(kernel, tg, task.creds.uid, &parent),
+        None => {
+            kernel.thread_groups.lock().remove(&tg.pid);
+        }
+    }
+}
+
+/// Moves the children of the exiting `tg` (run by user `uid`) to their
+/// reaper (Linux's `forget_original_parent` and `reparent_leader`): each
+/// joins the reaper's children before its `ppid` names the reaper, so a
+/// child that sees the new parent can be waited for by it; each exits to
+/// SIGCHLD from now on; a child that is already a zombie is reported to
+/// the reaper (which may reap it at once); then the children get their
+/// parent-death signal, with the new parent in place for a handler's
+/// getppid(). With no reaper (init is exiting) they are dropped.
+fn reparent_children(kernel: &Kernel, tg: &Arc<ThreadGroup>, uid: u32) {
+    let orphans: Vec<Arc<ThreadGroup>> = core::mem::take(&mut *tg.children.lock());
+    if orphans.is_empty() {
+        return;
+    }
+    let Some(reaper) = find_reaper(kernel, tg) else {
+        let mut groups = kernel.thread_groups.lock();
+        for o in orphans {
+            groups.remove(&o.pid);
+        }
+        return;
+    };
+    for o in &orphans {
+        reaper.children.lock().push(o.clone());
+        *o.ppid.lock() = reaper.pid;
+        o.signals.set_exit_signal(SIGCHLD);
+    }
+    for o in orphans.iter().filter(|o| o.dead.load(Ordering::Acquire)) {
+        crate::signal::autoreap(kernel, o, &reaper);
+        let child_uid = o.signals.lock().threads.first().map_or(uid, |th| th.ids.0);
+        crate::signal::notify_parent_exit(kernel, o, child_uid, &reaper);
+    }
+    reaper.wake_child_waiters();
+    send_pdeath_signals(kernel, tg, uid, &orphans);
+}
+
 /// Sends each orphan of the exited `parent` its parent-death signal
 /// (PR_SET_PDEATHSIG), as from the parent (SI_USER, its pid and uid).
 /// Called once the orphans have their new parent.
@@ -416,6 +509,9 @@ pub fn send_pdeath_signals(
     orphans: &[Arc<ThreadGroup>],
 ) {
     for o in orphans {
+        if o.dead.load(Ordering::Acquire) {
+            continue;
+        }
         let sig = o.pm.pdeathsig.load(Ordering::Relaxed);
         if !crate::signal::valid(sig) {
             continue;
@@ -492,4 +588,166 @@ fn take_leader_pid(task: &mut Task) {
     }
     task.kernel.thread_groups.lock().remove(&old);
     task.tid = pid;
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    use veil_abi::flags::{SIGCHLD, SIGUSR1, SIG_IGN};
+
+    use crate::fake::TestBed;
+    use crate::task::{Credentials, ExitStatus, Task};
+
+    /// A registered task that is a child of `parent` (as fork links it).
+    fn child_of(tb: &TestBed, parent: &Task) -> Task {
+        let t = tb.task_as(Credentials::new(0, 0, Vec::new()));
+        tb.kernel.register(&t.tg);
+        super::link_child(&tb.kernel, parent, &t.tg, false);
+        t
+    }
+
+    /// init (pid 1), p (its child), mid (p's child), orphan (mid's child).
+    fn family(tb: &TestBed) -> (Task, Task, Task, Task) {
+        let init = tb.task();
+        tb.kernel.register(&init.tg);
+        assert_eq!(init.pid(), 1);
+        // A SIGCHLD handler: init gets no signal left at SIG_DFL.
+        init.tg.sigactions.lock()[(SIGCHLD - 1) as usize].handler = 0x1000;
+        let p = child_of(tb, &init);
+        let mid = child_of(tb, &p);
+        let orphan = child_of(tb, &mid);
+        (init, p, mid, orphan)
+    }
+
+    fn exit(tb: &TestBed, t: &mut Task) {
+        t.exit_group(ExitStatus::Exited(0));
+        tb.kernel.exit_task(t);
+    }
+
+    fn has_child(parent: &Task, child: &Task) -> bool {
+        parent
+            .tg
+            .children
+            .lock()
+            .iter()
+            .any(|c| Arc::ptr_eq(c, &child.tg))
+    }
+
+    #[test]
+    fn a_zombie_orphan_is_reported_to_its_reaper() {
+        let tb = TestBed::new();
+        let (init, p, mut mid, mut orphan) = family(&tb);
+        orphan.tg.signals.set_exit_signal(SIGUSR1);
+        exit(&tb, &mut orphan);
+        let sig = crate::signal::dequeue(&mid, 0).expect("mid told");
+        assert_eq!(sig.signo, SIGUSR1);
+        exit(&tb, &mut mid);
+        assert_eq!(*orphan.tg.ppid.lock(), 1);
+        assert!(has_child(&init, &orphan), "the zombie is init's to reap");
+        // Linux's reparent_leader: the adopted zombie is reported to the
+        // reaper with SIGCHLD, its exit signal from now on.
+        let info = crate::signal::dequeue(&init, 0).expect("init told of the zombie");
+        assert_eq!(info.signo, SIGCHLD);
+        assert_eq!(info.fields[0] as u32 as i32, orphan.pid());
+        assert_eq!(orphan.tg.signals.lock().exit_signal, SIGCHLD);
+        assert!(has_child(&p, &mid), "mid is p's zombie");
+    }
+
+    #[test]
+    fn a_reaper_ignoring_sigchld_reaps_an_adopted_zombie_at_once() {
+        let tb = TestBed::new();
+        let (init, _p, mut mid, mut orphan) = family(&tb);
+        init.tg.sigactions.lock()[(SIGCHLD - 1) as usize].handler = SIG_IGN;
+        exit(&tb, &mut orphan);
+        exit(&tb, &mut mid);
+        assert!(!has_child(&init, &orphan));
+        assert!(tb.kernel.thread_group(orphan.pid()).is_none());
+        assert!(crate::signal::dequeue(&init, 0).is_none());
+    }
+
+    /// A child exiting while its parent exits, on two host threads: the
+    /// child's exit always reaches the process that ends up holding it
+    /// (init), whichever goes first. (A smoke test for lock order and the
+    /// outcome: the window it guards is a few instructions wide, and two
+    /// threads rarely hit it here.)
+    #[test]
+    fn a_child_exit_racing_its_parent_exit_reaches_the_reaper() {
+        for round in 0..200 {
+            let tb = TestBed::new();
+            let (init, _p, mut mid, mut orphan) = family(&tb);
+            let orphan_tg = orphan.tg.clone();
+            let orphan_pid = orphan.pid();
+            let go = Arc::new(std::sync::Barrier::new(2));
+            let (k1, k2) = (tb.kernel.clone(), tb.kernel.clone());
+            let g1 = go.clone();
+            let a = std::thread::spawn(move || {
+                mid.exit_group(ExitStatus::Exited(0));
+                g1.wait();
+                k1.exit_task(&mut mid);
+            });
+            let b = std::thread::spawn(move || {
+                orphan.exit_group(ExitStatus::Exited(0));
+                go.wait();
+                k2.exit_task(&mut orphan);
+            });
+            a.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(*orphan_tg.ppid.lock(), 1, "round {round}");
+            assert!(
+                init.tg
+                    .children
+                    .lock()
+                    .iter()
+                    .any(|c| Arc::ptr_eq(c, &orphan_tg)),
+                "round {round}: init holds the zombie"
+            );
+            let info = crate::signal::dequeue(&init, 0);
+            assert_eq!(
+                info.map(|i| (i.signo, i.fields[0] as u32 as i32)),
+                Some((SIGCHLD, orphan_pid)),
+                "round {round}: init is told"
+            );
+        }
+    }
+
+    /// An orphan moving to a subreaper that exits at the same time is
+    /// never left with a parent that is gone: it ends under the
+    /// subreaper's reaper (init), and the pdeath signal finds the new
+    /// parent in place.
+    #[test]
+    fn orphans_moving_to_an_exiting_subreaper_are_not_lost() {
+        for round in 0..200 {
+            let tb = TestBed::new();
+            let (init, mut s, mut mid, orphan) = family(&tb);
+            s.tg.pm
+                .subreaper
+                .store(true, core::sync::atomic::Ordering::Relaxed);
+            orphan
+                .tg
+                .pm
+                .pdeathsig
+                .store(SIGUSR1, core::sync::atomic::Ordering::Relaxed);
+            let go = Arc::new(std::sync::Barrier::new(2));
+            let (k1, k2) = (tb.kernel.clone(), tb.kernel.clone());
+            let g1 = go.clone();
+            let a = std::thread::spawn(move || {
+                mid.exit_group(ExitStatus::Exited(0));
+                g1.wait();
+                k1.exit_task(&mut mid);
+            });
+            let b = std::thread::spawn(move || {
+                s.exit_group(ExitStatus::Exited(0));
+                go.wait();
+                k2.exit_task(&mut s);
+            });
+            a.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(*orphan.tg.ppid.lock(), 1, "round {round}");
+            assert!(has_child(&init, &orphan), "round {round}");
+            let info = crate::signal::dequeue(&orphan, 0).expect("pdeath signal");
+            assert_eq!(info.signo, SIGUSR1);
+        }
+    }
 }

@@ -56,7 +56,7 @@
 //! - **Exit**: the parent gets the child's exit signal (SIGCHLD with
 //!   CLD_EXITED / CLD_KILLED, si_pid, si_uid, si_status) unless it ignores
 //!   SIGCHLD; with SIGCHLD set to SIG_IGN or SA_NOCLDWAIT the child is
-//!   reaped at once ([`autoreap`], [`exit_notify`]).
+//!   reaped at once ([`autoreap`], [`notify_parent_exit`]).
 //! - **init**: the sandbox's pid 1 gets no signal whose disposition is
 //!   SIG_DFL from inside the sandbox (Linux's SIGNAL_UNKILLABLE), SIGKILL
 //!   and SIGSTOP included; the runtime (an ancestor namespace) can still
@@ -1234,12 +1234,11 @@ pub fn autoreap(kernel: &Kernel, tg: &Arc<ThreadGroup>, parent: &ThreadGroup) ->
     true
 }
 
-/// Tells `parent` that `task`'s group exited (Linux's
+/// Tells `parent` that group `tg` (last run by user `uid`) exited (Linux's
 /// `do_notify_parent`): its exit signal with CLD_EXITED or CLD_KILLED
 /// (not sent if that is SIGCHLD and the parent ignores it), and a wake-up
 /// for the parent's waits.
-pub fn exit_notify(kernel: &Kernel, task: &Task, parent: &Arc<ThreadGroup>) {
-    let tg = &task.tg;
+pub fn notify_parent_exit(kernel: &Kernel, tg: &ThreadGroup, uid: u32, parent: &Arc<ThreadGroup>) {
     let sig = tg.signals.lock().exit_signal;
     let st = tg.exit_status.lock().unwrap_or(ExitStatus::Exited(0));
     let (code, status) = match st {
@@ -1249,7 +1248,7 @@ pub fn exit_notify(kernel: &Kernel, task: &Task, parent: &Arc<ThreadGroup>) {
     let ignored =
         sig == SIGCHLD && parent.sigactions.lock()[(SIGCHLD - 1) as usize].handler == SIG_IGN;
     if valid(sig) && !ignored {
-        let info = chld_info(sig, code, tg.pid, task.creds.uid, status);
+        let info = chld_info(sig, code, tg.pid, uid, status);
         let _ = send(kernel, parent, Dest::Group, info, false, None);
     }
     parent.wake_child_waiters();

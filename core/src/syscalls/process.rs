@@ -23,7 +23,6 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
@@ -210,14 +209,7 @@ pub(crate) fn do_clone(
 
     // Register the child before it can run, so wait4 sees it at once.
     kernel.register(&tg);
-    let parent_tg = if flags & CLONE_PARENT != 0 {
-        kernel
-            .thread_group(parent_pid)
-            .unwrap_or_else(|| t.tg.clone())
-    } else {
-        t.tg.clone()
-    };
-    parent_tg.children.lock().push(tg.clone());
+    let parent_tg = crate::process::link_child(&kernel, t, &tg, flags & CLONE_PARENT != 0);
 
     let parent_mm = t.mm.clone();
     let parent_blocker = t.blocker.clone();
@@ -687,41 +679,12 @@ impl Kernel {
             }
         }
         tg.release_vfork_parent();
-        // Orphans are reparented to the nearest child subreaper or init
-        // (pid 1), then get their parent-death signal.
-        let orphans: Vec<Arc<ThreadGroup>> = core::mem::take(&mut *tg.children.lock());
-        if !orphans.is_empty() {
-            if let Some(init) = crate::process::find_reaper(self, &tg) {
-                for o in &orphans {
-                    *o.ppid.lock() = init.pid;
-                }
-                init.children.lock().extend(orphans.iter().cloned());
-                init.wake_child_waiters();
-                crate::process::send_pdeath_signals(self, &tg, task.creds.uid, &orphans);
-            } else {
-                for o in orphans {
-                    self.thread_groups.lock().remove(&o.pid);
-                }
-            }
-        }
         // Drop the address space now: the stub goes away with it.
         let _ = core::mem::replace(&mut task.fds, Arc::new(FdTable::new()));
         // A session leader gives up its controlling terminal.
         crate::tty::job::group_exit(self, &tg);
         crate::signal::detach(task);
-        let ppid = *tg.ppid.lock();
-        let parent = self.thread_group(ppid);
-        // SIGCHLD ignored or SA_NOCLDWAIT: the parent never sees a zombie.
-        if let Some(p) = &parent {
-            crate::signal::autoreap(self, &tg, p);
-        }
-        tg.dead.store(true, Ordering::Release);
-        crate::process::group_exited(self, &tg);
-        match parent {
-            Some(parent) => crate::signal::exit_notify(self, task, &parent),
-            None => {
-                self.thread_groups.lock().remove(&tg.pid);
-            }
-        }
+        // Orphans to the reaper, then a zombie for the parent.
+        crate::process::exit_notify(self, task);
     }
 }
