@@ -70,6 +70,9 @@ pub struct Kernel {
     pub inotify: Arc<crate::vfs::inotify::Registry>,
     /// The sandbox's pseudo-terminals (its devpts instance).
     pub ptys: Arc<crate::tty::PtyTable>,
+    /// The pty behind `/dev/console`, when the runtime gave the sandbox a
+    /// terminal (`veil do -t`).
+    pub console: spin::Once<Arc<crate::tty::Pty>>,
     /// Sockets: the unix-socket namespace.
     pub net: crate::net::Net,
     unsupported_logged: Mutex<Vec<&'static str>>,
@@ -124,6 +127,7 @@ impl Kernel {
             fifos: crate::vfs::fifo::FifoTable::default(),
             inotify: crate::vfs::inotify::Registry::new(),
             ptys: crate::tty::PtyTable::new(),
+            console: spin::Once::new(),
             net: crate::net::Net::default(),
             unsupported_logged: Mutex::new(Vec::new()),
             boot_ns: AtomicU64::new(0),

@@ -11,6 +11,7 @@
 //! | `random`  | 1:8  | reads from the sandbox's [`Random`]              |
 //! | `urandom` | 1:9  | the same                                         |
 //! | `tty`     | 5:0  | the caller's controlling terminal (`ENXIO` without one) |
+//! | `console` | 5:1  | the sandbox's console pty; made only when there is one ([`DevFs::add_console`]), as runc makes it only for a terminal |
 //! | `ptmx`    | 5:2  | a new pseudo-terminal master ([`veil_core::tty`]) |
 //!
 //! plus `stdin`, `stdout`, `stderr` -> `/proc/self/fd/{0,1,2}`, `fd` ->
@@ -47,6 +48,8 @@ pub mod devno {
     pub const URANDOM: u64 = makedev(1, 9);
     /// `/dev/tty`.
     pub const TTY: u64 = makedev(5, 0);
+    /// `/dev/console`.
+    pub const CONSOLE: u64 = makedev(5, 1);
     /// `/dev/ptmx`.
     pub const PTMX: u64 = makedev(5, 2);
 }
@@ -77,6 +80,7 @@ impl DeviceOpen for Devices {
         }
         match rdev {
             devno::TTY => return Ok(veil_core::tty::open_current_tty(cx, flags)?),
+            devno::CONSOLE => return Ok(veil_core::tty::open_console(cx, flags)?),
             devno::PTMX => return Ok(veil_core::tty::open_ptmx(cx)?),
             _ => {}
         }
@@ -205,6 +209,19 @@ impl DevFs {
         root.create_dir(b"shm", 0o1777, root_owner)?;
         root.create_dir(b"pts", 0o755, root_owner)?;
         Ok(DevFs { fs })
+    }
+
+    /// Adds `/dev/console` (mode 0600, root's), for a sandbox whose
+    /// kernel has a console pty.
+    pub fn add_console(&self) -> Result<(), Errno> {
+        self.fs.root().create_node(
+            b"console",
+            FileType::CharDevice,
+            0o600,
+            devno::CONSOLE,
+            Owner::default(),
+        )?;
+        Ok(())
     }
 
     /// The root as a VFS root dentry, to mount at `/dev`.

@@ -197,13 +197,15 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
     task.publish_view();
 
     // Kernel filesystems.
-    mount_at(
-        &task,
-        "/dev",
-        veil_fs::devfs::new_root(clock.clone(), random.clone()),
-        "devtmpfs",
-        "devtmpfs",
-    )?;
+    // /dev; with -t it also has /dev/console (the program's terminal).
+    let dev = veil_fs::devfs::DevFs::new(clock.clone(), random.clone())
+        .map_err(|e| BootError::new(125, format!("veil: cannot make /dev: {}", e.name())))?;
+    if args.tty {
+        dev.add_console().map_err(|e| {
+            BootError::new(125, format!("veil: cannot make /dev/console: {}", e.name()))
+        })?;
+    }
+    mount_at(&task, "/dev", dev.tmpfs().root(), "devtmpfs", "devtmpfs")?;
     mount_at(
         &task,
         "/dev/pts",
@@ -333,6 +335,7 @@ fn open_terminal(
     };
     let master = veil_core::tty::open_ptmx(task).map_err(fail)?;
     let pty = master.pty().clone();
+    task.kernel.console.call_once(|| pty.clone());
     pty.set_locked(false);
     crate::terminal::copy_winsize(&pty);
     let master = veil_core::vfs::OpenFile::new(master, None, veil_abi::flags::O_RDWR);

@@ -624,6 +624,29 @@ impl Drop for HostTerminal {
 }
 
 #[test]
+fn no_console_without_a_terminal() {
+    for p in platforms() {
+        let out = std::process::Command::new(veil_tests::veil_bin())
+            .arg("do")
+            .args(p.flags())
+            .args([
+                "/bin/sh",
+                "-c",
+                "ls /dev/console; ls /dev | grep -c console",
+            ])
+            .env_clear()
+            .envs(veil_tests::ENV.iter().copied())
+            .output()
+            .expect("run veil");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "0\n",
+            "on {p}: /dev/console exists without -t"
+        );
+    }
+}
+
+#[test]
 fn tty_flag_gives_an_interactive_terminal() {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
@@ -671,6 +694,14 @@ fn tty_flag_gives_an_interactive_terminal() {
             term.wait_for("40 120\r\n/dev/pts/0\r\n", 20),
             "{}",
             fail(&term, "no 40 120")
+        );
+        // /dev/console is the same terminal (root's, 0600), as runc makes
+        // it for a container with a terminal.
+        term.type_keys(b"echo via-console >/dev/console; ls -l /dev/console | cut -c1-10\r");
+        assert!(
+            term.wait_for("via-console\r\ncrw-------\r\n", 20),
+            "{}",
+            fail(&term, "no /dev/console")
         );
         // Resizing the host terminal resizes it and sends SIGWINCH to the
         // foreground process group (the shell here).

@@ -76,7 +76,9 @@ use ldisc::{Ldisc, Out};
 
 pub use ioctl::file_ioctl;
 pub use job::Ctty;
-pub use pty::{open_current_tty, open_ptmx, open_slave, read, write_check, MasterFile, SlaveFile};
+pub use pty::{
+    open_console, open_current_tty, open_ptmx, open_slave, read, write_check, MasterFile, SlaveFile,
+};
 
 /// True if `ops` is a pty end (master or slave).
 pub fn is_pty_file(ops: &dyn crate::vfs::FileOps) -> bool {

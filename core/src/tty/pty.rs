@@ -95,6 +95,14 @@ pub fn open_current_tty(task: &Task, flags: u32) -> Result<Arc<SlaveFile>, Errno
     open_slave(task, &pty, flags, true)
 }
 
+/// Opens `/dev/console`: the slave of the sandbox's console pty (`ENXIO`
+/// without one). As on Linux, opening the console never makes it the
+/// controlling terminal.
+pub fn open_console(task: &Task, flags: u32) -> Result<Arc<SlaveFile>, Errno> {
+    let pty = task.kernel.console.get().cloned().ok_or(Errno::ENXIO)?;
+    open_slave(task, &pty, flags, true)
+}
+
 /// The pair and end behind a description, if it is a pty file.
 pub(crate) fn tty_of(ops: &dyn FileOps) -> Option<(&Arc<Pty>, End)> {
     let any = ops.as_any();
