@@ -578,7 +578,9 @@ impl Inode for OvInode {
         u.set_attr(set)
     }
 
-    fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+    fn lookup(&self, cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+        // The upper layer's file pages come from the kernel's memory.
+        self.fs.upper_fs.bind_to(cx);
         Ok(self.find(name)?)
     }
 
@@ -867,6 +869,7 @@ impl Inode for OvInode {
     }
 
     fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        self.fs.upper_fs.bind_to(cx);
         match self.kind {
             FileType::Directory => Err(Errno::EISDIR),
             FileType::Symlink => Err(Errno::ELOOP),
