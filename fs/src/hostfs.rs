@@ -18,7 +18,11 @@
 //! - host pseudo-filesystems met below the root (`proc`, `sysfs`, cgroup,
 //!   debugfs, ...) are shown as empty directories, so the host's `/proc` or
 //!   `/sys` never leak even where nothing is mounted over them;
-//! - everything is read-only: every change answers `EROFS`.
+//! - everything is read-only: every change answers `EROFS`. So a
+//!   `MAP_SHARED` mapping of a hostfs file is read-only too (open for
+//!   writing is `EROFS`, hence `PROT_WRITE` on a shared mapping `EACCES`);
+//!   its pages are copies read on fault, and nothing is ever written back
+//!   to the host (msync has nothing to do).
 //!
 //! # File descriptors
 //! hostfs keeps no host fd per inode: a file is opened (by its path from

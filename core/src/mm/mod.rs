@@ -38,9 +38,27 @@
 //! - Copy-on-write: pages have reference counts (see [`PageAllocator`]).
 //!   [`MemoryManager::fork`] shares private pages between parent and child,
 //!   maps them read-only, and the first write from either side copies.
+//! - Shared file mappings: a file whose data lives in the memory file
+//!   (memfds, tmpfs files: [`crate::vfs::node::MemoryPages`], kept in a
+//!   [`crate::vfs::pagestore::PageStore`]) is mapped by its own pages, so
+//!   `read`, `write` and every shared mapping in every address space see
+//!   the same bytes. A fault asks the file for the pages of its
+//!   fault-around window in one call (holes are allocated in runs, so
+//!   they can be mapped with one platform call). The address space adds
+//!   itself to the file's [`MappingSet`] when it first maps a page of it;
+//!   when pages leave the file (truncation, `MADV_REMOVE`, hole punching)
+//!   the file calls [`MappingSpace::invalidate`] and the entries go
+//!   (private copies too, on truncation, as Linux's `even_cows`), so an
+//!   access past the end of the file raises SIGBUS and a file grown again
+//!   shows its new pages everywhere. Fork copies no entries of such a
+//!   mapping: the child faults the file's pages in. `msync` has nothing to
+//!   write back; `mincore` reports the file's pages as resident whether
+//!   this address space touched them or not.
 //!
 //! # Locking
-//! The state sits behind one `spin::RwLock`. Copies take the read lock
+//! The state sits behind one `spin::RwLock`. A memory-backed file's lock
+//! is taken inside it (faults), never around it: files invalidate
+//! mappings with their own lock dropped. Copies take the read lock
 //! when every page they touch is present; anything that allocates or
 //! changes the layout takes the write lock. File reads for file-backed
 //! faults happen with no lock held (a generation counter detects a layout
@@ -49,13 +67,14 @@
 //! the address space.
 //!
 //! # Left out (later issues)
-//! - `MAP_SHARED` mappings are private to one address space: anonymous
-//!   shared memory is modelled as private pages that [`MemoryManager::fork`]
-//!   shares without copy-on-write (pages are populated at fork so both
-//!   sides see the same ones); a shared file mapping is a private copy of
-//!   the file whose writes never reach the file, except for files whose
-//!   data lives in the memory file ([`crate::vfs::node::MemoryPages`]:
-//!   memfds), whose shared mappings map the file's own pages.
+//! - Anonymous shared memory is modelled as pages that
+//!   [`MemoryManager::fork`] shares without copy-on-write (populated at
+//!   fork so both sides see the same ones), not as a shmem file: mremap
+//!   cannot grow it for both sides.
+//! - A shared mapping of a file whose data is not in the memory file (a
+//!   host file given as a standard fd; hostfs is read-only) is a copy of
+//!   the file: writes through it never reach the file, and only fork
+//!   shares it (populated at fork when it may write).
 //! - Private file pages are copied from the file on first touch (no shared
 //!   page cache), and do not see later writes to the file.
 //! - No memory accounting against RLIMIT_AS / RLIMIT_MEMLOCK, no

@@ -13,8 +13,9 @@
 //! Left out: RLIMIT_MEMLOCK (mlock always succeeds), `MAP_SYNC` and memory
 //! protection keys. msync writes nothing back: shared mappings of files
 //! whose data lives in the memory file (memfds, tmpfs, overlay files once
-//! copied up) map the file's own pages, and no other file the sandbox can
-//! map for writing holds data elsewhere (hostfs is read-only).
+//! copied up) map the file's own pages; hostfs is read-only; a host file
+//! given as a standard fd is mapped as a copy whose writes never reach it
+//! (left out).
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -515,6 +515,7 @@ mod tests {
         assert!(s.get_present(2, 10, &mut again));
         assert_eq!(again, out);
         m.decref_pages(&mut again);
+        again.clear();
         assert!(!s.get_present(0, 3, &mut again));
         assert!(again.is_empty());
         let mut res = [9u8; 8];
