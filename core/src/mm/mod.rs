@@ -250,14 +250,16 @@ pub struct MemoryManager {
 /// it through ([`MappingSet`]): to drop page-table entries of pages that
 /// left the file.
 struct Mapper {
-    space: Arc<dyn AddressSpace>,
+    /// Weak, so that the memory manager's drop still knows whether anyone
+    /// else holds the platform address space.
+    space: alloc::sync::Weak<dyn AddressSpace>,
     pages: Arc<PageAllocator>,
     state: alloc::sync::Weak<RwLock<MmState>>,
 }
 
 impl MappingSpace for Mapper {
     fn invalidate(&self, set: &MappingSet, first: u64, end: u64, private_too: bool) {
-        let Some(state) = self.state.upgrade() else {
+        let (Some(state), Some(space)) = (self.state.upgrade(), self.space.upgrade()) else {
             return;
         };
         let mut st = state.write();
@@ -288,7 +290,7 @@ impl MappingSpace for Mapper {
             }
         }
         for (a, b) in ranges {
-            drop_pages(&*self.space, &self.pages, &mut st, a, b);
+            drop_pages(&*space, &self.pages, &mut st, a, b);
         }
     }
 }
@@ -370,7 +372,7 @@ impl MemoryManager {
     ) -> MemoryManager {
         let state = Arc::new(RwLock::new(st));
         let mapper: Arc<dyn MappingSpace> = Arc::new(Mapper {
-            space: space.clone(),
+            space: Arc::downgrade(&space),
             pages: pages.clone(),
             state: Arc::downgrade(&state),
         });
