@@ -21,8 +21,9 @@ def bump(counter, arr, n):
     for _ in range(n):
         with counter.get_lock():
             counter.value += 1
-    for i in range(len(arr)):
-        arr[i] += i
+    with arr.get_lock():
+        for i in range(len(arr)):
+            arr[i] += i
 
 
 def edit_list(name):
