@@ -23,6 +23,8 @@ static long long now_ns(void) {
 }
 
 static const char *file_path = "/tmp/veil-bench-file";
+static const char *shared_path = "/tmp/veil-bench-shared";
+static int shared_fd = -1;
 static int pfd_a[2], pfd_b[2];
 static pid_t echo_pid;
 
@@ -36,6 +38,14 @@ static void setup(const char *op) {
             exit(2);
         }
         close(fd);
+    }
+    if (!strcmp(op, "mmap_shared_1m")) {
+        shared_fd = open(shared_path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+        if (shared_fd < 0 || ftruncate(shared_fd, 1 << 20) != 0) {
+            perror("setup");
+            exit(2);
+        }
+        unlink(shared_path);
     }
     if (!strcmp(op, "pipe")) {
         if (pipe(pfd_a) || pipe(pfd_b)) {
@@ -96,6 +106,14 @@ static void one(const char *op, const char *exe) {
         char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         for (size_t i = 0; i < len; i += 4096)
             m[i] = 1;
+        munmap(m, len);
+    } else if (!strcmp(op, "mmap_shared_1m")) {
+        size_t len = 1 << 20;
+        char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, shared_fd, 0);
+        if (m == MAP_FAILED)
+            exit(3);
+        for (size_t i = 0; i < len; i += 4096)
+            m[i]++;
         munmap(m, len);
     } else if (!strcmp(op, "noop")) {
     } else {

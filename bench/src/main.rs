@@ -37,6 +37,12 @@ const OPS: &[(&str, &str, u64, u64)] = &[
         30,
     ),
     ("mmap_touch_1m", "mmap + touch + munmap 1 MiB", 2_000, 100),
+    (
+        "mmap_shared_1m",
+        "MAP_SHARED of a /tmp file + touch + munmap 1 MiB",
+        2_000,
+        100,
+    ),
 ];
 
 fn workspace() -> PathBuf {

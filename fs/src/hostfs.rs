@@ -23,7 +23,11 @@
 //!   either;
 //! - other real filesystems mounted below the root on the host are served
 //!   (the host chose that tree);
-//! - everything is read-only: every change answers `EROFS`.
+//! - everything is read-only: every change answers `EROFS`. So a
+//!   `MAP_SHARED` mapping of a hostfs file is read-only too (open for
+//!   writing is `EROFS`, hence `PROT_WRITE` on a shared mapping `EACCES`);
+//!   its pages are copies read on fault, and nothing is ever written back
+//!   to the host (msync has nothing to do).
 //!
 //! # File descriptors
 //! hostfs keeps no host fd per inode: a file is opened (by its path from

@@ -20,6 +20,15 @@
 //!   opaque marks are overlay metadata kept in memory (keyed by the upper
 //!   directory), never files, and never on the host.
 //! - O_TMPFILE files live in the upper layer (their directory copied up).
+//! - mmap: a file with an upper part opens as the upper tmpfs file, so a
+//!   `MAP_SHARED` mapping maps its pages (coherent with read / write and
+//!   every other mapping); opening for writing copies up first. A file
+//!   still only in the lower layer opens read-only as the lower file, and
+//!   its mappings are copies: as Linux overlayfs documents, such a
+//!   read-only mapping does not see changes made after another
+//!   description copies the file up and writes it.
+//! - The upper layer's file pages come from the kernel's memory file: the
+//!   first lookup or open by a task binds the upper tmpfs to its kernel.
 //! - Renaming a directory that has a lower part answers `EXDEV`, as Linux
 //!   overlayfs does without `redirect_dir`; `mv` then copies.
 //! - All objects report the overlay's own `st_dev`; inode numbers are those
@@ -613,7 +622,9 @@ impl Inode for OvInode {
         }
     }
 
-    fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+    fn lookup(&self, cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+        // The upper layer's file pages come from the kernel's memory.
+        self.fs.upper_fs.bind_to(cx);
         Ok(self.find(name)?)
     }
 
@@ -902,6 +913,7 @@ impl Inode for OvInode {
     }
 
     fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        self.fs.upper_fs.bind_to(cx);
         match self.kind {
             FileType::Directory => Err(Errno::EISDIR),
             FileType::Symlink => Err(Errno::ELOOP),

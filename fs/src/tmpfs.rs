@@ -1,8 +1,22 @@
 //! tmpfs: an in-memory filesystem.
 //!
-//! Regular files keep their data in 4 KiB pages in a `BTreeMap`, so sparse
-//! files (`truncate -s 1G`) cost nothing until written; holes read as
-//! zeros. Directories map names to inodes in a `BTreeMap` and give every
+//! Regular files keep their data in pages of the kernel's memory file (a
+//! core [`PageStore`], as memfds do), so sparse files (`truncate -s 1G`)
+//! cost nothing until written and holes read as zeros, and a `MAP_SHARED`
+//! mapping maps the file's own pages ([`MemoryPages`]): `read`, `write`,
+//! truncation and every shared mapping in every process see the same
+//! bytes. Pages are charged to the instance's size limit (`ENOSPC` past
+//! it), whether a write or a fault on a shared mapping (SIGBUS then)
+//! allocates them.
+//!
+//! An instance takes its pages from the allocator it is bound to
+//! ([`TmpFs::bind_memory`]); an unbound instance binds itself to the
+//! kernel of the first task that looks a name up in it or opens one of its
+//! files, and the sandbox's overlay binds its upper layer the same way.
+//! Until then (and in unit tests with no kernel) files take pages from a
+//! private memory file no address space maps: they read and write the
+//! same, and their mappings are copies. A file still empty moves to the
+//! bound allocator when it first needs a page. Directories map names to inodes in a `BTreeMap` and give every
 //! entry a cookie, increasing in insertion order, that stays valid while
 //! the entry exists, so readdir resumes correctly across concurrent
 //! changes. O_TMPFILE files are regular files in no directory (link count
@@ -19,14 +33,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use veil_abi::flags::{
     O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE,
 };
 use veil_abi::{Errno, Statfs, Timespec};
+use veil_core::addr::FileOffset;
 use veil_core::host::Clock;
+use veil_core::mm::PageAllocator;
+use veil_core::platform::{MemoryFile, PlatformError};
 use veil_core::task::Task;
+use veil_core::vfs::node::MemoryPages;
+use veil_core::vfs::pagestore::{MappingSet, PageBudget, PageStore};
 use veil_core::vfs::{
     Dentry, DirEntry, FileOps, FileType, Inode, InodeAttr, InodeRef, Owner, SetAttr,
 };
@@ -37,8 +56,6 @@ use crate::util::{alloc_dev, check_name, check_new_name, Lock, RwLk};
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 const PAGE: u64 = 4096;
-/// Linux's `MAX_LFS_FILESIZE`.
-pub(crate) const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// tmpfs reports directory sizes as 20 bytes per entry (`BOGO_DIRENT_SIZE`).
 const BOGO_DIRENT_SIZE: u64 = 20;
 
@@ -99,9 +116,46 @@ pub(crate) struct Shared {
     max_inodes: AtomicU64,
     devices: Option<Arc<dyn DeviceOpen>>,
     magic: i64,
+    /// Where file pages come from (see the module doc).
+    memory: OnceLock<Arc<PageAllocator>>,
+}
+
+impl PageBudget for Shared {
+    fn reserve(&self, n: u64) -> Result<(), Errno> {
+        self.reserve_pages(n)
+    }
+
+    fn release(&self, n: u64) {
+        self.release_pages(n)
+    }
 }
 
 impl Shared {
+    /// The allocator new pages come from: the bound one, else the
+    /// private fallback.
+    fn memory(&self) -> Arc<PageAllocator> {
+        match self.memory.get() {
+            Some(m) => m.clone(),
+            None => private_memory(),
+        }
+    }
+
+    /// Binds an unbound instance to `cx`'s kernel.
+    fn bind(&self, cx: &Task) {
+        if self.memory.get().is_none() {
+            let _ = self.memory.set(cx.kernel.pages.clone());
+        }
+    }
+
+    /// Moves an empty store to the bound allocator, if it is elsewhere.
+    fn rebind(&self, store: &mut PageStore) {
+        if let Some(m) = self.memory.get() {
+            if store.page_count() == 0 && !Arc::ptr_eq(store.memory(), m) {
+                store.rebind(m);
+            }
+        }
+    }
+
     fn now(&self) -> Timespec {
         self.clock.realtime()
     }
@@ -130,6 +184,103 @@ impl Shared {
     }
 }
 
+/// The allocator of unbound instances: over a private memory file that
+/// no address space maps.
+fn private_memory() -> Arc<PageAllocator> {
+    static MEM: OnceLock<Arc<PageAllocator>> = OnceLock::new();
+    MEM.get_or_init(|| Arc::new(PageAllocator::new(Arc::new(HeapMemory::default()))))
+        .clone()
+}
+
+/// A memory file in the heap, page by page (pages exist once written).
+#[derive(Default)]
+struct HeapMemory {
+    inner: Lock<HeapInner>,
+}
+
+#[derive(Default)]
+struct HeapInner {
+    size: u64,
+    pages: BTreeMap<u64, Box<[u8]>>,
+}
+
+impl HeapMemory {
+    /// Calls `f(page, range in page, range in the buffer)` for each page
+    /// of `[off, off+len)`, after checking it lies in the file.
+    fn each(
+        size: u64,
+        off: u64,
+        len: usize,
+        mut f: impl FnMut(u64, std::ops::Range<usize>, std::ops::Range<usize>),
+    ) -> Result<(), Errno> {
+        if off.checked_add(len as u64).is_none_or(|e| e > size) {
+            return Err(Errno::EFAULT);
+        }
+        let mut pos = 0usize;
+        while pos < len {
+            let at = off + pos as u64;
+            let in_page = (at % PAGE) as usize;
+            let n = (PAGE as usize - in_page).min(len - pos);
+            f(at / PAGE, in_page..in_page + n, pos..pos + n);
+            pos += n;
+        }
+        Ok(())
+    }
+}
+
+impl MemoryFile for HeapMemory {
+    fn size(&self) -> u64 {
+        self.inner.lock().size
+    }
+
+    fn grow(&self, size: u64) -> Result<(), PlatformError> {
+        let mut g = self.inner.lock();
+        g.size = g.size.max(size);
+        Ok(())
+    }
+
+    fn read(&self, off: FileOffset, buf: &mut [u8]) -> Result<(), Errno> {
+        let g = self.inner.lock();
+        Self::each(g.size, off.0, buf.len(), |p, r, b| match g.pages.get(&p) {
+            Some(page) => buf[b].copy_from_slice(&page[r]),
+            None => buf[b].fill(0),
+        })
+    }
+
+    fn write(&self, off: FileOffset, data: &[u8]) -> Result<(), Errno> {
+        let mut g = self.inner.lock();
+        let size = g.size;
+        Self::each(size, off.0, data.len(), |p, r, b| {
+            let page = g
+                .pages
+                .entry(p)
+                .or_insert_with(|| vec![0u8; PAGE as usize].into_boxed_slice());
+            page[r].copy_from_slice(&data[b]);
+        })
+    }
+
+    fn zero(&self, off: FileOffset, len: u64) -> Result<(), Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::EFAULT)?;
+        let mut g = self.inner.lock();
+        let size = g.size;
+        Self::each(size, off.0, len, |p, r, _| {
+            if let Some(page) = g.pages.get_mut(&p) {
+                page[r].fill(0);
+            }
+        })
+    }
+
+    fn decommit(&self, off: FileOffset, len: u64) -> Result<(), Errno> {
+        let mut g = self.inner.lock();
+        let (lo, hi) = (off.0 / PAGE, (off.0 + len).div_ceil(PAGE));
+        let gone: Vec<u64> = g.pages.range(lo..hi).map(|(&k, _)| k).collect();
+        for k in gone {
+            g.pages.remove(&k);
+        }
+        Ok(())
+    }
+}
+
 /// A tmpfs instance.
 pub struct TmpFs {
     shared: Arc<Shared>,
@@ -155,6 +306,7 @@ impl TmpFs {
             inodes: AtomicU64::new(0),
             devices: opts.devices,
             magic: opts.magic,
+            memory: OnceLock::new(),
         });
         let root = TmpInode::new_with_ino(
             &shared,
@@ -176,6 +328,17 @@ impl TmpFs {
     /// The root directory as a VFS root dentry, ready to mount.
     pub fn root_dentry(&self) -> Arc<Dentry> {
         Dentry::new_root(self.root.clone())
+    }
+
+    /// Takes file pages from `pages` (the kernel's allocator) from now
+    /// on; an instance already bound stays as it is.
+    pub fn bind_memory(&self, pages: &Arc<PageAllocator>) {
+        let _ = self.shared.memory.set(pages.clone());
+    }
+
+    /// Binds an unbound instance to the kernel `cx` runs in.
+    pub(crate) fn bind_to(&self, cx: &Task) {
+        self.shared.bind(cx);
     }
 
     /// The device number (`st_dev`) of this instance.
@@ -254,83 +417,82 @@ struct Meta {
     xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
-#[derive(Default)]
-struct Pages {
-    size: u64,
-    pages: BTreeMap<u64, Box<[u8]>>,
+/// A regular file's data.
+pub(crate) struct FileData {
+    fs: Arc<Shared>,
+    store: RwLk<PageStore>,
+    /// Address spaces mapping the pages (invalidated on truncation).
+    maps: MappingSet,
 }
 
-impl Pages {
-    fn read(&self, buf: &mut [u8], off: u64) -> usize {
-        if off >= self.size {
-            return 0;
+impl FileData {
+    fn new(fs: &Arc<Shared>) -> FileData {
+        let budget: Arc<dyn PageBudget> = fs.clone();
+        FileData {
+            fs: fs.clone(),
+            store: RwLk::new(PageStore::new(fs.memory(), Some(budget))),
+            maps: MappingSet::new(),
         }
-        let n = (buf.len() as u64).min(self.size - off) as usize;
-        let mut done = 0usize;
-        while done < n {
-            let pos = off + done as u64;
-            let idx = pos / PAGE;
-            let in_page = (pos % PAGE) as usize;
-            let chunk = (PAGE as usize - in_page).min(n - done);
-            match self.pages.get(&idx) {
-                Some(p) => buf[done..done + chunk].copy_from_slice(&p[in_page..in_page + chunk]),
-                None => buf[done..done + chunk].fill(0),
-            }
-            done += chunk;
-        }
-        n
     }
 
-    /// Writes `data` at `off`, allocating pages through `fs`.
-    fn write(&mut self, fs: &Shared, data: &[u8], off: u64) -> Result<usize, Errno> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        off.checked_add(data.len() as u64)
-            .filter(|&e| e <= MAX_FILE_SIZE)
-            .ok_or(Errno::EFBIG)?;
-        // Page by page: when the instance fills up, what was written
-        // stays and the write is short (ENOSPC only if nothing fit).
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = off + done as u64;
-            let idx = pos / PAGE;
-            let in_page = (pos % PAGE) as usize;
-            let chunk = (PAGE as usize - in_page).min(data.len() - done);
-            if !self.pages.contains_key(&idx) {
-                if let Err(e) = fs.reserve_pages(1) {
-                    if done == 0 {
-                        return Err(e);
-                    }
-                    break;
-                }
-            }
-            let page = self
-                .pages
-                .entry(idx)
-                .or_insert_with(|| vec![0u8; PAGE as usize].into_boxed_slice());
-            page[in_page..in_page + chunk].copy_from_slice(&data[done..done + chunk]);
-            done += chunk;
-        }
-        self.size = self.size.max(off + done as u64);
-        Ok(done)
+    fn size(&self) -> u64 {
+        self.store.read().size()
     }
 
-    fn truncate(&mut self, fs: &Shared, size: u64) -> Result<(), Errno> {
-        if size > MAX_FILE_SIZE {
-            return Err(Errno::EFBIG);
-        }
-        if size < self.size {
-            let keep = size.div_ceil(PAGE);
-            let dropped = self.pages.split_off(&keep);
-            fs.release_pages(dropped.len() as u64);
-            if size & (PAGE - 1) != 0 {
-                if let Some(p) = self.pages.get_mut(&(size / PAGE)) {
-                    p[(size % PAGE) as usize..].fill(0);
-                }
+    fn read(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
+        self.store.read().read(buf, off)
+    }
+
+    fn write(&self, data: &[u8], off: u64) -> Result<usize, Errno> {
+        let mut st = self.store.write();
+        self.fs.rebind(&mut st);
+        st.write(data, off)
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        let cut = self.store.write().set_size(size)?;
+        // With the lock dropped: faults take the address space's lock
+        // first and ours inside it.
+        self.maps.truncated(cut);
+        Ok(())
+    }
+}
+
+impl MemoryPages for FileData {
+    fn memory(&self) -> Arc<PageAllocator> {
+        {
+            let st = self.store.read();
+            let bound = self.fs.memory.get();
+            if st.page_count() > 0 || bound.is_none_or(|m| Arc::ptr_eq(m, st.memory())) {
+                return st.memory().clone();
             }
         }
-        self.size = size;
+        let mut st = self.store.write();
+        self.fs.rebind(&mut st);
+        st.memory().clone()
+    }
+
+    fn get_pages(&self, first: u64, n: u64, out: &mut Vec<FileOffset>) -> Result<(), Errno> {
+        // Fast path, under the read lock: every page is there.
+        if self.store.read().get_present(first, n, out) {
+            return Ok(());
+        }
+        let mut st = self.store.write();
+        self.fs.rebind(&mut st);
+        st.get_pages(first, n, out)
+    }
+
+    fn resident(&self, first: u64, out: &mut [u8]) {
+        self.store.read().resident(first, out)
+    }
+
+    fn mappings(&self) -> &MappingSet {
+        &self.maps
+    }
+
+    fn remove(&self, off: u64, len: u64) -> Result<(), Errno> {
+        let gone = self.store.write().punch_hole(off, len)?;
+        self.maps.punched(gone);
         Ok(())
     }
 }
@@ -372,7 +534,7 @@ impl DirData {
 }
 
 enum Body {
-    File(RwLk<Pages>),
+    File(FileData),
     Dir(Lock<DirData>),
     Symlink(Vec<u8>),
     Other,
@@ -394,10 +556,7 @@ pub struct TmpInode {
 
 impl Drop for TmpInode {
     fn drop(&mut self) {
-        if let Body::File(p) = &self.body {
-            let n = p.read().pages.len() as u64;
-            self.fs.release_pages(n);
-        }
+        // A file's pages go back to the budget with its store.
         self.fs.inodes.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -532,7 +691,7 @@ impl TmpInode {
         owner: Owner,
     ) -> Result<Arc<TmpInode>, Errno> {
         let body = match kind {
-            FileType::Regular => Body::File(RwLk::new(Pages::default())),
+            FileType::Regular => Body::File(FileData::new(&self.fs)),
             FileType::Directory | FileType::Symlink => return Err(Errno::EINVAL),
             _ => Body::Other,
         };
@@ -558,7 +717,7 @@ impl TmpInode {
             mode,
             0,
             owner,
-            Body::File(RwLk::new(Pages::default())),
+            Body::File(FileData::new(&self.fs)),
         );
         node.meta.lock().nlink = 0;
         node.linkable.store(linkable, Ordering::Relaxed);
@@ -612,7 +771,7 @@ impl TmpInode {
         let Body::File(p) = &self.body else {
             return Err(Errno::EINVAL);
         };
-        let n = p.write().write(&self.fs, data, off)?;
+        let n = p.write(data, off)?;
         if n > 0 {
             let now = self.fs.now();
             let mut m = self.meta.lock();
@@ -625,7 +784,7 @@ impl TmpInode {
     /// Reads at `off` of a regular file.
     pub(crate) fn read_at(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         match &self.body {
-            Body::File(p) => Ok(p.read().read(buf, off)),
+            Body::File(p) => p.read(buf, off),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -633,7 +792,7 @@ impl TmpInode {
 
     fn truncate_data(&self, size: u64) -> Result<(), Errno> {
         match &self.body {
-            Body::File(p) => p.write().truncate(&self.fs, size),
+            Body::File(p) => p.truncate(size),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -887,8 +1046,8 @@ impl Inode for TmpInode {
     fn attr(&self) -> Result<InodeAttr, Errno> {
         let (size, blocks) = match &self.body {
             Body::File(p) => {
-                let p = p.read();
-                (p.size, p.pages.len() as u64 * (PAGE / 512))
+                let st = p.store.read();
+                (st.size(), st.page_count() * (PAGE / 512))
             }
             Body::Dir(d) => ((d.lock().entries.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0),
             Body::Symlink(t) => (t.len() as u64, 0),
@@ -925,7 +1084,8 @@ impl Inode for TmpInode {
         self.set_attr_raw(&set)
     }
 
-    fn lookup(&self, _cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+    fn lookup(&self, cx: &Task, name: &[u8]) -> Result<InodeRef, Errno> {
+        self.fs.bind(cx);
         Ok(self.get(name)?)
     }
 
@@ -1054,6 +1214,7 @@ impl Inode for TmpInode {
     }
 
     fn open(&self, cx: &Task, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        self.fs.bind(cx);
         match self.kind {
             FileType::CharDevice | FileType::BlockDevice => {
                 let rdev = self.meta.lock().rdev;
@@ -1160,7 +1321,7 @@ impl FileOps for TmpFile {
 
     fn size(&self) -> Result<u64, Errno> {
         match &self.inode.body {
-            Body::File(p) => Ok(p.read().size),
+            Body::File(p) => Ok(p.size()),
             _ => Ok(0),
         }
     }
@@ -1170,6 +1331,13 @@ impl FileOps for TmpFile {
             size: Some(size),
             ..Default::default()
         })
+    }
+
+    fn memory_pages(&self) -> Option<&dyn MemoryPages> {
+        match &self.inode.body {
+            Body::File(d) => Some(d),
+            _ => None,
+        }
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -1266,6 +1434,110 @@ mod tests {
             .err(),
             Some(Errno::EFBIG)
         );
+    }
+
+    #[test]
+    fn shared_mappings_are_the_file() {
+        use veil_abi::flags::{MAP_PRIVATE, MAP_SHARED};
+        use veil_core::addr::UserAddr;
+        use veil_core::mm::MappedFile;
+        use veil_core::platform::{Access, Prot};
+        let (fs, _) = fs();
+        fs.set_limits(Some(4), None);
+        let t = task();
+        let f = fs
+            .root()
+            .mknod(b"f", FileType::Regular, 0o600, 0, OWNER)
+            .unwrap();
+        // Opening by a task binds the instance to its kernel's memory.
+        let file = f.open(&t, O_RDWR).unwrap();
+        assert!(Arc::ptr_eq(
+            &file.memory_pages().unwrap().memory(),
+            &t.kernel.pages
+        ));
+        file.write(b"hello", 0).unwrap();
+        file.truncate(3 * PAGE).unwrap();
+        let map = |flags| {
+            let mf = MappedFile {
+                file: file.clone(),
+                name: b"/f".to_vec(),
+                dev_ino: (1, 2),
+                writable: true,
+            };
+            let rw = Prot::READ | Prot::WRITE;
+            t.mm.mmap(UserAddr(0), 4 * PAGE, rw, flags, Some((mf, 0)))
+                .unwrap()
+        };
+        let (a, b, p) = (map(MAP_SHARED), map(MAP_SHARED), map(MAP_PRIVATE));
+        let mut buf = [0u8; 5];
+        t.mm.copy_in(b, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        // A write through one mapping is in the file and the other one.
+        t.mm.copy_out(UserAddr(a.0 + PAGE), b"world").unwrap();
+        let mut rb = [0u8; 5];
+        file.read(&mut rb, PAGE).unwrap();
+        assert_eq!(&rb, b"world");
+        t.mm.copy_in(UserAddr(b.0 + PAGE), &mut buf).unwrap();
+        assert_eq!(&buf, b"world");
+        // And a write to the file is in both.
+        file.write(b"HELLO", 0).unwrap();
+        t.mm.copy_in(a, &mut buf).unwrap();
+        assert_eq!(&buf, b"HELLO");
+        assert_eq!(t.mm.translate(a), t.mm.translate(b), "the same page");
+        // The private mapping copies and never writes back.
+        t.mm.copy_out(p, b"priv!").unwrap();
+        file.read(&mut rb, 0).unwrap();
+        assert_eq!(&rb, b"HELLO");
+        // Truncation takes the pages past the end from every mapping:
+        // the page after the end faults with SIGBUS (EIO), and a file
+        // grown again shows zeros everywhere.
+        file.truncate(PAGE + 2).unwrap();
+        assert_eq!(
+            t.mm.handle_fault(UserAddr(a.0 + 2 * PAGE), Access::Read),
+            Err(Errno::EIO)
+        );
+        assert_eq!(
+            t.mm.handle_fault(UserAddr(p.0 + 2 * PAGE), Access::Read),
+            Err(Errno::EIO)
+        );
+        t.mm.copy_in(UserAddr(b.0 + PAGE), &mut buf).unwrap();
+        assert_eq!(&buf, b"wo\0\0\0", "the tail of the last page is zeroed");
+        file.truncate(3 * PAGE).unwrap();
+        t.mm.copy_out(UserAddr(a.0 + 2 * PAGE), b"again").unwrap();
+        file.read(&mut rb, 2 * PAGE).unwrap();
+        assert_eq!(&rb, b"again");
+        // The size limit: a fault that needs a page past it is SIGBUS.
+        file.truncate(8 * PAGE).unwrap();
+        assert_eq!(fs.usage().0, 3);
+        t.mm.handle_fault(UserAddr(a.0 + 3 * PAGE), Access::Write)
+            .unwrap();
+        assert_eq!(fs.usage().0, 4);
+        let c =
+            t.mm.mmap(
+                UserAddr(0),
+                PAGE,
+                Prot::READ,
+                MAP_SHARED,
+                Some((
+                    MappedFile {
+                        file: file.clone(),
+                        name: b"/f".to_vec(),
+                        dev_ino: (1, 2),
+                        writable: true,
+                    },
+                    5 * PAGE,
+                )),
+            )
+            .unwrap();
+        assert_eq!(t.mm.handle_fault(c, Access::Read), Err(Errno::EIO));
+        // mincore sees the file's pages, touched here or not.
+        let mut res = [9u8; 4];
+        t.mm.mincore(b, &mut res).unwrap();
+        assert_eq!(res, [1, 1, 1, 1]);
+        file.truncate(2 * PAGE).unwrap();
+        file.truncate(4 * PAGE).unwrap();
+        t.mm.mincore(b, &mut res).unwrap();
+        assert_eq!(res, [1, 1, 0, 0], "holes are not resident");
     }
 
     #[test]

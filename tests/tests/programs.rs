@@ -138,6 +138,15 @@ fn python3_multiprocessing_pool() {
     python_script("python_pool.py");
 }
 
+/// Shared memory through MAP_SHARED file mappings: multiprocessing's
+/// shared_memory (a /dev/shm file each process maps), ShareableList,
+/// Value / Array across fork, and the mmap module writing a file of the
+/// working directory from a child (flush, resize, move, MAP_PRIVATE).
+#[test]
+fn python3_shared_memory_and_mmap() {
+    python_script("python_shared_memory.py");
+}
+
 /// asyncio: a unix-socket server and client on a path, a subprocess with
 /// piped stdin and stdout, streams over socketpair() carrying more than a
 /// socket buffer, concurrent sleeps; the event loop wakes through a

@@ -43,6 +43,7 @@ prog_tests!(
     ioctl,
     links,
     locks,
+    mapshared,
     memfd,
     mm,
     mounts,

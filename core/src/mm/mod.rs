@@ -38,9 +38,27 @@
 //! - Copy-on-write: pages have reference counts (see [`PageAllocator`]).
 //!   [`MemoryManager::fork`] shares private pages between parent and child,
 //!   maps them read-only, and the first write from either side copies.
+//! - Shared file mappings: a file whose data lives in the memory file
+//!   (memfds, tmpfs files: [`crate::vfs::node::MemoryPages`], kept in a
+//!   [`crate::vfs::pagestore::PageStore`]) is mapped by its own pages, so
+//!   `read`, `write` and every shared mapping in every address space see
+//!   the same bytes. A fault asks the file for the pages of its
+//!   fault-around window in one call (holes are allocated in runs, so
+//!   they can be mapped with one platform call). The address space adds
+//!   itself to the file's [`MappingSet`] when it first maps a page of it;
+//!   when pages leave the file (truncation, `MADV_REMOVE`, hole punching)
+//!   the file calls [`MappingSpace::invalidate`] and the entries go
+//!   (private copies too, on truncation, as Linux's `even_cows`), so an
+//!   access past the end of the file raises SIGBUS and a file grown again
+//!   shows its new pages everywhere. Fork copies no entries of such a
+//!   mapping: the child faults the file's pages in. `msync` has nothing to
+//!   write back; `mincore` reports the file's pages as resident whether
+//!   this address space touched them or not.
 //!
 //! # Locking
-//! The state sits behind one `spin::RwLock`. Copies take the read lock
+//! The state sits behind one `spin::RwLock`. A memory-backed file's lock
+//! is taken inside it (faults), never around it: files invalidate
+//! mappings with their own lock dropped. Copies take the read lock
 //! when every page they touch is present; anything that allocates or
 //! changes the layout takes the write lock. File reads for file-backed
 //! faults happen with no lock held (a generation counter detects a layout
@@ -49,13 +67,14 @@
 //! the address space.
 //!
 //! # Left out (later issues)
-//! - `MAP_SHARED` mappings are private to one address space: anonymous
-//!   shared memory is modelled as private pages that [`MemoryManager::fork`]
-//!   shares without copy-on-write (pages are populated at fork so both
-//!   sides see the same ones); a shared file mapping is a private copy of
-//!   the file whose writes never reach the file, except for files whose
-//!   data lives in the memory file ([`crate::vfs::node::MemoryPages`]:
-//!   memfds), whose shared mappings map the file's own pages.
+//! - Anonymous shared memory is modelled as pages that
+//!   [`MemoryManager::fork`] shares without copy-on-write (populated at
+//!   fork so both sides see the same ones), not as a shmem file: mremap
+//!   cannot grow it for both sides.
+//! - A shared mapping of a file whose data is not in the memory file (a
+//!   host file given as a standard fd; hostfs is read-only) is a copy of
+//!   the file: writes through it never reach the file, and only fork
+//!   shares it (populated at fork when it may write).
 //! - Private file pages are copied from the file on first touch (no shared
 //!   page cache), and do not see later writes to the file.
 //! - No memory accounting against RLIMIT_AS / RLIMIT_MEMLOCK, no
@@ -82,6 +101,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::addr::{FileOffset, UserAddr};
 use crate::platform::{Access, AddressSpace, MemoryFile, Prot};
+use crate::vfs::node::MemoryPages;
+use crate::vfs::pagestore::{MappingSet, MappingSpace};
 use crate::vfs::FileOps;
 
 pub use pagealloc::{AllocStats, PageAllocator};
@@ -220,7 +241,58 @@ pub struct MemoryManager {
     mf: Arc<dyn MemoryFile>,
     pages: Arc<PageAllocator>,
     max_addr: u64,
-    state: RwLock<MmState>,
+    state: Arc<RwLock<MmState>>,
+    /// What memory-backed files this address space maps know it by.
+    mapper: Arc<dyn MappingSpace>,
+}
+
+/// The part of a [`MemoryManager`] that files whose pages it maps reach
+/// it through ([`MappingSet`]): to drop page-table entries of pages that
+/// left the file.
+struct Mapper {
+    /// Weak, so that the memory manager's drop still knows whether anyone
+    /// else holds the platform address space.
+    space: alloc::sync::Weak<dyn AddressSpace>,
+    pages: Arc<PageAllocator>,
+    state: alloc::sync::Weak<RwLock<MmState>>,
+}
+
+impl MappingSpace for Mapper {
+    fn invalidate(&self, set: &MappingSet, first: u64, end: u64, private_too: bool) {
+        let (Some(state), Some(space)) = (self.state.upgrade(), self.space.upgrade()) else {
+            return;
+        };
+        let mut st = state.write();
+        // In-flight fills (file reads done without the lock) start over.
+        st.gen += 1;
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for v in st.vmas.iter() {
+            if !v.shared && !private_too {
+                continue;
+            }
+            let Backing::File { file, off } = &v.backing else {
+                continue;
+            };
+            let Some(mp) = file.file.memory_pages() else {
+                continue;
+            };
+            if !core::ptr::eq(mp.mappings(), set) {
+                continue;
+            }
+            let vfirst = off / PAGE_SIZE;
+            let vend = vfirst + v.len() / PAGE_SIZE;
+            let (lo, hi) = (first.max(vfirst), end.min(vend));
+            if lo < hi {
+                ranges.push((
+                    v.start + (lo - vfirst) * PAGE_SIZE,
+                    v.start + (hi - vfirst) * PAGE_SIZE,
+                ));
+            }
+        }
+        for (a, b) in ranges {
+            drop_pages(&*space, &self.pages, &mut st, a, b);
+        }
+    }
 }
 
 /// How a populate request wants the pages.
@@ -271,12 +343,12 @@ impl MemoryManager {
     ) -> MemoryManager {
         let max_addr = page_down(max_addr);
         let mmap_base = max_addr.saturating_sub(256 << 20) & !(PAGE_SIZE - 1);
-        MemoryManager {
+        Self::with_state(
             space,
             mf,
             pages,
             max_addr,
-            state: RwLock::new(MmState {
+            MmState {
                 vmas: VmaSet::default(),
                 pt: BTreeMap::new(),
                 layout: Layout {
@@ -287,8 +359,38 @@ impl MemoryManager {
                 },
                 brk: 0,
                 gen: 0,
-            }),
+            },
+        )
+    }
+
+    fn with_state(
+        space: Arc<dyn AddressSpace>,
+        mf: Arc<dyn MemoryFile>,
+        pages: Arc<PageAllocator>,
+        max_addr: u64,
+        st: MmState,
+    ) -> MemoryManager {
+        let state = Arc::new(RwLock::new(st));
+        let mapper: Arc<dyn MappingSpace> = Arc::new(Mapper {
+            space: Arc::downgrade(&space),
+            pages: pages.clone(),
+            state: Arc::downgrade(&state),
+        });
+        MemoryManager {
+            space,
+            mf,
+            pages,
+            max_addr,
+            state,
+            mapper,
         }
+    }
+
+    /// The pages of `file` if this address space may map them: a
+    /// memory-backed file whose pages come from its own allocator.
+    fn own_pages<'f>(&self, file: &'f dyn FileOps) -> Option<&'f dyn MemoryPages> {
+        file.memory_pages()
+            .filter(|mp| Arc::ptr_eq(&mp.memory(), &self.pages))
     }
 
     /// A new, empty address space for `kernel` (execve, the first
@@ -595,7 +697,11 @@ impl MemoryManager {
             let vstart = v.start;
             let lo = lo.max(page_of(v.start)).min(page);
             let hi = hi.min(page_of(v.end)).max(page + 1);
-            match self.fill(st, vstart, lo, hi)? {
+            let filled = self.fill(st, vstart, lo, hi).map_err(|e| match (e, want) {
+                (Errno::EIO, Want::Copy { .. }) => Errno::EFAULT,
+                _ => e,
+            });
+            match filled? {
                 Fill::Retry => continue,
                 Fill::Done(st) => {
                     if !st.pt.contains_key(&page) {
@@ -657,27 +763,39 @@ impl MemoryManager {
                 }
                 return Ok(Fill::Done(st));
             }
-            Backing::File { file, off } if v.shared && file.file.memory_pages().is_some() => {
-                // A memory-backed file (memfd): map the file's own pages,
-                // one more reference each; none past its end.
+            Backing::File { file, off } if v.shared && self.own_pages(&*file.file).is_some() => {
+                // A memory-backed file (memfd, tmpfs): map the file's own
+                // pages, one more reference each; none past its end.
                 let (f, base, vstart) = (file.file.clone(), *off, v.start);
-                let Some(mp) = f.memory_pages() else {
+                let Some(mp) = self.own_pages(&*f) else {
                     return Ok(Fill::Done(st));
                 };
-                'runs: for (p, q) in runs {
-                    for page in p..q {
-                        let at = base + (page * PAGE_SIZE - vstart);
-                        match mp.get_page(at / PAGE_SIZE)? {
-                            Some(poff) => {
-                                st.pt.insert(page, Pte::new(poff.0));
-                            }
-                            None => break 'runs,
-                        }
+                mp.mappings().add(&self.mapper);
+                let mut got: Vec<FileOffset> = Vec::new();
+                for (p, q) in runs {
+                    let first = (base + (p * PAGE_SIZE - vstart)) / PAGE_SIZE;
+                    got.clear();
+                    // Out of memory or past a size limit: SIGBUS, as
+                    // shmem's fault says VM_FAULT_SIGBUS.
+                    mp.get_pages(first, q - p, &mut got)
+                        .map_err(|_| Errno::EIO)?;
+                    for (i, poff) in got.iter().enumerate() {
+                        st.pt.insert(p + i as u64, Pte::new(poff.0));
+                    }
+                    if (got.len() as u64) < q - p {
+                        break;
                     }
                 }
                 return Ok(Fill::Done(st));
             }
-            Backing::File { file, off } => (file.file.clone(), *off + (lo * PAGE_SIZE - v.start)),
+            Backing::File { file, off } => {
+                if let Some(mp) = self.own_pages(&*file.file) {
+                    // A private copy of a memory-backed file's pages:
+                    // truncation takes them away too (Linux's even_cows).
+                    mp.mappings().add(&self.mapper);
+                }
+                (file.file.clone(), *off + (lo * PAGE_SIZE - v.start))
+            }
         };
         // File-backed: read the span covering the missing pages with no
         // lock held.
@@ -1090,7 +1208,78 @@ impl MemoryManager {
         for (&p, _) in st.pt.range(lo..hi) {
             out[(p - lo) as usize] = 1;
         }
+        // A memory-backed file's pages are resident whether or not this
+        // address space touched them (Linux reports the page cache).
+        let mut file_res: Vec<u8> = Vec::new();
+        for v in st.vmas.intersecting(addr.0, end) {
+            let Backing::File { file, off } = &v.backing else {
+                continue;
+            };
+            let Some(mp) = self.own_pages(&*file.file) else {
+                continue;
+            };
+            let (s, e) = (v.start.max(addr.0), v.end.min(end));
+            file_res.clear();
+            file_res.resize(((e - s) / PAGE_SIZE) as usize, 0);
+            mp.resident((off + (s - v.start)) / PAGE_SIZE, &mut file_res);
+            let base = (page_of(s) - lo) as usize;
+            for (i, &r) in file_res.iter().enumerate() {
+                out[base + i] |= r;
+            }
+        }
         Ok(())
+    }
+
+    /// msync(2)'s walk over `[addr, addr+len)` (the caller checked the
+    /// flags and the alignment), as Linux's: `ENOMEM` if part of the range
+    /// is unmapped (at once for a plain `MS_ASYNC`, else after the mapped
+    /// parts), `EBUSY` for `MS_INVALIDATE` over locked memory. Shared
+    /// mappings of memory-backed files need no writing back: their pages
+    /// are the file's.
+    pub fn msync(
+        &self,
+        addr: UserAddr,
+        len: u64,
+        invalidate: bool,
+        async_only: bool,
+    ) -> Result<(), Errno> {
+        let len = page_up(len).ok_or(Errno::ENOMEM)?;
+        let end = addr.0.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end == addr.0 {
+            return Ok(());
+        }
+        let st = self.state.read();
+        let mut start = addr.0;
+        let mut unmapped = false;
+        loop {
+            let v = st
+                .vmas
+                .find(start)
+                .or_else(|| st.vmas.next_above(start))
+                .ok_or(Errno::ENOMEM)?;
+            if start < v.start {
+                if async_only {
+                    return Err(Errno::ENOMEM);
+                }
+                start = v.start;
+                if start >= end {
+                    return Err(Errno::ENOMEM);
+                }
+                unmapped = true;
+            }
+            if invalidate && v.locked {
+                return Err(Errno::EBUSY);
+            }
+            start = v.end;
+            if start >= end {
+                break;
+            }
+        }
+        if unmapped {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
     }
 
     /// Removes `[start, end)` (page-aligned): VMAs, page-table entries,
@@ -1104,34 +1293,9 @@ impl MemoryManager {
         self.drop_pages(st, start, end);
     }
 
-    /// Drops the page-table entries of `[start, end)`: unmaps them from the
-    /// platform (one call, if any was mapped) and then releases the pages.
+    /// Drops the page-table entries of `[start, end)` (see [`drop_pages`]).
     fn drop_pages(&self, st: &mut MmState, start: u64, end: u64) {
-        let (lo, hi) = (page_of(start), page_of(end));
-        let keys: Vec<u64> = st.pt.range(lo..hi).map(|(&k, _)| k).collect();
-        if keys.is_empty() {
-            return;
-        }
-        st.gen += 1;
-        let mut offs: Vec<FileOffset> = Vec::with_capacity(keys.len());
-        let mut mapped: Option<(u64, u64)> = None;
-        for k in keys {
-            if let Some(pte) = st.pt.remove(&k) {
-                offs.push(FileOffset(pte.off));
-                if pte.mapped.is_some() {
-                    mapped = Some(match mapped {
-                        None => (k, k + 1),
-                        Some((a, _)) => (a, k + 1),
-                    });
-                }
-            }
-        }
-        if let Some((a, b)) = mapped {
-            let _ = self
-                .space
-                .unmap(UserAddr(a * PAGE_SIZE), (b - a) * PAGE_SIZE);
-        }
-        self.pages.decref_pages(&mut offs);
+        drop_pages(&*self.space, &self.pages, st, start, end);
     }
 
     /// munmap(2).
@@ -1503,6 +1667,9 @@ impl MemoryManager {
             }
             return if covered { Ok(()) } else { Err(Errno::ENOMEM) };
         }
+        if advice == MADV_REMOVE {
+            return self.madvise_remove(start, end);
+        }
         let mut st = self.state.write();
         let covered = st.vmas.covers(start, end);
         let pieces: Vec<(u64, u64, bool, bool)> = st
@@ -1518,19 +1685,16 @@ impl MemoryManager {
             })
             .collect();
         match advice {
-            MADV_DONTNEED | MADV_FREE | MADV_REMOVE => {
+            MADV_DONTNEED | MADV_FREE => {
                 for &(_, _, shared, anon) in &pieces {
                     if advice == MADV_FREE && (shared || !anon) {
-                        return Err(Errno::EINVAL);
-                    }
-                    if advice == MADV_REMOVE && !shared {
                         return Err(Errno::EINVAL);
                     }
                 }
                 for (s, e, shared, _) in pieces {
                     // Shared memory keeps its contents (it lives in the
                     // shared object, not in this address space).
-                    if !shared || advice == MADV_REMOVE {
+                    if !shared {
                         self.drop_pages(&mut st, s, e);
                     }
                 }
@@ -1555,6 +1719,64 @@ impl MemoryManager {
                 st.gen += 1;
             }
             _ => {}
+        }
+        if covered {
+            Ok(())
+        } else {
+            Err(Errno::ENOMEM)
+        }
+    }
+
+    /// MADV_REMOVE over `[start, end)`, VMA by VMA as Linux's
+    /// `madvise_remove`: `EINVAL` for locked or anonymous private memory,
+    /// `EACCES` unless the mapping is shared and may write; a
+    /// memory-backed file gets a hole punched (every mapping of it sees
+    /// zeros), shared anonymous memory drops this address space's pages,
+    /// other files answer `EOPNOTSUPP`. `ENOMEM` at the end for holes.
+    fn madvise_remove(&self, start: u64, end: u64) -> Result<(), Errno> {
+        enum Step {
+            Drop(u64, u64),
+            Punch(Arc<dyn FileOps>, u64, u64),
+        }
+        let (steps, covered) = {
+            let st = self.state.read();
+            let mut steps = Vec::new();
+            for v in st.vmas.intersecting(start, end) {
+                let (s, e) = (v.start.max(start), v.end.min(end));
+                if v.locked {
+                    return Err(Errno::EINVAL);
+                }
+                match &v.backing {
+                    Backing::Anon if !v.shared => return Err(Errno::EINVAL),
+                    Backing::Pages { .. } => return Err(Errno::EINVAL),
+                    _ if !v.shared || !v.max_prot.contains(Prot::WRITE) => {
+                        return Err(Errno::EACCES)
+                    }
+                    Backing::Anon => steps.push(Step::Drop(s, e)),
+                    Backing::File { file, off } => {
+                        if self.own_pages(&*file.file).is_none() {
+                            return Err(Errno::EOPNOTSUPP);
+                        }
+                        steps.push(Step::Punch(file.file.clone(), off + (s - v.start), e - s));
+                    }
+                }
+            }
+            (steps, st.vmas.covers(start, end))
+        };
+        for step in steps {
+            match step {
+                Step::Drop(s, e) => {
+                    let mut st = self.state.write();
+                    self.drop_pages(&mut st, s, e);
+                }
+                // With no lock held: the file invalidates every mapping,
+                // this one included.
+                Step::Punch(f, off, len) => {
+                    if let Some(mp) = f.memory_pages() {
+                        mp.remove(off, len)?;
+                    }
+                }
+            }
         }
         if covered {
             Ok(())
@@ -1694,22 +1916,34 @@ impl MemoryManager {
     /// platform address space `space`. Private pages are shared
     /// copy-on-write (and this address space's writable mappings of them
     /// become read-only in the platform); shared anonymous VMAs are fully
-    /// populated first and their pages shared outright; `MADV_DONTFORK`
-    /// VMAs are left out and `MADV_WIPEONFORK` ones start empty.
+    /// populated first and their pages shared outright; shared mappings
+    /// of memory-backed files copy no entries at all (the child faults
+    /// the file's pages in, as Linux's `dup_mmap` leaves them to fault);
+    /// `MADV_DONTFORK` VMAs are left out and `MADV_WIPEONFORK` ones start
+    /// empty.
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, Errno> {
-        // Shared memory: populate so both sides hold the pages. For a
-        // shared file mapping (not yet written back to its file) this is
-        // what keeps parent and child coherent through it, as POSIX
-        // semaphores in /dev/shm need; pages it cannot fill (past the end
-        // of the file) are left to fault.
-        let shared: Vec<(u64, u64, bool)> = self
-            .state
-            .read()
-            .vmas
-            .iter()
-            .filter(|v| v.shared && !v.dontfork)
-            .map(|v| (v.start, v.end, matches!(v.backing, Backing::Anon)))
-            .collect();
+        // Shared memory that no file holds: populate so both sides hold
+        // the same pages. That is anonymous shared memory, and writable
+        // shared mappings of files whose data is not in the memory file
+        // (a host file given as an fd), whose mapping is a copy of the
+        // file that only fork shares; pages past the end of such a file
+        // are left to fault.
+        let shared: Vec<(u64, u64, bool)> = {
+            let st = self.state.read();
+            st.vmas
+                .iter()
+                .filter(|v| v.shared && !v.dontfork)
+                .filter_map(|v| match &v.backing {
+                    Backing::Anon => Some((v.start, v.end, true)),
+                    Backing::File { file, .. }
+                        if file.writable && self.own_pages(&*file.file).is_none() =>
+                    {
+                        Some((v.start, v.end, false))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
         for (s, e, anon) in shared {
             let r = self.populate_range(s, e, false);
             if anon {
@@ -1733,6 +1967,13 @@ impl MemoryManager {
             child.vmas.insert(v.clone());
             if v.wipeonfork {
                 continue;
+            }
+            if v.shared {
+                if let Backing::File { file, .. } = &v.backing {
+                    if self.own_pages(&*file.file).is_some() {
+                        continue;
+                    }
+                }
             }
             let (lo, hi) = (page_of(v.start), page_of(v.end));
             let mut any_mapped = false;
@@ -1760,13 +2001,14 @@ impl MemoryManager {
             let _ = self.space.protect(UserAddr(s), e - s, prot);
         }
         st.gen += 1;
-        Ok(MemoryManager {
+        drop(st);
+        Ok(MemoryManager::with_state(
             space,
-            mf: self.mf.clone(),
-            pages: self.pages.clone(),
-            max_addr: self.max_addr,
-            state: RwLock::new(child),
-        })
+            self.mf.clone(),
+            self.pages.clone(),
+            self.max_addr,
+            child,
+        ))
     }
 
     // ---------------------------------------------------------------
@@ -1891,7 +2133,7 @@ impl MemoryManager {
 
 impl Drop for MemoryManager {
     fn drop(&mut self) {
-        let st = self.state.get_mut();
+        let mut st = self.state.write();
         let any_mapped = st.pt.values().any(|p| p.mapped.is_some());
         // If someone else still holds the platform address space, make
         // sure it stops showing pages that are about to be reused.
@@ -1904,6 +2146,40 @@ impl Drop for MemoryManager {
         st.pt.clear();
         self.pages.decref_pages(&mut offs);
     }
+}
+
+/// Drops the page-table entries of `[start, end)`: unmaps them from the
+/// platform (one call, if any was mapped) and then releases the pages.
+fn drop_pages(
+    space: &dyn AddressSpace,
+    pages: &PageAllocator,
+    st: &mut MmState,
+    start: u64,
+    end: u64,
+) {
+    let (lo, hi) = (page_of(start), page_of(end));
+    let keys: Vec<u64> = st.pt.range(lo..hi).map(|(&k, _)| k).collect();
+    if keys.is_empty() {
+        return;
+    }
+    st.gen += 1;
+    let mut offs: Vec<FileOffset> = Vec::with_capacity(keys.len());
+    let mut mapped: Option<(u64, u64)> = None;
+    for k in keys {
+        if let Some(pte) = st.pt.remove(&k) {
+            offs.push(FileOffset(pte.off));
+            if pte.mapped.is_some() {
+                mapped = Some(match mapped {
+                    None => (k, k + 1),
+                    Some((a, _)) => (a, k + 1),
+                });
+            }
+        }
+    }
+    if let Some((a, b)) = mapped {
+        let _ = space.unmap(UserAddr(a * PAGE_SIZE), (b - a) * PAGE_SIZE);
+    }
+    pages.decref_pages(&mut offs);
 }
 
 /// x86 page-fault access rules: any mapped page is readable (write and

@@ -177,6 +177,21 @@ impl PageAllocator {
         Ok(())
     }
 
+    /// Takes one more reference on each page of `offs` (pages that are
+    /// not allocated are skipped), under one lock.
+    pub fn incref_pages(&self, offs: &[FileOffset]) {
+        if offs.is_empty() {
+            return;
+        }
+        let mut g = self.inner.lock();
+        for off in offs {
+            let p = (off.0 / PAGE_SIZE) as usize;
+            if off.0 & (PAGE_SIZE - 1) == 0 && (p as u64) < g.next && g.refs[p] > 0 {
+                g.refs[p] = g.refs[p].saturating_add(1);
+            }
+        }
+    }
+
     /// Drops one reference on each of the `n` pages at `off`; pages whose
     /// count reaches zero are decommitted and go back on the free list.
     /// Pages not allocated are skipped.

@@ -984,6 +984,99 @@ fn cow_break_on_imprecise_read_fault() {
 }
 
 #[test]
+fn shared_file_pages_follow_the_file_across_fork_and_truncate() {
+    use crate::vfs::shmem::{Shmem, ShmemFile, ShmemInit};
+    let (tb, t) = bed();
+    let init = ShmemInit {
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        seals: 0,
+        hugetlb: false,
+    };
+    let f: Arc<dyn FileOps> = Arc::new(ShmemFile::new(Shmem::new(&tb.kernel, init)));
+    f.truncate(4 * P).unwrap();
+    let mapped = || MappedFile {
+        file: f.clone(),
+        name: b"/memfd:m (deleted)".to_vec(),
+        dev_ino: (1, 1),
+        writable: true,
+    };
+    let a =
+        t.mm.mmap(UserAddr(0), 4 * P, RW, MAP_SHARED, Some((mapped(), 0)))
+            .unwrap()
+            .0;
+    t.mm.handle_fault(UserAddr(a), Access::Write).unwrap();
+    assert_consistent(&tb, &t);
+    let base = tb.kernel.pages.allocated_pages();
+    // The child copies no entries of the shared mapping: it faults the
+    // file's own pages in.
+    let child =
+        t.mm.fork(tb.kernel.platform.new_address_space().unwrap())
+            .unwrap();
+    assert_eq!(child.translate(UserAddr(a)), None);
+    child.copy_out(UserAddr(a + P + 8), b"child").unwrap();
+    assert_eq!(
+        child.translate(UserAddr(a + P)),
+        t.mm.translate(UserAddr(a + P))
+    );
+    let mut got = [0u8; 5];
+    f.read(&mut got, P + 8).unwrap();
+    assert_eq!(&got, b"child");
+    assert_eq!(
+        tb.kernel.pages.allocated_pages(),
+        base,
+        "no page was copied"
+    );
+    // Truncation takes pages 1.. from both address spaces (and the
+    // platform); a fault there is SIGBUS, page 0 stays.
+    f.truncate(P).unwrap();
+    for mm in [&*t.mm, &child] {
+        assert_eq!(mm.translate(UserAddr(a + P)), None);
+        assert_eq!(
+            mm.handle_fault(UserAddr(a + P), Access::Read),
+            Err(Errno::EIO)
+        );
+        assert_eq!(mm.copy_in(UserAddr(a + P), &mut got), Err(Errno::EFAULT));
+    }
+    assert!(t.mm.translate(UserAddr(a)).is_some());
+    assert_consistent(&tb, &t);
+    assert_eq!(tb.kernel.pages.allocated_pages(), base - 3);
+    // Grown again, everyone sees the same new page.
+    f.truncate(2 * P).unwrap();
+    t.mm.copy_out(UserAddr(a + P), b"new").unwrap();
+    child.copy_in(UserAddr(a + P), &mut got[..3]).unwrap();
+    assert_eq!(&got[..3], b"new");
+    // MADV_REMOVE punches the file: every mapping reads zeros.
+    t.mm.madvise(UserAddr(a + P), P, MADV_REMOVE).unwrap();
+    child.copy_in(UserAddr(a + P), &mut got[..3]).unwrap();
+    assert_eq!(&got[..3], &[0, 0, 0]);
+    // mincore reports the file's pages, whoever touched them.
+    let mut res = [9u8; 2];
+    child.mincore(UserAddr(a), &mut res).unwrap();
+    assert_eq!(res, [1, 1]);
+    // msync: ENOMEM for a hole (even after the mapped part), EBUSY for
+    // MS_INVALIDATE over locked memory.
+    assert_eq!(t.mm.msync(UserAddr(a), 4 * P, false, false), Ok(()));
+    t.mm.munmap(UserAddr(a + 2 * P), P).unwrap();
+    assert_eq!(
+        t.mm.msync(UserAddr(a), 4 * P, false, false),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(
+        t.mm.msync(UserAddr(a), 4 * P, false, true),
+        Err(Errno::ENOMEM)
+    );
+    t.mm.mlock(UserAddr(a), P, true).unwrap();
+    assert_eq!(t.mm.msync(UserAddr(a), P, true, false), Err(Errno::EBUSY));
+    assert_eq!(t.mm.msync(UserAddr(a), 0, true, false), Ok(()));
+    drop(child);
+    t.mm.munmap(UserAddr(a), 4 * P).unwrap();
+    drop(f);
+    assert_eq!(tb.kernel.pages.allocated_pages(), base - 4);
+}
+
+#[test]
 fn fork_shared_anonymous_and_fork_advice() {
     let (tb, t) = bed();
     let mm = &t.mm;

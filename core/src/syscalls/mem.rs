@@ -10,9 +10,12 @@
 //! (`E2BIG` past a quarter of RLIMIT_STACK or 128 KiB per string, `EFAULT`
 //! for bad pointers).
 //!
-//! Left out: RLIMIT_MEMLOCK (mlock always succeeds), `MAP_SYNC`, memory
-//! protection keys, and msync write-back (shared file mappings are private
-//! copies until issue 4).
+//! Left out: RLIMIT_MEMLOCK (mlock always succeeds), `MAP_SYNC` and memory
+//! protection keys. msync writes nothing back: shared mappings of files
+//! whose data lives in the memory file (memfds, tmpfs, overlay files once
+//! copied up) map the file's own pages; hostfs is read-only; a host file
+//! given as a standard fd is mapped as a copy whose writes never reach it
+//! (left out).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -213,7 +216,8 @@ fn sys_msync(t: &mut Task, a: &[u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    t.mm.check_mapped(addr, len).map(|_| 0)
+    t.mm.msync(addr, len, flags & MS_INVALIDATE != 0, flags == MS_ASYNC)
+        .map(|_| 0)
 }
 
 fn sys_mincore(t: &mut Task, a: &[u64; 6]) -> SysResult {

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod mount;
 pub mod node;
 pub mod open;
+pub mod pagestore;
 pub mod pathops;
 pub mod perm;
 pub mod pipe;

@@ -376,10 +376,10 @@ pub trait FileOps: Send + Sync {
     }
     /// Called when the last descriptor referring to it closes.
     fn release(&self) {}
-    /// The pages of a file whose data lives in the memory file (a memfd):
-    /// a `MAP_SHARED` mapping maps those pages themselves, so that every
-    /// mapping, `read` and `write` see the same bytes. `None` (the
-    /// default): mappings copy the file's data in.
+    /// The pages of a file whose data lives in the memory file (memfds,
+    /// tmpfs files): a `MAP_SHARED` mapping maps those pages themselves,
+    /// so that every mapping, `read` and `write` see the same bytes.
+    /// `None` (the default): mappings copy the file's data in.
     fn memory_pages(&self) -> Option<&dyn MemoryPages> {
         None
     }
@@ -406,10 +406,38 @@ pub trait FileOps: Send + Sync {
 pub type MapTarget = (Arc<dyn FileOps>, bool);
 
 /// The memory-file pages that hold a file's data (see
-/// [`FileOps::memory_pages`]).
+/// [`FileOps::memory_pages`] and [`crate::vfs::pagestore`]).
+///
+/// The contract with the memory manager: every page handed out comes
+/// from [`memory`](MemoryPages::memory) (a memory manager maps them only
+/// if that is its own allocator, and copies the data otherwise), with one
+/// reference for the caller; the caller adds itself to
+/// [`mappings`](MemoryPages::mappings) before it maps them; and whenever
+/// pages leave the file (truncation, hole punching) the file invalidates
+/// them there, outside its own locks, so that no address space keeps
+/// showing a page the file no longer holds.
 pub trait MemoryPages: Send + Sync {
-    /// The memory-file page holding page `index` of the file, allocated
-    /// (zero-filled) if it has none yet, with one reference taken for the
-    /// caller; `Ok(None)` for a page wholly past the end of the file.
-    fn get_page(&self, index: u64) -> Result<Option<crate::addr::FileOffset>, Errno>;
+    /// The allocator (and memory file) the pages come from.
+    fn memory(&self) -> Arc<crate::mm::PageAllocator>;
+    /// Appends to `out` the memory-file pages holding pages `first,
+    /// first+1, ...` of the file (at most `n`), allocating holes
+    /// (zero-filled), with one reference taken on each for the caller.
+    /// Stops at the end of the file (so possibly none) or when memory
+    /// runs out; `Err` only if not even `first` could be had.
+    fn get_pages(
+        &self,
+        first: u64,
+        n: u64,
+        out: &mut Vec<crate::addr::FileOffset>,
+    ) -> Result<(), Errno>;
+    /// mincore: `out[i]` is 1 if page `first + i` of the file holds data.
+    fn resident(&self, first: u64, out: &mut [u8]);
+    /// The address spaces that may map the file's pages.
+    fn mappings(&self) -> &crate::vfs::pagestore::MappingSet;
+    /// Punches a hole of `len` bytes at `off` (`MADV_REMOVE`): the range
+    /// reads as zeros afterwards, in every mapping too. Called with no
+    /// address-space lock held.
+    fn remove(&self, _off: u64, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
 }

@@ -1,11 +1,14 @@
 //! Memory-backed files: the inode behind memfd_create, as Linux's shmem.
 //!
-//! A [`Shmem`] keeps its data in pages of the memory file (allocated from
-//! the kernel's [`PageAllocator`] on first write or first touch of a
-//! mapping, so holes cost nothing and read as zeros). A `MAP_SHARED`
-//! mapping maps those very pages ([`MemoryPages`]): `read`, `write` and
-//! every shared mapping, in any process, see the same bytes at once;
-//! private mappings copy on first touch, as for any file.
+//! A [`Shmem`] keeps its data in a [`PageStore`]: pages of the memory
+//! file, allocated from the kernel's allocator on first write or first
+//! touch of a mapping, so holes cost nothing and read as zeros (tmpfs
+//! files keep theirs the same way). A `MAP_SHARED` mapping maps those very
+//! pages ([`MemoryPages`]): `read`, `write` and every shared mapping, in
+//! any process, see the same bytes at once; private mappings copy on
+//! first touch, as for any file. Truncation takes the pages past the new
+//! end away from every mapping too (through the file's [`MappingSet`]),
+//! so later accesses there raise SIGBUS as in Linux.
 //!
 //! The inode lives on an internal mount that no path reaches: it is
 //! unlinked from birth (`st_nlink` 0) and shows in `/proc/self/fd` as
@@ -27,12 +30,9 @@
 //! they can be made and sized (in 2 MiB steps), `write` is `EINVAL` as on
 //! hugetlbfs, and mmap is `ENOMEM`.
 //!
-//! Left out: truncating a file does not take its pages away from existing
-//! mappings (Linux zaps them, so later accesses past the new end get
-//! SIGBUS; here they see the old pages), and `MADV_REMOVE` on a shared
-//! mapping drops only the mapping's pages, not the file's.
+//! `MADV_REMOVE` on a shared mapping punches a hole in the file, as
+//! Linux's `shmem_fallocate(FALLOC_FL_PUNCH_HOLE)`.
 
-use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
@@ -44,17 +44,15 @@ use veil_abi::{Errno, Timespec, PAGE_SIZE};
 
 use super::mount::Mount;
 use super::node::{FileOps, Inode, InodeAttr, MapTarget, MemoryPages, SetAttr};
+use super::pagestore::{MappingSet, PageStore, MAX_FILE_SIZE};
 use super::{Dentry, Location};
 use crate::addr::FileOffset;
 use crate::host::Clock;
 use crate::mm::PageAllocator;
-use crate::platform::MemoryFile;
 use crate::task::Task;
 
 /// `st_dev` of memory-backed files (Linux's internal shm mount).
 pub const SHMEM_DEV: u64 = veil_abi::makedev(0, 1);
-/// Linux's `MAX_LFS_FILESIZE`.
-const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// The huge page size of `MFD_HUGETLB` files.
 const HUGE_PAGE: u64 = 2 << 20;
 /// Every seal Linux knows.
@@ -64,9 +62,8 @@ pub const F_ALL_SEALS: u32 =
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 
 struct State {
-    size: u64,
-    /// Page index -> memory-file page (one reference held here).
-    pages: BTreeMap<u64, FileOffset>,
+    /// The data.
+    store: PageStore,
     seals: u32,
     mode: u32,
     uid: u32,
@@ -82,11 +79,12 @@ struct State {
 pub struct Shmem {
     ino: u64,
     hugetlb: bool,
-    mf: Arc<dyn MemoryFile>,
     alloc: Arc<PageAllocator>,
     clock: Arc<dyn Clock>,
     this: Weak<Shmem>,
     state: Mutex<State>,
+    /// Address spaces mapping the pages (invalidated on truncation).
+    maps: MappingSet,
 }
 
 /// How a new memory-backed file starts.
@@ -110,13 +108,12 @@ impl Shmem {
         Arc::new_cyclic(|this| Shmem {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
             hugetlb: init.hugetlb,
-            mf: kernel.mf.clone(),
             alloc: kernel.pages.clone(),
             clock: kernel.clock.clone(),
             this: this.clone(),
+            maps: MappingSet::new(),
             state: Mutex::new(State {
-                size: 0,
-                pages: BTreeMap::new(),
+                store: PageStore::new(kernel.pages.clone(), None),
                 seals: init.seals,
                 mode: init.mode & 0o7777,
                 uid: init.uid,
@@ -170,34 +167,7 @@ impl Shmem {
 
     /// Reads at `off`: 0 at or past the end, holes as zeros.
     fn read_at(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
-        let st = self.state.lock();
-        if off >= st.size {
-            return Ok(0);
-        }
-        let n = (buf.len() as u64).min(st.size - off) as usize;
-        let mut done = 0usize;
-        while done < n {
-            let pos = off + done as u64;
-            let in_page = pos % PAGE_SIZE;
-            let chunk = ((PAGE_SIZE - in_page) as usize).min(n - done);
-            let dst = &mut buf[done..done + chunk];
-            match st.pages.get(&(pos / PAGE_SIZE)) {
-                Some(p) => self.mf.read(FileOffset(p.0 + in_page), dst)?,
-                None => dst.fill(0),
-            }
-            done += chunk;
-        }
-        Ok(n)
-    }
-
-    /// The page `index`, allocated if missing.
-    fn page(&self, st: &mut State, index: u64) -> Result<FileOffset, Errno> {
-        if let Some(p) = st.pages.get(&index) {
-            return Ok(*p);
-        }
-        let p = self.alloc.alloc(1)?;
-        st.pages.insert(index, p);
-        Ok(p)
+        self.state.lock().store.read(buf, off)
     }
 
     /// Writes at `off`, as shmem's write_begin checks seals: `EPERM` for
@@ -217,24 +187,10 @@ impl Shmem {
         if st.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
             return Err(Errno::EPERM);
         }
-        if st.seals & F_SEAL_GROW != 0 && end > st.size {
+        if st.seals & F_SEAL_GROW != 0 && end > st.store.size() {
             return Err(Errno::EPERM);
         }
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = off + done as u64;
-            let in_page = pos % PAGE_SIZE;
-            let chunk = ((PAGE_SIZE - in_page) as usize).min(data.len() - done);
-            let p = match self.page(&mut st, pos / PAGE_SIZE) {
-                Ok(p) => p,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            };
-            self.mf
-                .write(FileOffset(p.0 + in_page), &data[done..done + chunk])?;
-            done += chunk;
-            st.size = st.size.max(pos + chunk as u64);
-        }
+        let done = st.store.write(data, off)?;
         let now = self.now();
         st.mtime = now;
         st.ctime = now;
@@ -244,53 +200,57 @@ impl Shmem {
     /// Sets the size: `EPERM` against the size seals, `EFBIG` past the
     /// largest file, `EINVAL` for a hugetlb size that is not a whole
     /// number of huge pages. Shrinking frees the pages past the end and
-    /// zeroes the tail of the last one.
-    fn set_size(&self, st: &mut State, size: u64) -> Result<(), Errno> {
+    /// zeroes the tail of the last one; returns the first page index the
+    /// caller must invalidate in mappings (once the lock is dropped).
+    fn set_size(&self, st: &mut State, size: u64) -> Result<Option<u64>, Errno> {
         if size > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        if (size < st.size && st.seals & F_SEAL_SHRINK != 0)
-            || (size > st.size && st.seals & F_SEAL_GROW != 0)
+        let cur = st.store.size();
+        if (size < cur && st.seals & F_SEAL_SHRINK != 0)
+            || (size > cur && st.seals & F_SEAL_GROW != 0)
         {
             return Err(Errno::EPERM);
         }
         if self.hugetlb && !size.is_multiple_of(HUGE_PAGE) {
             return Err(Errno::EINVAL);
         }
-        if size < st.size {
-            let keep = size.div_ceil(PAGE_SIZE);
-            let mut gone: Vec<FileOffset> = st.pages.split_off(&keep).into_values().collect();
-            self.alloc.decref_pages(&mut gone);
-            if !size.is_multiple_of(PAGE_SIZE) {
-                if let Some(p) = st.pages.get(&(size / PAGE_SIZE)) {
-                    let tail = size % PAGE_SIZE;
-                    self.mf.zero(FileOffset(p.0 + tail), PAGE_SIZE - tail)?;
-                }
-            }
-        }
-        st.size = size;
-        Ok(())
+        st.store.set_size(size)
     }
-}
 
-impl Drop for Shmem {
-    fn drop(&mut self) {
-        let mut pages: Vec<FileOffset> = core::mem::take(&mut self.state.get_mut().pages)
-            .into_values()
-            .collect();
-        self.alloc.decref_pages(&mut pages);
+    /// Takes pages from `first` on away from every mapping.
+    fn invalidate_from(&self, first: Option<u64>) {
+        self.maps.truncated(first);
     }
 }
 
 impl MemoryPages for Shmem {
-    fn get_page(&self, index: u64) -> Result<Option<FileOffset>, Errno> {
-        let mut st = self.state.lock();
-        if index.checked_mul(PAGE_SIZE).is_none_or(|at| at >= st.size) {
-            return Ok(None);
-        }
-        let p = self.page(&mut st, index)?;
-        self.alloc.incref(p, 1)?;
-        Ok(Some(p))
+    fn memory(&self) -> Arc<PageAllocator> {
+        self.alloc.clone()
+    }
+
+    fn get_pages(&self, first: u64, n: u64, out: &mut Vec<FileOffset>) -> Result<(), Errno> {
+        self.state.lock().store.get_pages(first, n, out)
+    }
+
+    fn resident(&self, first: u64, out: &mut [u8]) {
+        self.state.lock().store.resident(first, out)
+    }
+
+    fn mappings(&self) -> &MappingSet {
+        &self.maps
+    }
+
+    fn remove(&self, off: u64, len: u64) -> Result<(), Errno> {
+        let gone = {
+            let mut st = self.state.lock();
+            if st.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+                return Err(Errno::EPERM);
+            }
+            st.store.punch_hole(off, len)?
+        };
+        self.maps.punched(gone);
+        Ok(())
     }
 }
 
@@ -305,13 +265,13 @@ impl Inode for Shmem {
             uid: st.uid,
             gid: st.gid,
             rdev: 0,
-            size: st.size,
+            size: st.store.size(),
             blksize: if self.hugetlb {
                 HUGE_PAGE as u32
             } else {
                 PAGE_SIZE as u32
             },
-            blocks: st.pages.len() as u64 * (PAGE_SIZE / 512),
+            blocks: st.store.page_count() * (PAGE_SIZE / 512),
             atime: st.atime,
             mtime: st.mtime,
             ctime: st.ctime,
@@ -326,8 +286,9 @@ impl Inode for Shmem {
                 return Err(Errno::EPERM);
             }
         }
+        let mut cut = None;
         if let Some(size) = set.size {
-            self.set_size(&mut st, size)?;
+            cut = self.set_size(&mut st, size)?;
         }
         if let Some(mode) = set.mode {
             st.mode = mode & 0o7777;
@@ -345,6 +306,8 @@ impl Inode for Shmem {
             st.mtime = t;
         }
         st.ctime = set.ctime.unwrap_or_else(|| self.now());
+        drop(st);
+        self.invalidate_from(cut);
         Ok(())
     }
 
@@ -385,15 +348,17 @@ impl FileOps for ShmemFile {
     }
 
     fn size(&self) -> Result<u64, Errno> {
-        Ok(self.inode.state.lock().size)
+        Ok(self.inode.state.lock().store.size())
     }
 
     fn truncate(&self, size: u64) -> Result<(), Errno> {
         let mut st = self.inode.state.lock();
-        self.inode.set_size(&mut st, size)?;
+        let cut = self.inode.set_size(&mut st, size)?;
         let now = self.inode.now();
         st.mtime = now;
         st.ctime = now;
+        drop(st);
+        self.inode.invalidate_from(cut);
         Ok(())
     }
 
@@ -461,7 +426,7 @@ impl FileOps for ShmemMapping {
     }
 
     fn size(&self) -> Result<u64, Errno> {
-        Ok(self.inode.state.lock().size)
+        Ok(self.inode.state.lock().store.size())
     }
 
     fn memory_pages(&self) -> Option<&dyn MemoryPages> {
