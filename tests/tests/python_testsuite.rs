@@ -49,11 +49,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "ERROR",
         NO_INET,
     ),
-    (
-        "test.test_mmap.MmapTests.test_access_parameter",
-        "FAIL",
-        "a MAP_SHARED mapping does not yet write through to the file it maps",
-    ),
 ];
 
 const NO_INET: &str = "no AF_INET sockets yet: the asyncio TCP server of its setUp has no socket";
