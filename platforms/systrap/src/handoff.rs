@@ -44,8 +44,10 @@
 //!     (at least 2), or
 //!   - a spinner finds itself preempted: two of its progress checks (a
 //!     few µs apart when it has its CPU), or the two sides of one of its
-//!     `sched_yield`s, lie more than 30 µs apart. Then every waiter
-//!     sleeps at once for the next 20 ms, whatever the load average
+//!     `sched_yield`s, lie more than 200 µs apart (a slice of another
+//!     task; interrupts, the hypervisor, or our own executor run by the
+//!     yield take less). Then every waiter sleeps at once for the next
+//!     10 ms, whatever the load average
 //!     says (it is a global count, sampled, and misses short bursts).
 //! - **Wake-up latency**: a sleeping hand-off is only as fast as the
 //!   woken side gets a CPU. Every thread that hands off (Sentry threads
@@ -130,10 +132,12 @@ const YIELD_EVERY_NS: u64 = 2_000;
 pub(crate) const ONE_CPU_YIELDS: u32 = 4;
 
 /// A spin iteration or a `sched_yield` that took this long means the
-/// spinner lost its CPU to another task: the host is oversubscribed.
-const PREEMPTED_GAP_NS: u64 = 30_000;
+/// spinner lost its CPU to another task for at least a slice: the host
+/// is oversubscribed. (Shorter gaps are interrupts, the hypervisor, or a
+/// yield that let our own executor or stub thread run, as intended.)
+const PREEMPTED_GAP_NS: u64 = 200_000;
 /// For how long after such a sign every waiter sleeps at once.
-const PREEMPTED_HOLD_NS: u64 = 20_000_000;
+const PREEMPTED_HOLD_NS: u64 = 10_000_000;
 /// Until when (on [`now_ns`]'s clock) the host counts as contended
 /// because a spinner was preempted (0: never).
 static PREEMPTED_UNTIL: AtomicU64 = AtomicU64::new(0);
