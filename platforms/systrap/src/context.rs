@@ -615,6 +615,7 @@ impl Context for SystrapContext {
         space: &Arc<dyn AddressSpace>,
         cpu: &mut CpuState,
     ) -> Result<Trap, PlatformError> {
+        handoff::short_slice_for_this_thread();
         let inner = self.registry.lookup(space).ok_or(PlatformError::Lost)?;
         if inner.known_lost() {
             return Err(PlatformError::Lost);

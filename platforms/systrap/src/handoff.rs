@@ -21,18 +21,43 @@
 //!   at start), then `FUTEX_WAIT` on `S_SENTRY_STATE`.
 //! - **One CPU**: spinning only delays the side being waited for, so
 //!   nobody spins: the Sentry and the stub `sched_yield` a few times
-//!   (handing the CPU straight to the other side) before sleeping.
+//!   (handing the CPU straight to the other side) before sleeping, but
+//!   only while the host is not contended (below).
 //! - **More spinners than CPUs**: a Sentry thread spins only while fewer
 //!   than `ncpu - 1` others do (a global count), so that spinning never
-//!   takes the last CPU from the side it waits for; it yields instead.
+//!   takes the last CPU from the side it waits for; it sleeps instead.
 //!   The same count, at reply time, turns the stub's spin off.
 //! - **More runnable tasks than CPUs** (other sandboxes, other programs
 //!   on the host): spinning then only steals time from the side being
-//!   waited for. Measured with another program saturating one of the two
-//!   CPUs: 6.5 µs per getpid spinning, 4.3 µs sleeping. So the host's
-//!   current runnable count (the 4th field of `/proc/loadavg`, read at
-//!   most every 2 ms, ~0.7 µs a read) gates all spinning: above the CPU
-//!   count, waiters yield twice and then sleep.
+//!   waited for, and `sched_yield` is far worse: on EEVDF a yielding task
+//!   goes behind every other runnable task of its CPU, for a whole slice
+//!   each. Measured here with four busy loops on the two CPUs, a futex
+//!   ping-pong between two processes costs 33 µs a round trip when each
+//!   side sleeps at once and 11.9 *ms* when each yields twice first
+//!   (what the contended path used to do: python's fork then took a
+//!   second). So on a contended host nobody spins or yields: waiters
+//!   sleep at once, and the executor's spin for its next batch is
+//!   turned off (`C_EXEC_SPIN`, rewritten at each batch). The host
+//!   counts as contended when either
+//!   - its current runnable count (the 4th field of `/proc/loadavg`,
+//!     read at most every 2 ms, ~0.7 µs a read) exceeds the CPU count
+//!     (at least 2), or
+//!   - a spinner finds itself preempted: two of its progress checks (a
+//!     few µs apart when it has its CPU), or the two sides of one of its
+//!     `sched_yield`s, lie more than 200 µs apart (a slice of another
+//!     task; interrupts, the hypervisor, or our own executor run by the
+//!     yield take less). Then every waiter sleeps at once for the next
+//!     10 ms, whatever the load average
+//!     says (it is a global count, sampled, and misses short bursts).
+//! - **Wake-up latency**: a sleeping hand-off is only as fast as the
+//!   woken side gets a CPU. Every thread that hands off (Sentry threads
+//!   at their first switch, the spawner thread and so every stub's
+//!   executor and application threads) asks for a 100 µs time slice
+//!   (`sched_setattr`'s `sched_runtime`, EEVDF custom slices, Linux ≥
+//!   6.12, unprivileged). Its CPU share is unchanged, but its earlier
+//!   deadline lets it preempt a CPU hog when woken, instead of waiting
+//!   for the hog's slice (1.4 ms here) to end: the ping-pong above goes
+//!   from 33 µs to 12 µs.
 //! - **A third thread needs a CPU**: serving a page fault, the Sentry
 //!   waits for the executor while the handler waits for the Sentry; with
 //!   two CPUs both spinning, the executor got a CPU only when the
@@ -72,9 +97,8 @@ static RUNNABLE: AtomicUsize = AtomicUsize::new(0);
 /// The host's runnable tasks (`/proc/loadavg`'s `running/total`),
 /// sampled at most every `LOAD_EVERY` by whichever thread asks first.
 fn runnable() -> usize {
-    static BASE: OnceLock<Instant> = OnceLock::new();
     static FILE: OnceLock<Option<File>> = OnceLock::new();
-    let now = BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1;
+    let now = now_ns();
     let last = LOAD_STAMP.load(Ordering::Relaxed);
     if last != 0 && now - last < LOAD_EVERY.as_nanos() as u64 {
         return RUNNABLE.load(Ordering::Relaxed);
@@ -103,10 +127,53 @@ fn runnable() -> usize {
 /// A spinning Sentry thread yields the CPU this often.
 const YIELD_EVERY_NS: u64 = 2_000;
 
-/// Yields a waiter makes on a one-CPU host before sleeping.
+/// Yields a waiter makes on a one-CPU host before sleeping (only while
+/// the host is not contended).
 pub(crate) const ONE_CPU_YIELDS: u32 = 4;
-/// Yields a waiter makes on a contended host before sleeping.
-const CONTENDED_YIELDS: u32 = 2;
+
+/// A spin iteration or a `sched_yield` that took this long means the
+/// spinner lost its CPU to another task for at least a slice: the host
+/// is oversubscribed. (Shorter gaps are interrupts, the hypervisor, or a
+/// yield that let our own executor or stub thread run, as intended.)
+const PREEMPTED_GAP_NS: u64 = 200_000;
+/// For how long after such a sign every waiter sleeps at once.
+const PREEMPTED_HOLD_NS: u64 = 10_000_000;
+/// Until when (on [`now_ns`]'s clock) the host counts as contended
+/// because a spinner was preempted (0: never).
+static PREEMPTED_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// ns since the first call, plus one (never 0).
+fn now_ns() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
+}
+
+/// A spinner saw a gap of `gap` ns: if it was preempted, every waiter
+/// stops spinning and yielding for a while.
+fn note_gap(gap: u64, now: u64) -> bool {
+    if gap < PREEMPTED_GAP_NS {
+        return false;
+    }
+    PREEMPTED_UNTIL.store(now + PREEMPTED_HOLD_NS, Ordering::Relaxed);
+    true
+}
+
+/// The time slice the threads that hand off ask the scheduler for (see
+/// [`sys::set_time_slice`]): short, so that a waiter woken on a busy CPU
+/// runs at once rather than after the running task's slice.
+pub(crate) const TIME_SLICE: Duration = Duration::from_micros(100);
+
+/// Gives the calling Sentry thread the hand-off time slice, once.
+pub(crate) fn short_slice_for_this_thread() {
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    DONE.with(|d| {
+        if !d.replace(true) {
+            sys::set_time_slice(TIME_SLICE);
+        }
+    });
+}
 
 /// The hand-off parameters of one platform.
 #[derive(Debug)]
@@ -145,17 +212,20 @@ impl Tuning {
         }
     }
 
-    /// More tasks want to run than there are CPUs: nobody should spin.
+    /// More tasks want to run than there are CPUs, or a spinner was
+    /// preempted lately: nobody should spin or yield.
     pub fn contended(&self) -> bool {
-        self.ncpu > 1 && runnable() > self.ncpu
+        let now = now_ns();
+        now < PREEMPTED_UNTIL.load(Ordering::Relaxed) || runnable() > self.ncpu.max(2)
     }
 
     /// How the stub's handler should wait for the reply being sent now:
     /// `(pause iterations, yields)`. No spinning when spinning Sentry
-    /// threads already occupy the other CPUs or the host is contended.
+    /// threads already occupy the other CPUs; neither spinning nor
+    /// yielding when the host is contended.
     pub fn stub_wait_now(&self) -> (u32, u32) {
         if self.contended() {
-            (0, CONTENDED_YIELDS)
+            (0, 0)
         } else if SPINNERS.load(Ordering::Relaxed) + 1 >= self.ncpu {
             (0, self.stub_yields)
         } else {
@@ -184,32 +254,44 @@ impl Drop for Spinning {
 }
 
 /// Waits up to `budget_ns` for `done()` without sleeping: spins with
-/// `pause` when that leaves a CPU for the other side, otherwise yields a
-/// few times. Returns whether `done()` became true.
+/// `pause` when that leaves a CPU for the other side, yields a few times
+/// on one CPU, and gives up at once when the host is contended or the
+/// spinner finds itself preempted. Returns whether `done()` became true.
 pub(crate) fn spin_until(t: &Tuning, budget_ns: u64, mut done: impl FnMut() -> bool) -> bool {
     if done() {
         return true;
     }
+    if budget_ns == 0 {
+        return false;
+    }
     let busy = SPINNERS.fetch_add(1, Ordering::Relaxed);
     let _g = Spinning;
-    if t.ncpu <= 1 || busy + 1 >= t.ncpu || budget_ns == 0 || t.contended() {
-        let n = if t.ncpu <= 1 {
-            ONE_CPU_YIELDS
-        } else if budget_ns == 0 {
-            0
-        } else {
-            CONTENDED_YIELDS
-        };
-        for _ in 0..n {
+    if t.ncpu <= 1 {
+        // Yielding hands the CPU straight to the other side, unless
+        // other programs wait for it too: then a yield puts us behind
+        // them for a whole slice, and sleeping is better.
+        if t.contended() {
+            return false;
+        }
+        for _ in 0..ONE_CPU_YIELDS {
+            let t0 = now_ns();
             sys::yield_now();
+            let t1 = now_ns();
             if done() {
                 return true;
+            }
+            if note_gap(t1 - t0, t1) {
+                return false;
             }
         }
         return false;
     }
-    let start = Instant::now();
-    let mut last_yield = 0;
+    if busy + 1 >= t.ncpu || t.contended() {
+        return false;
+    }
+    let start = now_ns();
+    let mut last = start;
+    let mut last_yield = start;
     loop {
         for _ in 0..32 {
             if done() {
@@ -217,15 +299,22 @@ pub(crate) fn spin_until(t: &Tuning, budget_ns: u64, mut done: impl FnMut() -> b
             }
             std::hint::spin_loop();
         }
-        let now = start.elapsed().as_nanos() as u64;
-        if now >= budget_ns {
+        let now = now_ns();
+        // A long gap between two checks: we were preempted, so the
+        // other side may well be waiting for a CPU too. Sleep.
+        if note_gap(now - last, now) || now - start >= budget_ns {
             return false;
         }
+        last = now;
         // Let a thread woken onto this CPU (the executor, a stub thread)
         // run rather than wait for our spin to end.
         if now - last_yield >= YIELD_EVERY_NS {
             sys::yield_now();
-            last_yield = now;
+            last = now_ns();
+            last_yield = last;
+            if note_gap(last - now, last) {
+                return done();
+            }
         }
     }
 }

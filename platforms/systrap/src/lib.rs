@@ -132,7 +132,8 @@
 //! `futex`, `clone`, `exit`, `exit_group`, `sched_yield`, `arch_prctl`,
 //! `rt_sigreturn`; and in the Sentry `clone`, `pidfd_open`,
 //! `pidfd_send_signal`, `tgkill`, `wait4`, `memfd_create`, `eventfd2`,
-//! `poll`, and reading `/proc/loadavg` (`pread64`). The Sentry must never `waitpid(-1, ...)` (it could reap a
+//! `poll`, `sched_getattr`/`sched_setattr` (best effort: the hand-off
+//! threads' time slice), and reading `/proc/loadavg` (`pread64`). The Sentry must never `waitpid(-1, ...)` (it could reap a
 //! stub).
 //!
 //! # Limitations
@@ -149,9 +150,11 @@
 //!   state in user space with `xrstor` and `iretq`) would save ~0.45 µs
 //!   more, at the price of handling signals that arrive mid-restore.
 //! - On one CPU (or a saturated host) every hand-off is a context switch
-//!   (the waiter yields, then sleeps), and systrap costs about what ptrace
+//!   (the waiter sleeps at once), and systrap costs about what ptrace
 //!   does; a page fault is then slower than on ptrace, because the
-//!   executor is a third thread to switch to.
+//!   executor is a third thread to switch to. Fork-heavy programs pay
+//!   that per fault (a python fork is ~300 of them): a stub zygote would
+//!   only save the stub fork (0.4–0.7 ms idle), not this.
 //! - 256 application threads per address space (the slot count).
 //! - The host CPU count is read once, from the Sentry's affinity mask,
 //!   when the platform is made.

@@ -345,6 +345,17 @@ impl SpaceInner {
         let seq_word = self.shm.word(CTL_OFF + C_CMD_SEQ);
         let done_word = self.shm.word(EXR_OFF + X_DONE_SEQ);
         let sleeping = self.shm.word(EXR_OFF + X_SLEEPING);
+        // The executor's spin for its next batch: none on a contended
+        // host (it would take a CPU from the threads it waits for).
+        let exec_spin = self.shm.word(CTL_OFF + C_EXEC_SPIN);
+        let want = if self.tuning.contended() {
+            0
+        } else {
+            self.tuning.exec_spin_iters
+        };
+        if exec_spin.load(Ordering::Relaxed) != want {
+            exec_spin.store(want, Ordering::Relaxed);
+        }
         for batch in cmds.chunks(MAX_CMDS as usize) {
             for (i, c) in batch.iter().enumerate() {
                 let mut b = [0u8; 56];

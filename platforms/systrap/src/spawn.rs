@@ -229,6 +229,8 @@ fn spawner(rx: mpsc::Receiver<Request>) {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
     }
+    // Stubs (their executor and application threads) inherit it.
+    sys::set_time_slice(crate::handoff::TIME_SLICE);
     let rseq = this_thread_rseq();
     for req in rx {
         let _ = req.reply.send(fork_stub(&req.plan, &rseq));

@@ -227,3 +227,55 @@ pub(crate) fn yield_now() {
     // SAFETY: no arguments.
     unsafe { libc::sched_yield() };
 }
+
+/// The kernel's `struct sched_attr`, first version (48 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// Asks the scheduler for time slices of `slice` for the calling thread
+/// (and what it forks or clones from now on): `sched_setattr` with
+/// `sched_runtime`, which a normal (`SCHED_OTHER`/`SCHED_BATCH`) task may
+/// set unprivileged since Linux 6.12 (EEVDF's custom slices; the kernel
+/// clamps it to 0.1–100 ms). The task's share of the CPU does not change;
+/// a shorter slice gives it an earlier deadline, so that when it wakes on
+/// a busy CPU it preempts the running task instead of waiting for that
+/// task's slice (1.4 ms by default here) to end. Policy and nice value
+/// are kept. Best effort: older kernels ignore or refuse it.
+pub(crate) fn set_time_slice(slice: Duration) {
+    let mut a = SchedAttr::default();
+    let size = size_of::<SchedAttr>() as u32;
+    // SAFETY: `a` is a writable sched_attr of `size` bytes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut a as *mut SchedAttr,
+            size,
+            0,
+        )
+    };
+    if r != 0 || !(a.policy == libc::SCHED_OTHER as u32 || a.policy == libc::SCHED_BATCH as u32) {
+        return;
+    }
+    let want = slice.as_nanos() as u64;
+    if a.runtime != 0 && a.runtime <= want {
+        return;
+    }
+    a.size = size;
+    a.flags = 0;
+    a.runtime = want;
+    a.deadline = 0;
+    a.period = 0;
+    // SAFETY: `a` is a valid sched_attr for the calling thread (pid 0).
+    unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) };
+}
