@@ -38,7 +38,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use veil_abi::flags::{
     O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE,
 };
-use veil_abi::{Errno, Statfs, Timespec};
+use veil_abi::{Errno, Statfs, Timespec, PAGE_SIZE};
 use veil_core::addr::FileOffset;
 use veil_core::host::Clock;
 use veil_core::mm::PageAllocator;
@@ -494,6 +494,15 @@ impl MemoryPages for FileData {
         let gone = self.store.write().punch_hole(off, len)?;
         self.maps.punched(gone);
         Ok(())
+    }
+
+    fn allocate(&self, off: u64, len: u64) -> Result<(), Errno> {
+        let first = off / PAGE_SIZE;
+        let end = off
+            .checked_add(len)
+            .ok_or(Errno::EFBIG)?
+            .div_ceil(PAGE_SIZE);
+        self.store.write().allocate(first, end - first)
     }
 }
 

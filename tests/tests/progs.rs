@@ -35,6 +35,7 @@ prog_tests!(
     eventfd,
     execthreads,
     exit,
+    fallocate,
     fifo,
     fileio,
     futex,

@@ -994,18 +994,42 @@ fn sys_ftruncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// FALLOC_FL_KEEP_SIZE.
-const FALLOC_FL_KEEP_SIZE: u32 = 1;
+/// fallocate modes.
+const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+const FALLOC_FL_WRITE_ZEROES: u32 = 0x80;
+/// The operations (one at most per call; Linux's `FALLOC_FL_MODE_MASK`).
+const FALLOC_FL_MODE_MASK: u32 = FALLOC_FL_PUNCH_HOLE
+    | FALLOC_FL_COLLAPSE_RANGE
+    | FALLOC_FL_ZERO_RANGE
+    | FALLOC_FL_INSERT_RANGE
+    | FALLOC_FL_UNSHARE_RANGE
+    | FALLOC_FL_WRITE_ZEROES;
 
 fn sys_fallocate(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let (fd, mode, off, len) = (arg::fd(a[0]), arg::uint(a[1]), a[2] as i64, a[3] as i64);
     let file = io_file(t, fd)?;
+    // Linux's vfs_fallocate checks, in its order.
     if off < 0 || len <= 0 {
         return Err(Errno::EINVAL);
     }
-    if mode & !FALLOC_FL_KEEP_SIZE != 0 {
+    // One operation at most, each with the KEEP_SIZE rule it has (Linux
+    // 6.15's form: a combination of operations is EOPNOTSUPP).
+    if mode & !(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE) != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
+    let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
+    match mode & FALLOC_FL_MODE_MASK {
+        0 | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_ZERO_RANGE => {}
+        FALLOC_FL_PUNCH_HOLE if keep => {}
+        FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_WRITE_ZEROES if !keep => {}
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    let punch = mode & FALLOC_FL_PUNCH_HOLE != 0;
     if !file.writable() {
         return Err(Errno::EBADF);
     }
@@ -1016,8 +1040,30 @@ fn sys_fallocate(t: &mut Task, a: &[u64; 6]) -> SysResult {
         _ => return Err(Errno::ENODEV),
     }
     let end = off.checked_add(len).ok_or(Errno::EFBIG)? as u64;
-    if mode & FALLOC_FL_KEEP_SIZE == 0 && end > file.ops.size()? {
-        file.ops.truncate(end)?;
+    let (off, len) = (off as u64, len as u64);
+    // What the filesystem does (tmpfs and memfds: their pages; Linux's
+    // shmem_fallocate knows only KEEP_SIZE and PUNCH_HOLE).
+    let Some(pages) = file.ops.memory_pages() else {
+        // Others: a size change only, when one is asked.
+        if mode & !FALLOC_FL_KEEP_SIZE != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > file.ops.size()? {
+            file.ops.truncate(end)?;
+        }
+        inotify::modified(t, &file, 1);
+        return Ok(0);
+    };
+    if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if punch {
+        pages.remove(off, len)?;
+    } else {
+        pages.allocate(off, len)?;
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > file.ops.size()? {
+            file.ops.truncate(end)?;
+        }
     }
     inotify::modified(t, &file, 1);
     Ok(0)

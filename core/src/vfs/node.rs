@@ -440,4 +440,11 @@ pub trait MemoryPages: Send + Sync {
     fn remove(&self, _off: u64, _len: u64) -> Result<(), Errno> {
         Err(Errno::EOPNOTSUPP)
     }
+    /// Gives the file pages for every byte of `[off, off+len)` that has
+    /// none (fallocate), without changing its size: `ENOSPC` when the
+    /// filesystem's limit is reached (what was allocated stays, as
+    /// Linux's tmpfs keeps it).
+    fn allocate(&self, _off: u64, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
 }

@@ -226,11 +226,24 @@ impl PageStore {
 
     /// Allocates the missing pages of `[first, first+n)` so that the next
     /// `n` pages from `first` are present (fallocate): `ENOSPC` / `ENOMEM`
-    /// if they cannot all be had (what was allocated stays). The size is
-    /// not changed.
+    /// if they cannot all be had, and then the pages this call added are
+    /// freed again (Linux's shmem_fallocate undoes a failed range). The
+    /// size is not changed.
     pub fn allocate(&mut self, first: u64, n: u64) -> Result<(), Errno> {
         let hi = first.checked_add(n).ok_or(Errno::EFBIG)?;
-        self.ensure(first, hi).map_err(|(_, e)| e)
+        let had: alloc::collections::BTreeSet<u64> =
+            self.pages.range(first..hi).map(|(&k, _)| k).collect();
+        self.ensure(first, hi).map_err(|(at, e)| {
+            let added: Vec<u64> = self
+                .pages
+                .range(first..at)
+                .map(|(&k, _)| k)
+                .filter(|k| !had.contains(k))
+                .collect();
+            let gone: Vec<FileOffset> = added.iter().filter_map(|k| self.pages.remove(k)).collect();
+            self.free(gone);
+            e
+        })
     }
 
     /// [`get_pages`](Self::get_pages) when it needs to allocate nothing
