@@ -36,7 +36,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use veil_abi::flags::{
-    O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE, XATTR_REPLACE,
+    O_ACCMODE, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, XATTR_CREATE,
+    XATTR_REPLACE,
 };
 use veil_abi::{Errno, Statfs, Timespec, PAGE_SIZE};
 use veil_core::addr::FileOffset;
@@ -1197,11 +1198,14 @@ impl Inode for TmpInode {
         new_name: &[u8],
         flags: u32,
     ) -> Result<(), Errno> {
-        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
+        // RENAME_WHITEOUT moves as a plain rename; core then makes the
+        // whiteout at the old name (tmpfs has whiteouts, as Linux's).
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
             || (flags & RENAME_NOREPLACE != 0 && flags & RENAME_EXCHANGE != 0)
         {
             return Err(Errno::EINVAL);
         }
+        let flags = flags & !RENAME_WHITEOUT;
         check_name(old_name)?;
         check_name(new_name)?;
         let nd = new_dir

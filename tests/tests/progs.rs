@@ -69,6 +69,7 @@ prog_tests!(
     trunc,
     unix,
     vdso,
+    whiteout,
     xattr,
 );
 

@@ -9,7 +9,11 @@
 //! small for the path and its NUL; a directory not under the task's root
 //! shows as `(unreachable)` followed by its path.
 //!
-//! Left out: RENAME_WHITEOUT (`EINVAL`), device nodes (`EPERM`),
+//! RENAME_WHITEOUT needs a filesystem that has whiteouts (tmpfs; the
+//! overlay and others answer `EINVAL`, as Linux's overlayfs does); since
+//! Linux 5.8 it needs no privilege.
+//!
+//! Left out: device nodes (`EPERM`),
 //! fchmodat2's AT_SYMLINK_NOFOLLOW on a symlink (`EOPNOTSUPP`, as most
 //! Linux filesystems).
 
@@ -122,9 +126,6 @@ fn rename_common(t: &Task, odfd: i32, op: u64, ndfd: i32, np: u64, flags: u32) -
     }
     let old = t.read_path(op)?;
     let new = t.read_path(np)?;
-    if flags & RENAME_WHITEOUT != 0 {
-        return Err(Errno::EINVAL);
-    }
     pathops::renameat2(t, odfd, &old, ndfd, &new, flags).map(|_| 0)
 }
 

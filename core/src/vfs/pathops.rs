@@ -354,6 +354,15 @@ pub fn renameat2(
         return Err(Errno::EBUSY);
     }
     op.dir.inode().rename(oname, np.dir.inode(), nname, flags)?;
+    if flags & RENAME_WHITEOUT != 0 {
+        // The whiteout (a 0:0 character device) takes the old name. Linux
+        // makes it within the rename; here it follows at once, and a
+        // failure leaves the file moved without it.
+        let _ = op
+            .dir
+            .inode()
+            .mknod(oname, FileType::CharDevice, 0, 0, new_owner(task, &odattr));
+    }
     // Keep the dentry cache in step with the tree.
     op.dir.dentry.forget(oname);
     np.dir.dentry.forget(nname);
