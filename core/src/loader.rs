@@ -40,7 +40,10 @@
 //!   128 KiB and grows down to RLIMIT_STACK. Its top lies up to 16 GiB
 //!   below the top of the user address space; mmap_base sits below the
 //!   stack's maximum size and guard gap plus up to 1 TiB of randomisation;
-//!   the heap starts after the highest segment plus up to 32 MiB.
+//!   the heap starts after the highest segment plus up to 32 MiB. With
+//!   the ADDR_NO_RANDOMIZE persona (`setarch -R`, gdb) none of these
+//!   offsets is random, so two executions get the same layout; execve
+//!   keeps the persona (see [`crate::syscalls::admin::persona_for_exec`]).
 //! - The vDSO (see [`crate::vdso`]) is mapped after the interpreter,
 //!   top-down, and named by `AT_SYSINFO_EHDR`, the first auxv entry as on
 //!   x86-64 Linux; no room for it fails the exec with `ENOMEM`.

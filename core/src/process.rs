@@ -161,8 +161,11 @@ impl SchedAttr {
         let mut a = self.clone();
         if a.reset_on_fork {
             if a.policy == SCHED_FIFO || a.policy == SCHED_RR {
+                // Linux's sched_fork: a real-time task's child is
+                // SCHED_NORMAL at nice 0.
                 a.policy = SCHED_NORMAL;
                 a.rt_priority = 0;
+                a.nice = 0;
             }
             a.nice = a.nice.max(0);
             a.slice_ns = 0;

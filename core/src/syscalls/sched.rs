@@ -637,6 +637,11 @@ fn set_attr(t: &Task, p: &Target, cur: &SchedAttr, attr: &SchedAttrArg) -> SysRe
             .note_unsupported("sched_setattr: SCHED_DEADLINE (EBUSY)");
         return Err(Errno::EBUSY);
     }
+    if attr.flags & SCHED_FLAG_KEEP_PARAMS != 0 {
+        // Linux applies neither the policy nor the parameters then.
+        p.tg.pm.set_sched(p.tid, |s| s.reset_on_fork = reset);
+        return Ok(0);
+    }
     p.tg.pm.set_sched(p.tid, |s| {
         s.policy = policy;
         s.reset_on_fork = reset;
@@ -667,6 +672,11 @@ fn sys_sched_getattr(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let attr = current_params(t, &p.tg.pm.sched(p.tid));
     let n = usize_.min(SCHED_ATTR_SIZE);
     t.mm.copy_out(UserAddr(a[1]), &attr.bytes(n as u32)[..n])?;
+    // A larger structure than this kernel knows gets zeros past its end
+    // (copy_struct_to_user).
+    if usize_ > n {
+        t.mm.zero_out(UserAddr(a[1] + n as u64), (usize_ - n) as u64)?;
+    }
     Ok(0)
 }
 
