@@ -368,18 +368,17 @@ fn sys_syslog(t: &mut Task, a: &[u64; 6]) -> SysResult {
             if len == 0 {
                 return Ok(0);
             }
-            loop {
-                let text = log.lock().take(len as usize);
-                if !text.is_empty() {
-                    t.mm.copy_out(UserAddr(buf), &text)?;
-                    return Ok(text.len() as u64);
-                }
-                // Nothing new will be logged: wait for a signal.
-                if crate::signal::has_deliverable(t) {
-                    return Err(Errno::ERESTARTSYS);
-                }
+            let text = log.lock().take(len as usize);
+            if !text.is_empty() {
+                t.mm.copy_out(UserAddr(buf), &text)?;
+                return Ok(text.len() as u64);
+            }
+            // Nothing new will be logged: wait for a signal (a wake-up
+            // without one restarts the call).
+            if !crate::signal::has_deliverable(t) {
                 let _ = t.blocker.block(None);
             }
+            Err(Errno::ERESTARTSYS)
         }
         SYSLOG_ACTION_READ_ALL | SYSLOG_ACTION_READ_CLEAR => {
             if buf == 0 || len < 0 {
@@ -1052,22 +1051,38 @@ fn read_iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     Ok(v)
 }
 
-/// Splits `iov` into pieces that do not cross a page boundary, `total`
-/// bytes at most.
-fn pieces(iov: &[Iovec], total: u64) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut left = total;
-    for io in iov {
-        let (mut at, mut len) = (io.base, io.len.min(left));
-        left -= len;
-        while len > 0 {
-            let n = (veil_abi::PAGE_SIZE - at % veil_abi::PAGE_SIZE).min(len);
-            out.push((at, n));
-            at = at.wrapping_add(n);
-            len -= n;
+/// A position in an iovec list, walked a page piece at a time.
+struct IovCursor<'a> {
+    iov: &'a [Iovec],
+    i: usize,
+    off: u64,
+    /// Bytes the walk may still cover.
+    left: u64,
+}
+
+impl IovCursor<'_> {
+    /// The next address and how many bytes from it stay within one page
+    /// and one iovec (`None` at the end).
+    fn peek(&mut self) -> Option<(u64, u64)> {
+        while self.left > 0 {
+            let io = self.iov.get(self.i)?;
+            if self.off < io.len {
+                let at = io.base.wrapping_add(self.off);
+                let n = (io.len - self.off)
+                    .min(veil_abi::PAGE_SIZE - at % veil_abi::PAGE_SIZE)
+                    .min(self.left);
+                return Some((at, n));
+            }
+            self.i += 1;
+            self.off = 0;
         }
+        None
     }
-    out
+
+    fn advance(&mut self, n: u64) {
+        self.off += n;
+        self.left -= n;
+    }
 }
 
 fn process_vm_rw(t: &mut Task, a: &[u64; 6], write: bool) -> SysResult {
@@ -1093,18 +1108,24 @@ fn process_vm_rw(t: &mut Task, a: &[u64; 6], write: bool) -> SysResult {
     let mm = peer_mm(t, &p).ok_or(Errno::ESRCH)?;
     // Walk both lists a page piece at a time; the first fault ends the
     // transfer (an error only if nothing moved).
-    let lp = pieces(&local, total);
-    let rp = pieces(&remote, u64::MAX);
-    let (mut li, mut ri) = (0usize, 0usize);
-    let (mut loff, mut roff) = (0u64, 0u64);
+    let mut lc = IovCursor {
+        iov: &local,
+        i: 0,
+        off: 0,
+        left: total,
+    };
+    let mut rc = IovCursor {
+        iov: &remote,
+        i: 0,
+        off: 0,
+        left: total,
+    };
     let mut done = 0u64;
     let mut buf = vec![0u8; veil_abi::PAGE_SIZE as usize];
     let mut fault = None;
-    while li < lp.len() && ri < rp.len() {
-        let (la, ll) = lp[li];
-        let (ra, rl) = rp[ri];
-        let n = (ll - loff).min(rl - roff) as usize;
-        let (l_at, r_at) = (UserAddr(la + loff), UserAddr(ra + roff));
+    while let (Some((la, ll)), Some((ra, rl))) = (lc.peek(), rc.peek()) {
+        let n = ll.min(rl) as usize;
+        let (l_at, r_at) = (UserAddr(la), UserAddr(ra));
         let r = if write {
             t.mm.copy_in(l_at, &mut buf[..n])
                 .and_then(|()| mm.copy_out(r_at, &buf[..n]))
@@ -1117,16 +1138,8 @@ fn process_vm_rw(t: &mut Task, a: &[u64; 6], write: bool) -> SysResult {
             break;
         }
         done += n as u64;
-        loff += n as u64;
-        roff += n as u64;
-        if loff == ll {
-            li += 1;
-            loff = 0;
-        }
-        if roff == rl {
-            ri += 1;
-            roff = 0;
-        }
+        lc.advance(n as u64);
+        rc.advance(n as u64);
     }
     match fault {
         Some(e) if done == 0 => Err(e),

@@ -163,6 +163,15 @@ fn syslog_shows_the_sandbox_log_to_root_only() {
     // READ consumes; READ_ALL does not.
     assert_eq!(sys(&mut root, SYSLOG, [2, buf, 10, 0, 0, 0]), Ok(10));
     assert_eq!(sys(&mut root, SYSLOG, [9, 0, 0, 0, 0, 0]), Ok(unread - 10));
+    assert_eq!(
+        sys(&mut root, SYSLOG, [2, buf, 4096, 0, 0, 0]),
+        Ok(unread - 10)
+    );
+    // Nothing unread: READ waits (the fake blocker interrupts at once).
+    assert_eq!(
+        sys(&mut root, SYSLOG, [2, buf, 4096, 0, 0, 0]),
+        Err(Errno::ERESTARTSYS)
+    );
     // Argument checks.
     assert_eq!(
         sys(&mut root, SYSLOG, [3, 0, 10, 0, 0, 0]),
