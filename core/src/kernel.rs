@@ -48,6 +48,9 @@ pub struct Kernel {
     pub mounts: Arc<MountNamespace>,
     /// Options.
     pub options: KernelOptions,
+    /// The first UTS namespace and the kernel log
+    /// ([`crate::syscalls::admin`]).
+    pub admin: crate::syscalls::admin::AdminState,
     table: Box<[Option<Handler>]>,
     /// Syscall numbers already reported as unimplemented (bitmap).
     unknown_logged: Mutex<Vec<u64>>,
@@ -112,6 +115,7 @@ impl Kernel {
             clock: parts.clock,
             random: parts.random,
             logger: parts.logger,
+            admin: crate::syscalls::admin::AdminState::new(&parts.identity),
             identity: parts.identity,
             mounts: parts.mounts,
             options: parts.options,

@@ -40,7 +40,10 @@
 //!   128 KiB and grows down to RLIMIT_STACK. Its top lies up to 16 GiB
 //!   below the top of the user address space; mmap_base sits below the
 //!   stack's maximum size and guard gap plus up to 1 TiB of randomisation;
-//!   the heap starts after the highest segment plus up to 32 MiB.
+//!   the heap starts after the highest segment plus up to 32 MiB. With
+//!   the ADDR_NO_RANDOMIZE persona (`setarch -R`, gdb) none of these
+//!   offsets is random, so two executions get the same layout; execve
+//!   keeps the persona (see [`crate::syscalls::admin::persona_for_exec`]).
 //! - The vDSO (see [`crate::vdso`]) is mapped after the interpreter,
 //!   top-down, and named by `AT_SYSINFO_EHDR`, the first auxv entry as on
 //!   x86-64 Linux; no room for it fails the exec with `ENOMEM`.
@@ -129,6 +132,8 @@ pub struct Image {
     pub auxv: Vec<(u64, u64)>,
     /// The credentials the program runs with ([`exec_creds`]).
     pub creds: Credentials,
+    /// The persona it runs with (see [`crate::syscalls::admin`]).
+    pub personality: u32,
 }
 
 /// The credentials a program runs with (Linux's `bprm_fill_uid` and the
@@ -214,6 +219,8 @@ pub fn install(task: &mut Task, image: Image) {
     *task.tg.args_range.lock() = image.args_range;
     *task.tg.auxv.lock() = image.auxv;
     task.creds = image.creds;
+    let persona = image.personality;
+    task.tg.pm.set_sched(task.tid, |s| s.personality = persona);
     // Dropped here, outside the table's lock.
     drop(task.fds.close_on_exec());
     for sa in task.tg.sigactions.lock().iter_mut() {
@@ -454,9 +461,10 @@ fn prot_of(p_flags: u32) -> Prot {
     p
 }
 
-/// A random multiple of a page below `range` bytes.
-fn rand_pages(task: &Task, range: u64) -> u64 {
-    if range < PAGE_SIZE {
+/// A random multiple of a page below `range` bytes (0 when `random` is
+/// off: the ADDR_NO_RANDOMIZE persona).
+fn rand_pages(task: &Task, random: bool, range: u64) -> u64 {
+    if !random || range < PAGE_SIZE {
         return 0;
     }
     let mut b = [0u8; 8];
@@ -686,19 +694,29 @@ pub fn load_at(
         }
     }
 
+    // The credentials and persona the program runs with; the persona
+    // decides whether the layout is randomised (Linux's PF_RANDOMIZE).
+    let creds = exec_creds(task, &file.loc)?;
+    let setid = creds.euid != task.creds.euid || creds.egid != task.creds.egid;
+    let personality =
+        crate::syscalls::admin::persona_for_exec(task.tg.pm.sched(task.tid).personality, setid);
+    let random = personality & crate::syscalls::admin::ADDR_NO_RANDOMIZE == 0;
+
     // A fresh address space and its layout.
     let mm = MemoryManager::for_kernel(&task.kernel)?;
     let max = mm.max_address();
-    let stack_top = (max - rand_pages(task, (16u64 << 30).min(max / 64))) & !(PAGE_SIZE - 1);
+    let stack_top =
+        (max - rand_pages(task, random, (16u64 << 30).min(max / 64))) & !(PAGE_SIZE - 1);
     let stack_limit = stack_rlimit.min(max / 4).max(STACK_EXPAND);
     let gap = (stack_rlimit.min(max))
         .saturating_add(crate::mm::vma::STACK_GUARD_GAP)
         .saturating_add((16u64 << 30).min(max / 64))
         .clamp(128 << 20, max / 6 * 5);
-    let mmap_base = max
-        .saturating_sub(gap)
-        .saturating_sub(rand_pages(task, (1u64 << 40).min(max / 16)))
-        & !(PAGE_SIZE - 1);
+    let mmap_base = max.saturating_sub(gap).saturating_sub(rand_pages(
+        task,
+        random,
+        (1u64 << 40).min(max / 16),
+    )) & !(PAGE_SIZE - 1);
     mm.set_layout(Layout {
         mmap_base,
         brk_start: 0,
@@ -709,7 +727,7 @@ pub fn load_at(
     let exe_name = file.loc.path_from(&task.fs.lock().root);
     let dyn_base = (max / 3 * 2) & !(PAGE_SIZE - 1);
     let base = if elf.ehdr.e_type == ET_DYN && interp.is_some() {
-        Some(dyn_base + rand_pages(task, (1u64 << 40).min(max / 16)))
+        Some(dyn_base + rand_pages(task, random, (1u64 << 40).min(max / 16)))
     } else {
         None
     };
@@ -734,10 +752,9 @@ pub fn load_at(
     } else {
         crate::addr::page_round_up(main.end).ok_or(Errno::ENOMEM)?
     };
-    let brk_start = brk_base + rand_pages(task, 32 << 20);
+    let brk_start = brk_base + rand_pages(task, random, 32 << 20);
 
     // The stack.
-    let creds = exec_creds(task, &file.loc)?;
     let stack = build_stack(
         task,
         &mm,
@@ -753,6 +770,7 @@ pub fn load_at(
             base: at_base,
             sysinfo_ehdr,
             creds: &creds,
+            random,
         },
     )?;
     mm.set_layout(Layout {
@@ -780,6 +798,7 @@ pub fn load_at(
         args_range: stack.args_range,
         auxv: stack.auxv,
         creds,
+        personality,
     })
 }
 
@@ -793,6 +812,8 @@ struct StackInfo<'a> {
     base: u64,
     /// Where the vDSO is (`AT_SYSINFO_EHDR`), if there is one.
     sysinfo_ehdr: Option<u64>,
+    /// Randomise the gap below the strings.
+    random: bool,
 }
 
 struct Stack {
@@ -869,7 +890,12 @@ fn build_stack(
     // Below the strings: a random gap, the platform string, AT_RANDOM.
     let mut r = [0u8; 2];
     task.kernel.random.fill(&mut r);
-    let mut p = (strings_start - (u16::from_le_bytes(r) as u64 % 8192)) & !0xf;
+    let gap = if info.random {
+        u16::from_le_bytes(r) as u64 % 8192
+    } else {
+        0
+    };
+    let mut p = (strings_start - gap) & !0xf;
     p -= PLATFORM.len() as u64 + 1;
     let platform_addr = p;
     let mut plat = PLATFORM.to_vec();

@@ -128,6 +128,15 @@ pub struct SchedAttr {
     pub reset_on_fork: bool,
     /// The CPU mask (bit per CPU); `None` means every CPU.
     pub affinity: Option<Vec<u8>>,
+    /// A fair-class thread's own time slice (sched_setattr's
+    /// `sched_runtime`), nanoseconds; 0: the default slice.
+    pub slice_ns: u64,
+    /// The I/O priority as ioprio_set stored it (0: never set, class
+    /// NONE); see [`crate::syscalls::sched`].
+    pub ioprio: u16,
+    /// The execution domain and flags (`personality(2)`); see
+    /// [`crate::syscalls::admin`].
+    pub personality: u32,
 }
 
 impl Default for SchedAttr {
@@ -138,6 +147,9 @@ impl Default for SchedAttr {
             rt_priority: 0,
             reset_on_fork: false,
             affinity: None,
+            slice_ns: 0,
+            ioprio: 0,
+            personality: 0,
         }
     }
 }
@@ -149,10 +161,14 @@ impl SchedAttr {
         let mut a = self.clone();
         if a.reset_on_fork {
             if a.policy == SCHED_FIFO || a.policy == SCHED_RR {
+                // Linux's sched_fork: a real-time task's child is
+                // SCHED_NORMAL at nice 0.
                 a.policy = SCHED_NORMAL;
                 a.rt_priority = 0;
+                a.nice = 0;
             }
             a.nice = a.nice.max(0);
+            a.slice_ns = 0;
             a.reset_on_fork = false;
         }
         a

@@ -228,6 +228,9 @@ pub struct ThreadGroup {
     /// The mount namespace the process made with unshare(CLONE_NEWNS) or
     /// inherited; `None`: the sandbox's first one (`Kernel::mounts`).
     pub mnt_ns: Mutex<Option<Arc<crate::vfs::MountNamespace>>>,
+    /// The UTS namespace the process made or inherited; `None`: the
+    /// sandbox's first one (see [`crate::syscalls::admin`]).
+    pub uts_ns: Mutex<Option<Arc<crate::syscalls::admin::UtsNamespace>>>,
     /// What /proc shows of this process to others (see [`ProcView`]).
     pub view: Mutex<ProcView>,
 }
@@ -299,6 +302,7 @@ impl ThreadGroup {
             signals: crate::signal::GroupSignals::new(pid),
             pm: crate::process::ProcState::default(),
             mnt_ns: Mutex::new(None),
+            uts_ns: Mutex::new(None),
             view: Mutex::new(ProcView::default()),
         }
     }

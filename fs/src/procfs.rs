@@ -54,6 +54,7 @@ use veil_abi::{Errno, Statfs, Timespec};
 use veil_core::host::Clock;
 use veil_core::kernel::Kernel;
 use veil_core::mm::MemoryManager;
+use veil_core::syscalls::admin;
 use veil_core::task::{Credentials, Pid, Task, ThreadGroup};
 use veil_core::vfs::{
     Dentry, DirEntry, FdTable, FileOps, FileType, FsContext, Inode, InodeAttr, InodeRef, Location,
@@ -415,7 +416,7 @@ fn ns_number(s: &Snap, kind: &str) -> u64 {
         "pid" | "pid_for_children" => 4_026_531_836,
         "time" | "time_for_children" => 4_026_531_834,
         "user" => 4_026_531_837,
-        _ => 4_026_531_838, // uts
+        _ => veil_core::syscalls::admin::uts_of(&s.kernel, &s.tg).ns_id(), // uts
     }
 }
 
@@ -995,6 +996,10 @@ impl Inode for ProcInode {
             Node::Pid(s, PidFile::Comm) => Some(Writer::Comm(s.tg.clone())),
             Node::Pid(_, PidFile::OomScoreAdj) => Some(Writer::Ignore),
             Node::Pid(_, PidFile::Loginuid) => Some(Writer::Denied),
+            Node::Global(g @ (Global::Hostname | Global::Domainname)) => Some(Writer::Uts(
+                veil_core::syscalls::admin::uts_of(&cx.kernel, &cx.tg),
+                matches!(g, Global::Hostname),
+            )),
             _ => None,
         };
         if writing && writable.is_none() {
@@ -1143,6 +1148,8 @@ enum Writer {
     /// Opens for writing, but every write is `EPERM` (loginuid: changing
     /// it needs CAP_AUDIT_CONTROL, which the sandbox never grants).
     Denied,
+    /// sys/kernel/hostname (`true`) or domainname of this UTS namespace.
+    Uts(Arc<veil_core::syscalls::admin::UtsNamespace>, bool),
 }
 
 /// An open procfs file: the text generated at open.
@@ -1169,6 +1176,15 @@ impl FileOps for ProcFile {
             }
             Some(Writer::Ignore) => Ok(buf.len()),
             Some(Writer::Denied) => Err(Errno::EPERM),
+            Some(Writer::Uts(ns, host)) => {
+                // proc_dostring: the text up to a newline or NUL.
+                let end = buf
+                    .iter()
+                    .position(|&c| c == b'\n' || c == 0)
+                    .unwrap_or(buf.len());
+                ns.set(*host, &buf[..end]);
+                Ok(buf.len())
+            }
             None => Err(Errno::EINVAL),
         }
     }
@@ -1249,8 +1265,8 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         )
         .into_bytes(),
         Global::Filesystems => filesystems_text(cx),
-        Global::Hostname => line(&id.hostname),
-        Global::Domainname => line("(none)"),
+        Global::Hostname => line(&admin::name_text(&admin::uts_of(k, &cx.tg).hostname())),
+        Global::Domainname => line(&admin::name_text(&admin::uts_of(k, &cx.tg).domainname())),
         Global::Ostype => line("Linux"),
         Global::Osrelease => line(&id.release),
         Global::KVersion => line(&id.version),
@@ -2403,6 +2419,20 @@ mod tests {
         assert!(text(r, t, "version").starts_with("Linux version 6.1.0 "));
         assert!(text(r, t, "filesystems").contains("\ttmpfs\n"));
         assert_eq!(text(r, t, "sys/kernel/hostname"), "veil\n");
+        assert_eq!(text(r, t, "sys/kernel/domainname"), "(none)\n");
+        // Writable: the caller's UTS namespace changes (uname too).
+        let kdir = r.lookup(t, b"sys").unwrap().lookup(t, b"kernel").unwrap();
+        for (name, value) in [
+            (&b"hostname"[..], &b"box\nrest"[..]),
+            (b"domainname", b"example"),
+        ] {
+            let f = kdir.lookup(t, name).unwrap().open(t, O_WRONLY).unwrap();
+            assert_eq!(f.write(value, 0), Ok(value.len()));
+        }
+        assert_eq!(text(r, t, "sys/kernel/hostname"), "box\n");
+        assert_eq!(text(r, t, "sys/kernel/domainname"), "example\n");
+        let uts = veil_core::syscalls::admin::uts_of(&t.kernel, &t.tg);
+        assert_eq!(uts.hostname(), b"box");
         assert_eq!(text(r, t, "sys/kernel/ostype"), "Linux\n");
         assert_eq!(text(r, t, "sys/kernel/osrelease"), "6.1.0\n");
         assert_eq!(text(r, t, "sys/kernel/pid_max"), "4194304\n");

@@ -27,6 +27,7 @@ macro_rules! prog_tests {
 }
 
 prog_tests!(
+    admin,
     chains,
     creds,
     dirs,
@@ -48,6 +49,7 @@ prog_tests!(
     memfd,
     mm,
     mounts,
+    peers,
     perms,
     pgrp,
     procfs,

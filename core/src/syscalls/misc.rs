@@ -244,13 +244,16 @@ fn fill_field(dst: &mut [u8; 65], s: &str) {
 
 fn sys_uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let id = &t.kernel.identity;
+    let uts = super::admin::uts_of(&t.kernel, &t.tg);
     let mut u = Utsname::default();
     fill_field(&mut u.sysname, "Linux");
-    fill_field(&mut u.nodename, &id.hostname);
+    let host = uts.hostname();
+    u.nodename[..host.len()].copy_from_slice(&host);
     fill_field(&mut u.release, &id.release);
     fill_field(&mut u.version, &id.version);
-    fill_field(&mut u.machine, "x86_64");
-    fill_field(&mut u.domainname, "(none)");
+    fill_field(&mut u.machine, super::admin::machine(t));
+    let domain = uts.domainname();
+    u.domainname[..domain.len()].copy_from_slice(&domain);
     t.mm.write_obj(UserAddr(a[0]), &u)?;
     Ok(0)
 }

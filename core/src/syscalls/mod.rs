@@ -7,6 +7,7 @@
 //! The table is also the compatibility document: [`support`] is what the
 //! README's syscall table is generated from.
 
+pub mod admin;
 pub mod creds;
 pub mod epoll;
 pub mod eventfd;
@@ -72,6 +73,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| splice::handler(nr))
         .or_else(|| socket::handler(nr))
         .or_else(|| mount::handler(nr))
+        .or_else(|| admin::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

@@ -30,8 +30,8 @@
 //! permission, as in Linux). pivot_root makes every check Linux makes and
 //! moves the root and working directory of every process that had them at
 //! the old root. unshare serves CLONE_FILES, CLONE_FS, CLONE_NEWNS (a copy
-//! of the caller's mount namespace, see [`crate::vfs::mount`]) and
-//! CLONE_SYSVSEM; the thread, signal-handler and memory flags succeed in a
+//! of the caller's mount namespace, see [`crate::vfs::mount`]),
+//! CLONE_NEWUTS (see [`super::admin`]) and CLONE_SYSVSEM; the thread, signal-handler and memory flags succeed in a
 //! single-threaded process (`EINVAL` otherwise, as Linux); other namespace
 //! kinds answer `EINVAL` as a kernel built without them does (`EPERM`
 //! first without CAP_SYS_ADMIN).
@@ -542,9 +542,8 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
             .note_unsupported("unshare: user namespaces (EINVAL)");
         return Err(Errno::EINVAL);
     }
-    let other_ns =
-        CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
-    if f & (CLONE_NEWNS | other_ns) != 0 {
+    let other_ns = CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
+    if f & (CLONE_NEWNS | CLONE_NEWUTS | other_ns) != 0 {
         if !t.creds.capable(CAP_SYS_ADMIN) {
             return Err(Errno::EPERM);
         }
@@ -572,6 +571,9 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
         let ns = namespace(t);
         let copy = ns.copy(&mut t.fs.lock());
         *t.tg.mnt_ns.lock() = Some(copy);
+    }
+    if f & CLONE_NEWUTS != 0 {
+        super::admin::unshare_uts(t);
     }
     Ok(0)
 }
@@ -851,7 +853,7 @@ mod tests {
             Err(Errno::EPERM)
         );
         assert_eq!(
-            super::sys_unshare(&mut t, &[CLONE_NEWUTS, 0, 0, 0, 0, 0]),
+            super::sys_unshare(&mut t, &[CLONE_NEWIPC, 0, 0, 0, 0, 0]),
             Err(Errno::EINVAL)
         );
         assert_eq!(

@@ -65,7 +65,8 @@ type Family = (&'static str, fn(u64) -> Option<super::Handler>);
 
 #[test]
 fn every_syscall_has_at_most_one_handler() {
-    let families: [Family; 19] = [
+    let families: [Family; 20] = [
+        ("admin", super::admin::handler),
         ("file", super::file::handler),
         ("file_io", super::file_io::handler),
         ("fs_path", super::fs_path::handler),

@@ -69,6 +69,8 @@ const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const CLONE_IO: u64 = 0x8000_0000;
+/// A copy of the UTS namespace (see `syscalls::admin`).
+const CLONE_NEWUTS: u64 = 0x0400_0000;
 /// Namespace flags: of these, only CLONE_NEWNS is served (a copy of the
 /// mount namespace, see `syscalls::mount`).
 const CLONE_NEW_MASK: u64 = 0x7e02_0080 | CLONE_NEWNS;
@@ -135,9 +137,11 @@ pub(crate) fn do_clone(
             .note_unsupported("clone: CLONE_VM without CLONE_THREAD or CLONE_VFORK");
         return Err(Errno::ENOSYS);
     }
-    // Of the namespaces, only a mount namespace copy is made (by root).
-    if flags & CLONE_NEW_MASK & !CLONE_NEWNS != 0
-        || (flags & CLONE_NEWNS != 0 && !t.creds.capable(veil_abi::flags::CAP_SYS_ADMIN))
+    // Of the namespaces, only mount and UTS namespace copies are made (by
+    // root).
+    if flags & CLONE_NEW_MASK & !(CLONE_NEWNS | CLONE_NEWUTS) != 0
+        || (flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0
+            && !t.creds.capable(veil_abi::flags::CAP_SYS_ADMIN))
     {
         return Err(Errno::EPERM);
     }
@@ -179,6 +183,11 @@ pub(crate) fn do_clone(
     }
     *tg.exe.lock() = t.tg.exe.lock().clone();
     *tg.mnt_ns.lock() = t.tg.mnt_ns.lock().clone();
+    *tg.uts_ns.lock() = if flags & CLONE_NEWUTS != 0 {
+        Some(super::admin::uts_of(&t.kernel, &t.tg).copy())
+    } else {
+        t.tg.uts_ns.lock().clone()
+    };
     *tg.comm.lock() = t.tg.comm.lock().clone();
     *tg.args_range.lock() = *t.tg.args_range.lock();
     *tg.auxv.lock() = t.tg.auxv.lock().clone();

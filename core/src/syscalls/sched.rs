@@ -1,8 +1,9 @@
 //! Scheduling and resource calls: sched_yield, sched_getaffinity,
 //! sched_setaffinity, sched_getscheduler, sched_setscheduler,
 //! sched_getparam, sched_setparam, sched_get_priority_max / _min,
-//! sched_rr_get_interval, getpriority, setpriority, getcpu, getrusage,
-//! times and prctl.
+//! sched_rr_get_interval, sched_setattr, sched_getattr, getpriority,
+//! setpriority, ioprio_set, ioprio_get, getcpu, getrusage, times and
+//! prctl.
 //!
 //! The scheduling parameters are kept per thread with Linux's checks
 //! (`kernel/sched/syscalls.c`, `kernel/sys.c`) but do not change how the
@@ -47,6 +48,10 @@ pub fn handler(nr: u64) -> Option<Handler> {
         GETRUSAGE => sys_getrusage,
         TIMES => sys_times,
         PRCTL => sys_prctl,
+        SCHED_SETATTR => sys_sched_setattr,
+        SCHED_GETATTR => sys_sched_getattr,
+        IOPRIO_SET => sys_ioprio_set,
+        IOPRIO_GET => sys_ioprio_get,
         _ => return None,
     })
 }
@@ -414,6 +419,361 @@ fn sys_setpriority(t: &mut Task, a: &[u64; 6]) -> SysResult {
         p.tg.pm.set_sched(p.tid, |s| s.nice = nice);
     }
     result
+}
+
+// -------------------------------------------------------------------------
+// sched_setattr and sched_getattr
+
+/// `struct sched_attr` as this kernel knows it (SCHED_ATTR_SIZE_VER1).
+const SCHED_ATTR_SIZE: usize = 56;
+/// The first published size (SCHED_ATTR_SIZE_VER0, no utilization clamps).
+const SCHED_ATTR_SIZE_VER0: usize = 48;
+const SCHED_FLAG_RESET_ON_FORK: u64 = 0x01;
+const SCHED_FLAG_KEEP_POLICY: u64 = 0x08;
+const SCHED_FLAG_KEEP_PARAMS: u64 = 0x10;
+const SCHED_FLAG_UTIL_CLAMP: u64 = 0x20 | 0x40;
+/// Every flag Linux knows (`SCHED_FLAG_ALL`).
+const SCHED_FLAG_ALL: u64 = 0x7f;
+/// `SCHED_FLAG_SUGOV`: the cpufreq governor's own, refused to users.
+const SCHED_FLAG_SUGOV: u64 = 0x1000_0000;
+
+/// The fields of a `struct sched_attr`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SchedAttrArg {
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+impl SchedAttrArg {
+    fn parse(b: &[u8; SCHED_ATTR_SIZE]) -> SchedAttrArg {
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or_default());
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+        SchedAttrArg {
+            policy: u32_at(4),
+            flags: u64_at(8),
+            nice: u32_at(16) as i32,
+            priority: u32_at(20),
+            runtime: u64_at(24),
+            deadline: u64_at(32),
+            period: u64_at(40),
+        }
+    }
+
+    fn bytes(&self, size: u32) -> [u8; SCHED_ATTR_SIZE] {
+        let mut b = [0u8; SCHED_ATTR_SIZE];
+        b[0..4].copy_from_slice(&size.to_le_bytes());
+        b[4..8].copy_from_slice(&self.policy.to_le_bytes());
+        b[8..16].copy_from_slice(&self.flags.to_le_bytes());
+        b[16..20].copy_from_slice(&self.nice.to_le_bytes());
+        b[20..24].copy_from_slice(&self.priority.to_le_bytes());
+        b[24..32].copy_from_slice(&self.runtime.to_le_bytes());
+        b[32..40].copy_from_slice(&self.deadline.to_le_bytes());
+        b[40..48].copy_from_slice(&self.period.to_le_bytes());
+        // sched_util_min / max stay 0: veil has no utilization clamping
+        // (a kernel without CONFIG_UCLAMP_TASK).
+        b
+    }
+}
+
+/// The fair class's default slice: Linux's 0.7 ms base slice scaled by
+/// 1 + log2(CPUs), at most 8 CPUs counted.
+fn default_slice_ns(t: &Task) -> u64 {
+    let n = cpus(t).min(8) as u64;
+    700_000 * (1 + (63 - n.leading_zeros() as u64))
+}
+
+/// What sched_getattr reports of a thread (Linux's `get_params`).
+fn current_params(t: &Task, s: &SchedAttr) -> SchedAttrArg {
+    let mut a = SchedAttrArg {
+        policy: s.policy,
+        flags: if s.reset_on_fork {
+            SCHED_FLAG_RESET_ON_FORK
+        } else {
+            0
+        },
+        ..Default::default()
+    };
+    if rt_policy(s.policy) {
+        a.priority = s.rt_priority;
+    } else {
+        a.nice = s.nice;
+        a.runtime = if s.slice_ns != 0 {
+            s.slice_ns
+        } else {
+            default_slice_ns(t)
+        };
+    }
+    a
+}
+
+/// Linux's `__checkparam_dl` with the default period bounds (100 µs to
+/// about 4 s).
+fn dl_params_ok(a: &SchedAttrArg) -> bool {
+    if a.deadline == 0 || a.runtime < 1 << 10 {
+        return false;
+    }
+    if a.deadline & (1 << 63) != 0 || a.period & (1 << 63) != 0 {
+        return false;
+    }
+    let period = if a.period == 0 { a.deadline } else { a.period };
+    if period < a.deadline || a.deadline < a.runtime {
+        return false;
+    }
+    (100_000..=4_194_304_000).contains(&period)
+}
+
+fn fair_policy(p: u32) -> bool {
+    matches!(p, SCHED_NORMAL | SCHED_BATCH | SCHED_IDLE)
+}
+
+/// Reads a `struct sched_attr` as Linux's `sched_copy_attr`: `E2BIG`
+/// (with this kernel's size written back) for a size out of range or
+/// non-zero bytes past what it knows.
+fn read_sched_attr(t: &Task, addr: u64) -> Result<SchedAttrArg, Errno> {
+    let size: u32 = t.mm.read_obj(UserAddr(addr))?;
+    let size = match size as usize {
+        0 => SCHED_ATTR_SIZE_VER0,
+        n => n,
+    };
+    let too_big = |t: &Task| {
+        t.mm.write_obj(UserAddr(addr), &(SCHED_ATTR_SIZE as u32))?;
+        Err(Errno::E2BIG)
+    };
+    if !(SCHED_ATTR_SIZE_VER0..=veil_abi::PAGE_SIZE as usize).contains(&size) {
+        return too_big(t);
+    }
+    if size > SCHED_ATTR_SIZE {
+        let mut rest = vec![0u8; size - SCHED_ATTR_SIZE];
+        t.mm.copy_in(UserAddr(addr + SCHED_ATTR_SIZE as u64), &mut rest)?;
+        if rest.iter().any(|&b| b != 0) {
+            return too_big(t);
+        }
+    }
+    let mut b = [0u8; SCHED_ATTR_SIZE];
+    let n = size.min(SCHED_ATTR_SIZE);
+    t.mm.copy_in(UserAddr(addr), &mut b[..n])?;
+    let mut attr = SchedAttrArg::parse(&b);
+    if attr.flags & SCHED_FLAG_UTIL_CLAMP != 0 && size < SCHED_ATTR_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    attr.nice = attr.nice.clamp(-20, 19);
+    Ok(attr)
+}
+
+fn sys_sched_setattr(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    if a[1] == 0 || pid < 0 || arg::uint(a[2]) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut attr = read_sched_attr(t, a[1])?;
+    if (attr.policy as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = target(t, pid)?;
+    let cur = p.tg.pm.sched(p.tid);
+    if attr.flags & SCHED_FLAG_KEEP_PARAMS != 0 {
+        let now = current_params(t, &cur);
+        attr.nice = now.nice;
+        attr.priority = now.priority;
+        attr.runtime = now.runtime;
+        attr.deadline = now.deadline;
+        attr.period = now.period;
+    }
+    set_attr(t, &p, &cur, &attr)
+}
+
+/// Linux's `__sched_setscheduler` for a user's `struct sched_attr`.
+fn set_attr(t: &Task, p: &Target, cur: &SchedAttr, attr: &SchedAttrArg) -> SysResult {
+    let (policy, reset) = if attr.flags & SCHED_FLAG_KEEP_POLICY != 0 {
+        (cur.policy, cur.reset_on_fork)
+    } else {
+        if !matches!(
+            attr.policy,
+            SCHED_NORMAL | SCHED_FIFO | SCHED_RR | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE
+        ) {
+            return Err(Errno::EINVAL);
+        }
+        (attr.policy, attr.flags & SCHED_FLAG_RESET_ON_FORK != 0)
+    };
+    if attr.flags & !(SCHED_FLAG_ALL | SCHED_FLAG_SUGOV) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let prio = attr.priority;
+    if prio > 99
+        || (policy == SCHED_DEADLINE && !dl_params_ok(attr))
+        || rt_policy(policy) != (prio != 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if !t.creds.capable(CAP_SYS_NICE) {
+        let rtprio = p.tg.rlimit(RLIMIT_RTPRIO);
+        let denied = (fair_policy(policy) && attr.nice < cur.nice && !can_nice(t, p, attr.nice))
+            || (rt_policy(policy)
+                && ((policy != cur.policy && rtprio == 0)
+                    || (prio > cur.rt_priority && prio as u64 > rtprio)))
+            || policy == SCHED_DEADLINE
+            || (cur.policy == SCHED_IDLE && policy != SCHED_IDLE && !can_nice(t, p, cur.nice))
+            || !same_owner(t, p)
+            || (cur.reset_on_fork && !reset);
+        if denied {
+            return Err(Errno::EPERM);
+        }
+    }
+    if attr.flags & SCHED_FLAG_SUGOV != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if attr.flags & SCHED_FLAG_UTIL_CLAMP != 0 {
+        // As a kernel without CONFIG_UCLAMP_TASK.
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if policy == SCHED_DEADLINE && cur.policy != SCHED_DEADLINE {
+        // Admission control: the sandbox grants no deadline bandwidth.
+        t.kernel
+            .note_unsupported("sched_setattr: SCHED_DEADLINE (EBUSY)");
+        return Err(Errno::EBUSY);
+    }
+    if attr.flags & SCHED_FLAG_KEEP_PARAMS != 0 {
+        // Linux applies neither the policy nor the parameters then.
+        p.tg.pm.set_sched(p.tid, |s| s.reset_on_fork = reset);
+        return Ok(0);
+    }
+    p.tg.pm.set_sched(p.tid, |s| {
+        s.policy = policy;
+        s.reset_on_fork = reset;
+        s.rt_priority = prio;
+        if fair_policy(policy) {
+            s.nice = attr.nice;
+            s.slice_ns = match attr.runtime {
+                0 => 0,
+                r => r.clamp(100_000, 100_000_000),
+            };
+        }
+    });
+    Ok(0)
+}
+
+fn sys_sched_getattr(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = arg::int(a[0]);
+    let usize_ = arg::uint(a[2]) as usize;
+    if a[1] == 0
+        || pid < 0
+        || usize_ > veil_abi::PAGE_SIZE as usize
+        || usize_ < SCHED_ATTR_SIZE_VER0
+        || arg::uint(a[3]) != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let p = target(t, pid)?;
+    let attr = current_params(t, &p.tg.pm.sched(p.tid));
+    let n = usize_.min(SCHED_ATTR_SIZE);
+    t.mm.copy_out(UserAddr(a[1]), &attr.bytes(n as u32)[..n])?;
+    // A larger structure than this kernel knows gets zeros past its end
+    // (copy_struct_to_user).
+    if usize_ > n {
+        t.mm.zero_out(UserAddr(a[1] + n as u64), (usize_ - n) as u64)?;
+    }
+    Ok(0)
+}
+
+// -------------------------------------------------------------------------
+// I/O priorities
+
+const IOPRIO_WHO_PROCESS: i32 = 1;
+const IOPRIO_WHO_PGRP: i32 = 2;
+const IOPRIO_WHO_USER: i32 = 3;
+const IOPRIO_CLASS_NONE: u32 = 0;
+const IOPRIO_CLASS_RT: u32 = 1;
+const IOPRIO_CLASS_BE: u32 = 2;
+const IOPRIO_CLASS_IDLE: u32 = 3;
+
+/// IOPRIO_PRIO_VALUE(class, level).
+pub(crate) fn ioprio_value(class: u32, level: u32) -> u16 {
+    ((class << 13) | level) as u16
+}
+
+/// Linux's `ioprio_check_cap`: the class and level make sense and an
+/// RT class is asked for with CAP_SYS_ADMIN or CAP_SYS_NICE.
+fn ioprio_check(t: &Task, v: i32) -> Result<(), Errno> {
+    let class = (v as u32 >> 13) & 7;
+    let level = v as u32 & 7;
+    match class {
+        IOPRIO_CLASS_RT | IOPRIO_CLASS_BE => {
+            if class == IOPRIO_CLASS_RT
+                && !t.creds.capable(CAP_SYS_ADMIN)
+                && !t.creds.capable(CAP_SYS_NICE)
+            {
+                return Err(Errno::EPERM);
+            }
+            Ok(())
+        }
+        IOPRIO_CLASS_IDLE => Ok(()),
+        IOPRIO_CLASS_NONE if level == 0 => Ok(()),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The priority a thread's I/O gets (Linux's `__get_task_ioprio`): what
+/// was set, or for class NONE one derived from the CPU policy and nice.
+fn effective_ioprio(s: &SchedAttr) -> u16 {
+    if (s.ioprio >> 13) as u32 != IOPRIO_CLASS_NONE {
+        return s.ioprio;
+    }
+    let class = if s.policy == SCHED_IDLE {
+        IOPRIO_CLASS_IDLE
+    } else if rt_policy(s.policy) || s.policy == SCHED_DEADLINE {
+        IOPRIO_CLASS_RT
+    } else {
+        IOPRIO_CLASS_BE
+    };
+    ioprio_value(class, ((s.nice + 20) / 5) as u32)
+}
+
+/// The threads ioprio_set / ioprio_get act on: a thread, a process
+/// group's threads, or a user's.
+fn ioprio_targets(t: &Task, which: i32, who: i32) -> Result<Vec<Target>, Errno> {
+    match which {
+        IOPRIO_WHO_PROCESS => Ok(target(t, who).map(|p| vec![p]).unwrap_or_default()),
+        IOPRIO_WHO_PGRP => prio_targets(t, PRIO_PGRP, who),
+        IOPRIO_WHO_USER => prio_targets(t, PRIO_USER, who),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn sys_ioprio_set(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let (which, who, v) = (arg::int(a[0]), arg::int(a[1]), arg::int(a[2]));
+    ioprio_check(t, v)?;
+    let mut result = Err(Errno::ESRCH);
+    for p in ioprio_targets(t, which, who)? {
+        // Linux's set_task_ioprio: the target's real uid is the caller's
+        // real or effective uid, or CAP_SYS_NICE.
+        if p.ids.0 != t.creds.euid && p.ids.0 != t.creds.uid && !t.creds.capable(CAP_SYS_NICE) {
+            return Err(Errno::EPERM);
+        }
+        p.tg.pm.set_sched(p.tid, |s| s.ioprio = v as u16);
+        result = Ok(0);
+    }
+    result
+}
+
+fn sys_ioprio_get(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let (which, who) = (arg::int(a[0]), arg::int(a[1]));
+    let targets = ioprio_targets(t, which, who)?;
+    if which == IOPRIO_WHO_PROCESS {
+        // The value as set (class NONE if never), not the effective one.
+        let p = targets.first().ok_or(Errno::ESRCH)?;
+        return Ok(p.tg.pm.sched(p.tid).ioprio as u64);
+    }
+    targets
+        .iter()
+        .map(|p| effective_ioprio(&p.tg.pm.sched(p.tid)))
+        .min()
+        .map(|v| v as u64)
+        .ok_or(Errno::ESRCH)
 }
 
 // -------------------------------------------------------------------------

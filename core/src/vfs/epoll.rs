@@ -235,6 +235,18 @@ impl Epoll {
             .count()
     }
 
+    /// The address of the description watched by the `nth` live entry
+    /// for fd `fd`, counted in Linux's order (by description, then fd):
+    /// kcmp's KCMP_EPOLL_TFD.
+    pub fn target(&self, fd: i32, nth: u64) -> Option<usize> {
+        let st = self.state.lock();
+        st.items
+            .iter()
+            .filter(|((_, f), e)| *f == fd && e.alive())
+            .nth(usize::try_from(nth).ok()?)
+            .map(|((addr, _), _)| *addr)
+    }
+
     /// True if no open description is watched.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

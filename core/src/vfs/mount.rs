@@ -529,7 +529,7 @@ pub struct MountNamespace {
 static NEXT_NS_ID: core::sync::atomic::AtomicU64 =
     core::sync::atomic::AtomicU64::new(4_026_531_841);
 
-fn next_ns_id() -> u64 {
+pub(crate) fn next_ns_id() -> u64 {
     NEXT_NS_ID.fetch_add(1, Ordering::Relaxed)
 }
 
