@@ -230,6 +230,8 @@ pub struct ThreadGroup {
     pub mnt_ns: Mutex<Option<Arc<crate::vfs::MountNamespace>>>,
     /// What /proc shows of this process to others (see [`ProcView`]).
     pub view: Mutex<ProcView>,
+    /// The seccomp state of the group's threads (see [`crate::seccomp`]).
+    pub seccomp: crate::seccomp::GroupSeccomp,
 }
 
 /// True if a successful syscall `nr` may replace what [`ProcView`] holds
@@ -300,6 +302,7 @@ impl ThreadGroup {
             pm: crate::process::ProcState::default(),
             mnt_ns: Mutex::new(None),
             view: Mutex::new(ProcView::default()),
+            seccomp: Default::default(),
         }
     }
 
@@ -417,6 +420,8 @@ pub struct Task {
     pub pending: Pending,
     /// This thread's own signal state (alternate stack, restart block...).
     pub signals: crate::signal::TaskSignals,
+    /// seccomp mode and filters (see [`crate::seccomp`]).
+    pub seccomp: crate::seccomp::TaskSeccomp,
 }
 
 impl Task {

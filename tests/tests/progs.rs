@@ -53,6 +53,7 @@ prog_tests!(
     pty,
     robust,
     sched,
+    seccomp,
     setid,
     sigio,
     sigmask,
