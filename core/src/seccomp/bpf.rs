@@ -514,6 +514,38 @@ mod tests {
         assert_eq!(jump(JMP | JEQ | X, 0x8000_0000, 0, 1), 6);
     }
 
+    proptest::proptest! {
+        /// Programs over seccomp's opcodes (and a few it refuses), with
+        /// small offsets and operands: the checks never panic, and a
+        /// program they pass runs to a RET without panicking.
+        #[test]
+        fn checked_programs_run_to_a_ret(
+            prog in proptest::collection::vec(
+                (0usize..40, 0u8..4, 0u8..4, proptest::prop_oneof![0u32..80, proptest::arbitrary::any::<u32>()]),
+                1..40,
+            ),
+            words in proptest::array::uniform16(proptest::arbitrary::any::<u32>()),
+        ) {
+            const CODES: [u16; 40] = [
+                LD | W | ABS, LD | W | LEN, LDX | W | LEN, LD | IMM, LDX | IMM, LD | MEM,
+                LDX | MEM, ST, STX, MISC | TAX, MISC | TXA, RET | K, RET | A, JMP | JA,
+                JMP | JEQ | K, JMP | JEQ | X, JMP | JGT | K, JMP | JGT | X, JMP | JGE | K,
+                JMP | JGE | X, JMP | JSET | K, JMP | JSET | X, ALU | ADD | K, ALU | SUB | X,
+                ALU | MUL | K, ALU | DIV | K, ALU | DIV | X, ALU | AND | X, ALU | OR | K,
+                ALU | XOR | X, ALU | LSH | K, ALU | RSH | X, ALU | NEG, RET | K, RET | K,
+                LD | B | ABS, ALU | MOD | K, LD | W | IND, 0x00ff, RET | X,
+            ];
+            let insns: Vec<Insn> = prog
+                .iter()
+                .map(|&(c, jt, jf, k)| Insn::jump(CODES[c], k, jt, jf))
+                .collect();
+            if let Ok(p) = Program::new(insns.clone()) {
+                proptest::prop_assert!(matches!(insns.last().map(|i| i.code), Some(0x06 | 0x16)));
+                let _ = p.run(&words);
+            }
+        }
+    }
+
     #[test]
     fn instruction_bytes() {
         let i = Insn::from_bytes([0x15, 0, 2, 3, 0x3e, 0, 0, 0xc0]);
