@@ -749,6 +749,7 @@ pub fn new_task(kernel: &Arc<Kernel>, creds: Credentials, blocker: Arc<dyn Block
         blocker,
         pending: Pending::default(),
         signals: Default::default(),
+        seccomp: Default::default(),
     }
 }
 

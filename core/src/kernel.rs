@@ -252,6 +252,17 @@ impl Kernel {
         } else {
             None
         };
+        // seccomp: one compare unless the thread has filters or a mode.
+        if task.seccomp.armed(&task.tg) {
+            if let Some(rax) = crate::seccomp::check(task, nr, &args) {
+                if let Some(line) = entry {
+                    let shown = crate::seccomp::as_result(rax);
+                    crate::syscalls::strace::exit(task, nr, &args, line, &shown);
+                }
+                task.cpu.regs.rax = rax;
+                return;
+            }
+        }
         let result = match self.handler(nr) {
             Some(h) => h(task, &args),
             None => {
@@ -261,6 +272,7 @@ impl Kernel {
         };
         if (nr == sysno::EXECVE || nr == sysno::EXECVEAT) && result.is_ok() {
             task.tg.release_vfork_parent();
+            crate::seccomp::after_exec(task);
         }
         if result.is_ok() && crate::task::changes_view(nr) {
             task.publish_view();

@@ -32,6 +32,7 @@ pub mod platform;
 pub mod process;
 #[cfg(test)]
 mod proptests;
+pub mod seccomp;
 pub mod signal;
 pub mod syscalls;
 pub mod task;

@@ -233,6 +233,8 @@ pub struct ThreadGroup {
     pub uts_ns: Mutex<Option<Arc<crate::syscalls::admin::UtsNamespace>>>,
     /// What /proc shows of this process to others (see [`ProcView`]).
     pub view: Mutex<ProcView>,
+    /// The seccomp state of the group's threads (see [`crate::seccomp`]).
+    pub seccomp: crate::seccomp::GroupSeccomp,
 }
 
 /// True if a successful syscall `nr` may replace what [`ProcView`] holds
@@ -304,6 +306,7 @@ impl ThreadGroup {
             mnt_ns: Mutex::new(None),
             uts_ns: Mutex::new(None),
             view: Mutex::new(ProcView::default()),
+            seccomp: Default::default(),
         }
     }
 
@@ -421,6 +424,8 @@ pub struct Task {
     pub pending: Pending,
     /// This thread's own signal state (alternate stack, restart block...).
     pub signals: crate::signal::TaskSignals,
+    /// seccomp mode and filters (see [`crate::seccomp`]).
+    pub seccomp: crate::seccomp::TaskSeccomp,
 }
 
 impl Task {

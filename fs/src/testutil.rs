@@ -105,6 +105,7 @@ pub fn task_in(kernel: &Arc<Kernel>) -> Task {
         blocker: Arc::new(FakeBlocker::with_clock(Arc::new(FakeClock::new()))),
         pending: Pending::default(),
         signals: Default::default(),
+        seccomp: Default::default(),
     }
 }
 

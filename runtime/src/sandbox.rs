@@ -193,6 +193,7 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         blocker,
         pending: Pending::default(),
         signals: Default::default(),
+        seccomp: Default::default(),
     };
     task.publish_view();
 

@@ -57,6 +57,7 @@ prog_tests!(
     pty,
     robust,
     sched,
+    seccomp,
     setid,
     sigio,
     sigmask,

@@ -1,5 +1,6 @@
 //! Real tools on files (issue 4's acceptance): gcc and make, git, sqlite3,
-//! tar with gzip, and GNU coreutils / findutils, each run as a script in a
+//! tar with gzip, GNU coreutils / findutils, and universal-ctags' sandbox
+//! mode under its libseccomp filter, each run as a script in a
 //! fresh scratch directory natively and under veil on every platform;
 //! standard output and exit status must be equal. The sandbox's writes go
 //! to its own overlay, so the host's scratch directory stays empty.
@@ -51,5 +52,13 @@ fn coreutils_ls_stat_du_df_cp_mv_ln_find_chmod() {
     run_script(
         "coreutils_files.sh",
         &[("find", "apt-get install findutils")],
+    );
+}
+
+#[test]
+fn ctags_sandbox_mode_runs_under_its_libseccomp_filter() {
+    run_script(
+        "ctags_sandbox.sh",
+        &[("ctags", "apt-get install universal-ctags")],
     );
 }

@@ -11,6 +11,8 @@
 //! sigaction, sigset, stack_t, rlimit, timespec, timeval, itimerval,
 //! fd_set, pollfd, iovec, open_how, siginfo, clone_args, argv / envp
 //! arrays, cpu masks, termios, and a whole signal frame (rt_sigreturn).
+//! Last, the bytes as a seccomp classic-BPF program: checked, and run if
+//! it passes.
 
 use alloc::vec::Vec;
 
@@ -141,4 +143,23 @@ pub fn run_abi(data: &[u8]) {
     let _ = byte;
     drop(t);
     bed.finish();
+    seccomp_program(data);
+}
+
+/// The bytes as a seccomp program (8 bytes an instruction), checked as
+/// Linux does; one that passes runs over a `seccomp_data` from the bytes.
+fn seccomp_program(data: &[u8]) {
+    use crate::seccomp::bpf::{Insn, Program};
+    let word = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    let insns: Vec<Insn> = data
+        .chunks_exact(8)
+        .map(|c| Insn::from_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect();
+    if let Ok(prog) = Program::new(insns) {
+        let mut d = [0u32; 16];
+        for (w, c) in d.iter_mut().zip(data.chunks_exact(4)) {
+            *w = word(c);
+        }
+        let _ = prog.run(&d);
+    }
 }

@@ -29,6 +29,7 @@ mod pm_tests;
 pub mod poll;
 pub mod process;
 pub mod sched;
+pub mod seccomp;
 pub mod signal;
 pub mod socket;
 pub mod splice;
@@ -74,6 +75,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| socket::handler(nr))
         .or_else(|| mount::handler(nr))
         .or_else(|| admin::handler(nr))
+        .or_else(|| seccomp::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

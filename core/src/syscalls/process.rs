@@ -224,6 +224,7 @@ pub(crate) fn do_clone(
     let parent_blocker = t.blocker.clone();
     let creds = t.creds.clone();
     let sigmask = t.sigmask;
+    let seccomp = crate::seccomp::TaskSeccomp::inherit(t, &tg, pid);
     let mut child_signals = t.signals.fork_child();
     child_signals.fp_restore = t
         .signals
@@ -275,6 +276,7 @@ pub(crate) fn do_clone(
                 ..Pending::default()
             },
             signals: child_signals,
+            seccomp,
         };
         crate::signal::attach(&task);
         task.publish_view();
@@ -383,6 +385,7 @@ fn clone_thread(t: &mut Task, flags: u64, stack: u64, ptid: u64, ctid: u64, tls:
                 .map(crate::signal::FpRestore::Image);
             s
         },
+        seccomp: crate::seccomp::TaskSeccomp::inherit(t, &t.tg, tid),
     };
     t.tg.live_threads.fetch_add(1, Ordering::AcqRel);
     crate::process::on_new_thread(t, tid);
@@ -654,6 +657,7 @@ impl Kernel {
     pub fn exit_task(&self, task: &mut Task) {
         let tg = task.tg.clone();
         crate::process::thread_exit(task);
+        crate::seccomp::thread_exit(task);
         // Robust futexes and PI locks first, as Linux's exit_mm_release.
         super::futex::release(task, true);
         // CLONE_CHILD_CLEARTID: zero the word and wake one waiter

@@ -850,6 +850,9 @@ fn sys_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if let Some(r) = super::creds::prctl_caps(t, option, a[1]) {
         return r;
     }
+    if let Some(r) = super::seccomp::prctl(t, option, a) {
+        return r;
+    }
     match option {
         PR_SET_NAME => {
             let mut buf = [0u8; 16];

@@ -43,6 +43,10 @@ enum Arg {
     MapFlags,
     /// AT_* flags.
     AtFlags,
+    /// A seccomp(2) operation.
+    SeccompOp,
+    /// SECCOMP_FILTER_FLAG_* bits.
+    SeccompFlags,
 }
 
 use Arg::*;
@@ -127,6 +131,7 @@ fn signature(nr: u64) -> Option<&'static [Arg]> {
         EVENTFD2 => &[Uint, Hex],
         SIGNALFD => &[Fd, Hex, Uint],
         SIGNALFD4 => &[Fd, Hex, Uint, Hex],
+        SECCOMP => &[SeccompOp, SeccompFlags, Hex],
         _ => return None,
     })
 }
@@ -300,6 +305,33 @@ fn push_arg(out: &mut String, task: &Task, kind: Arg, v: u64, args: &[u64; 6]) {
                 (AT_SYMLINK_FOLLOW as u64, "AT_SYMLINK_FOLLOW"),
                 (AT_NO_AUTOMOUNT as u64, "AT_NO_AUTOMOUNT"),
                 (AT_EMPTY_PATH as u64, "AT_EMPTY_PATH"),
+            ],
+            "0",
+        ),
+        SeccompOp => {
+            const OPS: [&str; 4] = [
+                "SECCOMP_SET_MODE_STRICT",
+                "SECCOMP_SET_MODE_FILTER",
+                "SECCOMP_GET_ACTION_AVAIL",
+                "SECCOMP_GET_NOTIF_SIZES",
+            ];
+            match OPS.get(v as u32 as usize) {
+                Some(name) => out.push_str(name),
+                None => {
+                    let _ = write!(out, "{:#x}", v as u32);
+                }
+            }
+        }
+        SeccompFlags => push_flags(
+            out,
+            u64::from(v as u32),
+            &[
+                (1, "SECCOMP_FILTER_FLAG_TSYNC"),
+                (2, "SECCOMP_FILTER_FLAG_LOG"),
+                (4, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"),
+                (8, "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+                (16, "SECCOMP_FILTER_FLAG_TSYNC_ESRCH"),
+                (32, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
             ],
             "0",
         ),
