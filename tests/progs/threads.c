@@ -74,6 +74,17 @@ int main(void) {
     pthread_join(t[0], &tid);
     printf("thread tid differs from pid: %s\n", (long)tid != getpid() ? "yes" : "no");
     printf("getpid == gettid in main: %s\n", getpid() == syscall(SYS_gettid) ? "yes" : "no");
+    /* A joined thread is gone: signalling it is ESRCH (poll briefly: the
+     * kernel may release the tid just after the join returns). */
+    long r = 0;
+    for (int i = 0; i < 1000; i++) {
+        r = syscall(SYS_tgkill, getpid(), (long)tid, 0);
+        if (r != 0)
+            break;
+        usleep(1000);
+    }
+    printf("tgkill(joined thread, 0): %s\n", r == 0 ? "0" : errno == ESRCH ? "ESRCH" : "other");
+    printf("tgkill(self, 0): %ld\n", (long)syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0));
 
     fflush(stdout);
     pid_t p = fork();

@@ -293,14 +293,20 @@ fn sys_kill(t: &mut Task, a: &[u64; 6]) -> SysResult {
 /// The group holding thread `tid` (the group of that pid first: threads
 /// other than leaders are found in the registries).
 fn find_thread(t: &Task, tid: Pid) -> Option<Arc<ThreadGroup>> {
+    // A thread other than the leader is gone once it exits (Linux reaps
+    // it at once); a leader stays, a zombie, until its group ends.
+    let live = |g: &ThreadGroup| {
+        g.signals
+            .lock()
+            .find(tid)
+            .is_some_and(|h| !h.exited || tid == g.pid)
+    };
     if let Some(g) = t.kernel.thread_group(tid) {
-        if g.signals.lock().find(tid).is_some() {
+        if live(&g) {
             return Some(g);
         }
     }
-    all_groups(t)
-        .into_iter()
-        .find(|g| g.signals.lock().find(tid).is_some())
+    all_groups(t).into_iter().find(|g| live(g))
 }
 
 /// Linux's `do_send_specific`: thread `tid` (of group `tgid` if given).
