@@ -683,6 +683,25 @@ mod tests {
         assert!(crate::signal::dequeue(&init, 0).is_none());
     }
 
+    /// Ends `a` and `b` (their groups) on two host threads at once, each
+    /// `exit_group` first and then, past a barrier, `exit_task`.
+    fn exit_together(kernel: &Arc<crate::Kernel>, mut a: Task, mut b: Task) {
+        let go = Arc::new(std::sync::Barrier::new(2));
+        let (k1, k2, g1) = (kernel.clone(), kernel.clone(), go.clone());
+        let ta = std::thread::spawn(move || {
+            a.exit_group(ExitStatus::Exited(0));
+            g1.wait();
+            k1.exit_task(&mut a);
+        });
+        let tb = std::thread::spawn(move || {
+            b.exit_group(ExitStatus::Exited(0));
+            go.wait();
+            k2.exit_task(&mut b);
+        });
+        ta.join().unwrap();
+        tb.join().unwrap();
+    }
+
     /// A child exiting while its parent exits, on two host threads: the
     /// child's exit always reaches the process that ends up holding it
     /// (init), whichever goes first. (A smoke test for lock order and the
@@ -692,24 +711,10 @@ mod tests {
     fn a_child_exit_racing_its_parent_exit_reaches_the_reaper() {
         for round in 0..200 {
             let tb = TestBed::new();
-            let (init, _p, mut mid, mut orphan) = family(&tb);
+            let (init, _p, mid, orphan) = family(&tb);
             let orphan_tg = orphan.tg.clone();
             let orphan_pid = orphan.pid();
-            let go = Arc::new(std::sync::Barrier::new(2));
-            let (k1, k2) = (tb.kernel.clone(), tb.kernel.clone());
-            let g1 = go.clone();
-            let a = std::thread::spawn(move || {
-                mid.exit_group(ExitStatus::Exited(0));
-                g1.wait();
-                k1.exit_task(&mut mid);
-            });
-            let b = std::thread::spawn(move || {
-                orphan.exit_group(ExitStatus::Exited(0));
-                go.wait();
-                k2.exit_task(&mut orphan);
-            });
-            a.join().unwrap();
-            b.join().unwrap();
+            exit_together(&tb.kernel, mid, orphan);
             assert_eq!(*orphan_tg.ppid.lock(), 1, "round {round}");
             assert!(
                 init.tg
@@ -736,7 +741,7 @@ mod tests {
     fn orphans_moving_to_an_exiting_subreaper_are_not_lost() {
         for round in 0..200 {
             let tb = TestBed::new();
-            let (init, mut s, mut mid, orphan) = family(&tb);
+            let (init, s, mid, orphan) = family(&tb);
             s.tg.pm
                 .subreaper
                 .store(true, core::sync::atomic::Ordering::Relaxed);
@@ -745,21 +750,7 @@ mod tests {
                 .pm
                 .pdeathsig
                 .store(SIGUSR1, core::sync::atomic::Ordering::Relaxed);
-            let go = Arc::new(std::sync::Barrier::new(2));
-            let (k1, k2) = (tb.kernel.clone(), tb.kernel.clone());
-            let g1 = go.clone();
-            let a = std::thread::spawn(move || {
-                mid.exit_group(ExitStatus::Exited(0));
-                g1.wait();
-                k1.exit_task(&mut mid);
-            });
-            let b = std::thread::spawn(move || {
-                s.exit_group(ExitStatus::Exited(0));
-                go.wait();
-                k2.exit_task(&mut s);
-            });
-            a.join().unwrap();
-            b.join().unwrap();
+            exit_together(&tb.kernel, mid, s);
             assert_eq!(*orphan.tg.ppid.lock(), 1, "round {round}");
             assert!(has_child(&init, &orphan), "round {round}");
             let info = crate::signal::dequeue(&orphan, 0).expect("pdeath signal");

@@ -246,6 +246,17 @@ impl PageStore {
         })
     }
 
+    /// [`allocate`](Self::allocate) for the pages holding bytes
+    /// `[off, off+len)`.
+    pub fn allocate_bytes(&mut self, off: u64, len: u64) -> Result<(), Errno> {
+        let first = off / PAGE_SIZE;
+        let end = off
+            .checked_add(len)
+            .ok_or(Errno::EFBIG)?
+            .div_ceil(PAGE_SIZE);
+        self.allocate(first, end - first)
+    }
+
     /// [`get_pages`](Self::get_pages) when it needs to allocate nothing
     /// (every page of the range below the end of the file is present):
     /// appends the pages, with references, and returns `true`; else

@@ -254,16 +254,11 @@ impl MemoryPages for Shmem {
     }
 
     fn allocate(&self, off: u64, len: u64) -> Result<(), Errno> {
-        let first = off / PAGE_SIZE;
-        let end = off
-            .checked_add(len)
-            .ok_or(Errno::EFBIG)?
-            .div_ceil(PAGE_SIZE);
         let mut st = self.state.lock();
-        if st.seals & F_SEAL_GROW != 0 && off + len > st.store.size() {
+        if st.seals & F_SEAL_GROW != 0 && off.saturating_add(len) > st.store.size() {
             return Err(Errno::EPERM);
         }
-        st.store.allocate(first, end - first)
+        st.store.allocate_bytes(off, len)
     }
 }
 
