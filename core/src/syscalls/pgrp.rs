@@ -16,7 +16,6 @@
 //! controlling terminal ([`crate::tty`]).
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use veil_abi::sysno::*;
@@ -36,16 +35,6 @@ pub fn handler(nr: u64) -> Option<Handler> {
         GETSID => sys_getsid,
         _ => return None,
     })
-}
-
-/// Every live (not yet reaped) process of the sandbox.
-fn processes(t: &Task) -> Vec<Arc<ThreadGroup>> {
-    t.kernel
-        .thread_groups
-        .lock()
-        .iter()
-        .filter_map(|(pid, w)| w.upgrade().filter(|g| g.pid == *pid))
-        .collect()
 }
 
 /// The process `pid` (0: the caller's), or ESRCH.
@@ -91,7 +80,9 @@ fn sys_setpgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EPERM);
     }
     if pgid != pid {
-        let exists = processes(t)
+        let exists = t
+            .kernel
+            .processes()
             .iter()
             .any(|g| *g.pgid.lock() == pgid && *g.sid.lock() == my_sid);
         if !exists {
@@ -116,7 +107,7 @@ fn sys_getsid(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 fn sys_setsid(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     let pid = t.pid();
-    if processes(t).iter().any(|g| *g.pgid.lock() == pid) {
+    if t.kernel.processes().iter().any(|g| *g.pgid.lock() == pid) {
         return Err(Errno::EPERM);
     }
     *t.tg.sid.lock() = pid;

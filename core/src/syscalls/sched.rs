@@ -97,15 +97,8 @@ fn same_owner(t: &Task, p: &Target) -> bool {
 
 /// Every live thread of the sandbox with its group and uids.
 fn all_threads(t: &Task) -> Vec<Target> {
-    let groups: Vec<Arc<ThreadGroup>> = t
-        .kernel
-        .thread_groups
-        .lock()
-        .iter()
-        .filter_map(|(pid, w)| w.upgrade().filter(|g| g.pid == *pid))
-        .collect();
     let mut out = Vec::new();
-    for tg in groups {
+    for tg in t.kernel.processes() {
         let ths: Vec<(Pid, (u32, u32, u32))> = tg
             .signals
             .lock()

@@ -8,7 +8,6 @@
 //! its pid (`SI_USER`).
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use veil_abi::flags::{
     CAP_SYS_ADMIN, O_ACCMODE, O_NOCTTY, O_RDONLY, O_RDWR, SIGCONT, SIGHUP, SIGTTIN, SIG_IGN,
@@ -60,20 +59,10 @@ pub fn kernel_info(sig: i32) -> Siginfo {
     }
 }
 
-/// Every live process of the sandbox (each once).
-fn processes(kernel: &Kernel) -> Vec<Arc<ThreadGroup>> {
-    kernel
-        .thread_groups
-        .lock()
-        .iter()
-        .filter_map(|(pid, w)| w.upgrade().filter(|g| g.pid == *pid))
-        .collect()
-}
-
 /// Sends `info` to every process of group `pgrp` (Linux's `kill_pgrp`);
 /// `sender` is the sending thread, which is not woken.
 pub fn kill_pgrp(kernel: &Kernel, pgrp: Pid, info: Siginfo, sender: Option<Pid>) {
-    for g in processes(kernel) {
+    for g in kernel.processes() {
         if *g.pgid.lock() == pgrp {
             let _ = signal::send(kernel, &g, Dest::Group, info, false, sender);
         }
@@ -194,7 +183,7 @@ pub fn notty(task: &Task, pty: &Arc<Pty>) -> Result<(), Errno> {
 /// Clears the controlling terminal of every process of session `sid`
 /// (`session_clear_tty`).
 fn session_clear_tty(kernel: &Kernel, sid: Pid) {
-    for g in processes(kernel) {
+    for g in kernel.processes() {
         if *g.sid.lock() == sid {
             g.ctty.lock().clear();
         }
@@ -269,7 +258,7 @@ pub(crate) fn hangup(kernel: &Kernel, pty: &Arc<Pty>, session: Option<Pid>, pgrp
     let Some(sid) = session else {
         return;
     };
-    for g in processes(kernel) {
+    for g in kernel.processes() {
         if *g.sid.lock() != sid {
             continue;
         }
@@ -299,7 +288,7 @@ pub fn set_pgrp(task: &Task, pty: &Arc<Pty>, pgrp: Pid) -> Result<(), Errno> {
     if !pty.is_ctty_of(task) || pty.state.lock().session != Some(sid) {
         return Err(Errno::ENOTTY);
     }
-    let procs = processes(&task.kernel);
+    let procs = task.kernel.processes();
     let in_group = procs.iter().find(|g| *g.pgid.lock() == pgrp);
     let member = match in_group {
         Some(g) => Some(g.clone()),
