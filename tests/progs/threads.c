@@ -2,7 +2,8 @@
  * Threads: pthread_create / join, mutex and condition-variable contention
  * across 16 threads, thread ids, TLS, a thread calling exit() for the whole
  * process group (in a forked child), and CLONE_CHILD_CLEARTID wakeups
- * (pthread_join relies on them).
+ * (pthread_join relies on them), and a process-group kill reaching a
+ * many-threaded process once.
  */
 #include "common.h"
 #include <pthread.h>
@@ -43,6 +44,51 @@ static void *relay(void *arg) {
 static void *tid_of(void *arg) {
     (void)arg;
     return (void *)(long)syscall(SYS_gettid);
+}
+
+static int park_fd[2];
+
+static void *park(void *arg) {
+    (void)arg;
+    char c;
+    while (read(park_fd[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return NULL;
+}
+
+/* In a new process group: kill(0) and kill(-pgid) with a blocked real-time
+ * signal queue it once per process, however many threads it has. */
+static void group_kill_counts(void) {
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0) {
+        setpgid(0, 0);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGRTMIN);
+        sigaddset(&set, SIGRTMIN + 1);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        if (pipe(park_fd) != 0)
+            _exit(2);
+        pthread_t x[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&x[i], NULL, park, NULL);
+        kill(0, SIGRTMIN);
+        kill(-getpgrp(), SIGRTMIN + 1);
+        struct timespec zero = {0, 0};
+        int n0 = 0, n1 = 0, sig;
+        while ((sig = sigtimedwait(&set, NULL, &zero)) > 0)
+            *(sig == SIGRTMIN ? &n0 : &n1) += 1;
+        printf("group kill of a 5-thread process queues: kill(0) %d, kill(-pgid) %d\n", n0, n1);
+        close(park_fd[1]);
+        for (int i = 0; i < 4; i++)
+            pthread_join(x[i], NULL);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    printf("group kill child: exited=%d status=%d\n", WIFEXITED(st), WEXITSTATUS(st));
 }
 
 static void *exit_all(void *arg) {
@@ -103,5 +149,6 @@ int main(void) {
         pthread_join(t[0], NULL);
     }
     printf("50 create/join cycles: done\n");
+    group_kill_counts();
     return 0;
 }

@@ -793,10 +793,8 @@ pub fn forward_from_host(kernel: &Kernel, pid: Pid, sig: i32) -> Result<(), Errn
 /// init).
 pub fn kill_all(kernel: &Kernel, except: Pid) {
     let groups: Vec<Arc<ThreadGroup>> = kernel
-        .thread_groups
-        .lock()
-        .values()
-        .filter_map(|w| w.upgrade())
+        .processes()
+        .into_iter()
         .filter(|g| g.pid != except)
         .collect();
     let info = Siginfo {
@@ -1169,13 +1167,7 @@ fn pgrp_orphaned(task: &Task) -> bool {
 /// True if process group `pgid` is orphaned (Linux's
 /// `will_become_orphaned_pgrp(pgrp, NULL)`).
 pub fn pgrp_is_orphaned(kernel: &Kernel, pgid: Pid) -> bool {
-    let groups: Vec<Arc<ThreadGroup>> = kernel
-        .thread_groups
-        .lock()
-        .values()
-        .filter_map(|w| w.upgrade())
-        .collect();
-    for p in groups {
+    for p in kernel.processes() {
         if *p.pgid.lock() != pgid || p.dead.load(Ordering::Acquire) {
             continue;
         }

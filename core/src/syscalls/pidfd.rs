@@ -244,10 +244,8 @@ fn sys_pidfd_send_signal(t: &mut Task, a: &[u64; 6]) -> SysResult {
             let pgid = *tg.pgid.lock();
             let members: alloc::vec::Vec<Arc<ThreadGroup>> = t
                 .kernel
-                .thread_groups
-                .lock()
-                .iter()
-                .filter_map(|(pid, w)| w.upgrade().filter(|g| g.pid == *pid))
+                .processes()
+                .into_iter()
                 .filter(|g| *g.pgid.lock() == pgid)
                 .collect();
             let mut ok = false;

@@ -15,7 +15,6 @@
 //! those for itself).
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use veil_abi::flags::*;
 use veil_abi::sysno::*;
@@ -230,16 +229,6 @@ pub(crate) fn group_send(t: &Task, target: &Arc<ThreadGroup>, info: Siginfo) -> 
     signal::send(&t.kernel, target, Dest::Group, info, false, Some(t.tid))
 }
 
-/// Every live thread group of the sandbox.
-fn all_groups(t: &Task) -> Vec<Arc<ThreadGroup>> {
-    t.kernel
-        .thread_groups
-        .lock()
-        .values()
-        .filter_map(|w| w.upgrade())
-        .collect()
-}
-
 /// Linux's `kill_proc_info`.
 fn send_to_pid(t: &Task, pid: Pid, info: Siginfo) -> Result<(), Errno> {
     if pid <= 0 {
@@ -265,7 +254,12 @@ fn sys_kill(t: &mut Task, a: &[u64; 6]) -> SysResult {
         let pgid = if pid == 0 { *t.tg.pgid.lock() } else { -pid };
         let mut success = false;
         let mut last = Err(Errno::ESRCH);
-        for g in all_groups(t).iter().filter(|g| *g.pgid.lock() == pgid) {
+        for g in t
+            .kernel
+            .processes()
+            .iter()
+            .filter(|g| *g.pgid.lock() == pgid)
+        {
             last = group_send(t, g, info);
             success |= last.is_ok();
         }
@@ -274,7 +268,9 @@ fn sys_kill(t: &mut Task, a: &[u64; 6]) -> SysResult {
     // Every process but init and the caller's own.
     let mut count = 0;
     let mut ret = Ok(());
-    for g in all_groups(t)
+    for g in t
+        .kernel
+        .processes()
         .iter()
         .filter(|g| g.pid > 1 && !Arc::ptr_eq(g, &t.tg))
     {
@@ -306,7 +302,7 @@ fn find_thread(t: &Task, tid: Pid) -> Option<Arc<ThreadGroup>> {
             return Some(g);
         }
     }
-    all_groups(t).into_iter().find(|g| live(g))
+    t.kernel.processes().into_iter().find(|g| live(g))
 }
 
 /// Linux's `do_send_specific`: thread `tid` (of group `tgid` if given).
