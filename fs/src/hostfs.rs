@@ -65,7 +65,7 @@ use veil_core::vfs::{
 
 use crate::overlay::LowerNode;
 use crate::sys::{self, errno_of};
-use crate::util::{alloc_dev, check_name, wants_write, Lock};
+use crate::util::{alloc_dev, check_name, refuse_dir_changes, wants_write, Lock};
 
 /// How long attributes from the host are trusted before `attr()` stats
 /// again.
@@ -493,40 +493,7 @@ impl Inode for HostInode {
         Ok(self.lookup_host(name)?)
     }
 
-    fn mknod(
-        &self,
-        _n: &[u8],
-        _k: FileType,
-        _m: u32,
-        _r: u64,
-        _o: Owner,
-    ) -> Result<InodeRef, Errno> {
-        Err(self.not_writable())
-    }
-
-    fn mkdir(&self, _n: &[u8], _m: u32, _o: Owner) -> Result<InodeRef, Errno> {
-        Err(self.not_writable())
-    }
-
-    fn symlink(&self, _n: &[u8], _t: &[u8], _o: Owner) -> Result<InodeRef, Errno> {
-        Err(self.not_writable())
-    }
-
-    fn link(&self, _n: &[u8], _t: &InodeRef) -> Result<(), Errno> {
-        Err(self.not_writable())
-    }
-
-    fn unlink(&self, _n: &[u8]) -> Result<(), Errno> {
-        Err(self.not_writable())
-    }
-
-    fn rmdir(&self, _n: &[u8]) -> Result<(), Errno> {
-        Err(self.not_writable())
-    }
-
-    fn rename(&self, _o: &[u8], _d: &InodeRef, _n: &[u8], _f: u32) -> Result<(), Errno> {
-        Err(self.not_writable())
-    }
+    refuse_dir_changes!(|n: &HostInode, _| n.not_writable());
 
     fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
         if self.kind != FileType::Directory {
