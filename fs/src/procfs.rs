@@ -1816,7 +1816,7 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         Global::Ostype => line("Linux"),
         Global::Osrelease => line(&id.release),
         Global::KVersion => line(&id.version),
-        Global::PidMax => line("4194304"),
+        Global::PidMax => line(&pid_max(k).to_string()),
         Global::NgroupsMax => line("65536"),
         Global::CapLastCap => line("40"),
         Global::BootId => line(fs.boot_id.get_or_init(|| uuid(k))),
@@ -1901,6 +1901,12 @@ use veil_core::vfs::inotify::{MAX_QUEUED_EVENTS, MAX_USER_INSTANCES, MAX_USER_WA
 /// of memory holds 16 KiB kernel stacks.
 fn threads_max(k: &Kernel) -> u64 {
     (k.identity.total_memory / 4096 / 32).clamp(20, 0x3fff_ffff)
+}
+
+/// `kernel.pid_max` as a freshly booted Linux sets it (ps sizes its PID
+/// column from it): 32768, or 1024 per CPU on machines with more than 32.
+fn pid_max(k: &Kernel) -> u32 {
+    (1024 * cpus(k)).clamp(32_768, 4_194_304)
 }
 
 /// Open file descriptors of every process (file-nr's first number).
@@ -3140,7 +3146,7 @@ mod tests {
         assert_eq!(uts.hostname(), b"box");
         assert_eq!(text(r, t, "sys/kernel/ostype"), "Linux\n");
         assert_eq!(text(r, t, "sys/kernel/osrelease"), "6.1.0\n");
-        assert_eq!(text(r, t, "sys/kernel/pid_max"), "4194304\n");
+        assert_eq!(text(r, t, "sys/kernel/pid_max"), "32768\n");
         assert_eq!(text(r, t, "sys/kernel/ngroups_max"), "65536\n");
         assert_eq!(text(r, t, "sys/vm/overcommit_memory"), "0\n");
         let b1 = text(r, t, "sys/kernel/random/boot_id");
