@@ -12,9 +12,10 @@
 //!   `huge=` other than `never`, `mpol=` and the quota options are
 //!   `EINVAL`, as on a kernel without transparent huge pages, NUMA or
 //!   tmpfs quotas.
-//! - `proc`: a new procfs of the sandbox; `hidepid=0`/`off` and `gid=`
-//!   are taken (they change nothing, as in Linux without `hidepid`); other
-//!   `hidepid=` values and `subset=` are `EINVAL` (left out).
+//! - `proc`: a new procfs instance of the sandbox (as in Linux 5.8+, each
+//!   mount its own) with `hidepid=` (0-2, 4 or their names), `gid=` and
+//!   `subset=pid`, which a remount changes (see
+//!   [`ProcOptions`](crate::procfs::ProcOptions)).
 //! - `sysfs` and `cgroup2`: the sandbox's single instances (the same ones
 //!   at every mount, as Linux shares them within a namespace).
 //! - `devpts`: another view of the sandbox's one devpts instance (its
@@ -37,6 +38,7 @@ use veil_core::vfs::mount::{Filesystem, FilesystemTypes, MountOption};
 use veil_core::vfs::{InodeRef, Owner};
 
 use crate::devfs::Devices;
+use crate::procfs::{HidePid, ProcFs, ProcOptions};
 use crate::sysfs::{CgroupFs, SysConfig, SysFs};
 use crate::tmpfs::{TmpFs, TmpFsOptions};
 
@@ -131,8 +133,11 @@ impl FilesystemTypes for Filesystems {
         match name {
             b"tmpfs" => self.tmpfs(cx, opts),
             b"proc" => {
-                check_proc_options(opts)?;
-                Ok(Arc::new(Plain(crate::procfs::new_root_for(&cx.kernel))))
+                let mut o = ProcOptions::default();
+                apply_proc_options(&mut o, opts)?;
+                let fs = ProcFs::for_kernel(&cx.kernel);
+                fs.set_options(o);
+                Ok(Arc::new(fs))
             }
             b"sysfs" => {
                 if !opts.is_empty() {
@@ -383,14 +388,33 @@ impl Filesystem for TmpfsInstance {
     }
 }
 
-fn check_proc_options(opts: &[MountOption]) -> Result<(), Errno> {
-    for o in opts {
-        match (o.key.as_slice(), o.value.as_deref()) {
-            (b"hidepid", Some(b"0" | b"off")) => {}
-            (b"gid", Some(v)) if parse_uint(v, 0).is_some() => {}
+/// Applies proc's mount options to `o`, all or none (`EINVAL` for an
+/// unknown option or a bad value), as Linux's proc_parse_param and
+/// proc_apply_options: `hidepid=` a number (C notation) of 0, 1, 2, 4 or
+/// `off`, `noaccess`, `invisible`, `ptraceable`; `gid=` a number;
+/// `subset=pid` (an empty value is `EINVAL`, as every empty string
+/// parameter of the new mount API, so a remount cannot turn the subset
+/// off). What is not named stays as it was (a remount changes only what
+/// it names).
+pub(crate) fn apply_proc_options(o: &mut ProcOptions, opts: &[MountOption]) -> Result<(), Errno> {
+    let mut new = *o;
+    for opt in opts {
+        let v = value(opt)?;
+        match opt.key.as_slice() {
+            b"hidepid" => {
+                new.hidepid = HidePid::parse(v, parse_uint(v, 0)).ok_or(Errno::EINVAL)?;
+            }
+            b"gid" => new.gid = parse_uint(v, 0).ok_or(Errno::EINVAL)?,
+            b"subset" => {
+                if v != b"pid" {
+                    return Err(Errno::EINVAL);
+                }
+                new.subset_pid = true;
+            }
             _ => return Err(Errno::EINVAL),
         }
     }
+    *o = new;
     Ok(())
 }
 
@@ -492,8 +516,49 @@ mod tests {
         let t = task();
         assert_eq!(make(&t, "ext4", "").err(), Some(Errno::ENODEV));
         assert_eq!(make(&t, "nope", "x").err(), Some(Errno::ENODEV));
-        make(&t, "proc", "hidepid=0,gid=3").unwrap();
-        assert_eq!(make(&t, "proc", "hidepid=2").err(), Some(Errno::EINVAL));
+        assert_eq!(
+            make(&t, "proc", "hidepid=0,gid=3").unwrap().show_options(),
+            ",gid=3"
+        );
+        for (data, shown) in [
+            ("", ""),
+            ("hidepid=1", ",hidepid=noaccess"),
+            ("hidepid=invisible,gid=0x10", ",gid=16,hidepid=invisible"),
+            ("hidepid=4,subset=pid", ",hidepid=ptraceable,subset=pid"),
+            ("hidepid=2,hidepid=off,subset=pid", ",subset=pid"),
+        ] {
+            assert_eq!(
+                make(&t, "proc", data).unwrap().show_options(),
+                shown,
+                "{data}"
+            );
+        }
+        for bad in [
+            "hidepid=3",
+            "hidepid=-1",
+            "hidepid=",
+            "hidepid",
+            "hidepid=Off",
+            "gid=x",
+            "gid",
+            "subset=sys",
+            "subset",
+            "subset=",
+            "pidns=1",
+        ] {
+            assert_eq!(make(&t, "proc", bad).err(), Some(Errno::EINVAL), "{bad}");
+        }
+        // Remount changes what it names, or nothing.
+        let p = make(&t, "proc", "hidepid=2,gid=7").unwrap();
+        p.reconfigure(&parse_options(b"subset=pid")).unwrap();
+        assert_eq!(p.show_options(), ",gid=7,hidepid=invisible,subset=pid");
+        assert_eq!(
+            p.reconfigure(&parse_options(b"hidepid=0,subset=x")),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(p.show_options(), ",gid=7,hidepid=invisible,subset=pid");
+        p.reconfigure(&parse_options(b"hidepid=off,gid=0")).unwrap();
+        assert_eq!(p.show_options(), ",subset=pid");
         assert_eq!(make(&t, "sysfs", "x").err(), Some(Errno::EINVAL));
         make(&t, "devpts", "newinstance,mode=0600,ptmxmode=000").unwrap();
         assert_eq!(make(&t, "devpts", "mode=620").err(), Some(Errno::EINVAL));

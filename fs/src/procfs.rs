@@ -26,19 +26,48 @@
 //!   `auxv` (the vector of the last exec), `loginuid` (unset, as without
 //!   an audit login), `ns/` (links named `kind:[N]` leading to an nsfs
 //!   inode numbered N: the mount namespace's own number, and Linux's
-//!   initial numbers for the kinds veil does not separate). A zombie (exited, not yet reaped) has state `Z`, no
+//!   initial numbers for the kinds veil does not separate), and what
+//!   tools read besides: `personality`, `wchan` (`0`: no kernel symbols),
+//!   `stack` (`EACCES`: no kernel stack is shown), `sessionid`,
+//!   `oom_score` (Linux's badness from the resident size), `oom_adj`,
+//!   `timerslack_ns`, `coredump_filter`, `cpuset`, `schedstat`,
+//!   `mountstats`, `uid_map` / `gid_map` / `setgroups` (the initial user
+//!   namespace) and `attr/` (no LSM: `EINVAL`). A zombie (exited, not yet reaped) has state `Z`, no
 //!   memory (empty `cmdline`, `maps`; zero sizes) and no fs context; once
 //!   reaped, its pid is `ENOENT` and lookups in a directory still open are
 //!   `ESRCH`, as in Linux;
 //! - `cpuinfo` (the host's, read once, cut to the sandbox's CPU count),
-//!   `meminfo`, `stat`, `uptime`, `loadavg`, `version`, `filesystems` (the
-//!   types mount(2) can make, then those the sandbox mounted);
+//!   `meminfo` and `vmstat` (the memory file's resident size is what is
+//!   used, as sysinfo counts it; no page cache or swap), `stat`, `uptime`,
+//!   `loadavg`, `version`, `filesystems` (the types mount(2) can make, then
+//!   those the sandbox mounted), `swaps`, `partitions`, `diskstats` (no
+//!   swap, no block devices), `devices`, `cgroups`;
 //! - `sys/kernel/{hostname,domainname,ostype,osrelease,version,pid_max,
-//!   ngroups_max,cap_last_cap,random/boot_id,random/uuid}`,
-//!   `sys/vm/{overcommit_memory,max_map_count}`,
-//!   `sys/fs/{file-max,nr_open,pipe-max-size}`, `sys/net/core/somaxconn`.
+//!   threads-max,ngroups_max,cap_last_cap,random/{boot_id,uuid,
+//!   entropy_avail,poolsize},shmmax,shmall,shmmni,msgmax,msgmnb,msgmni,
+//!   sem}`, `sys/vm/{overcommit_memory,max_map_count,swappiness}`,
+//!   `sys/fs/{file-max,file-nr,nr_open,pipe-max-size,inotify/*}`,
+//!   `sys/net/core/somaxconn`.
 //!
-//! Left out: another process's state letter is `R` unless it is stopped
+//! Mount options (each mount of proc is its own instance, as in Linux
+//! 5.8+): `hidepid=` decides per caller what it sees of other processes
+//! (Linux's `has_pid_permissions`: `gid=` members and those who may
+//! ptrace the process are exempt from 1 and 2; 4 shows only the
+//! ptraceable), `subset=pid` leaves only the pids, `self` and
+//! `thread-self`. A `/proc/<pid>` is checked when looked up (a caller
+//! that may not see it gets `ENOENT`; one that may not look in gets a
+//! directory whose lookups and opening are `EPERM`) and `/proc` is listed
+//! for whoever opened it ([`Inode::open_dir`]). Linux answers `EPERM`
+//! rather than `ENOENT` under `hidepid=4` for a `/proc/<pid>` its dcache
+//! still holds from another caller's lookup; veil has no such cache and
+//! always answers as a fresh lookup. Files that show another process's
+//! memory or open objects (`environ`, `auxv`, `maps`, `smaps*`, `exe`,
+//! `cwd`, `root`, `fd/*`, `fdinfo/*`, `ns/*`) need ptrace access
+//! (`EACCES`), `personality` and `io` check it when read.
+//!
+//! Left out: dumpability (a process that changed its ids stays
+//! traceable and owns its `/proc/<pid>`); `.` and `..` are listed under
+//! `subset=pid` (Linux lists neither); another process's state letter is `R` unless it is stopped
 //! (`T`) or a zombie (`Z`) — whether it sleeps is not tracked; a thread
 //! other than the leader of another process shows the leader's resources.
 //! Never shown: host pids, host mounts, Sentry addresses.
@@ -56,6 +85,7 @@ use veil_core::kernel::Kernel;
 use veil_core::mm::MemoryManager;
 use veil_core::syscalls::admin;
 use veil_core::task::{Credentials, Pid, Task, ThreadGroup};
+use veil_core::vfs::mount::{Filesystem, MountOption};
 use veil_core::vfs::{
     Dentry, DirEntry, FdTable, FileOps, FileType, FsContext, Inode, InodeAttr, InodeRef, Location,
 };
@@ -80,6 +110,135 @@ struct Shared {
     /// The kernel whose processes `/proc` lists (given at construction,
     /// or learnt from the first task that looks something up).
     kernel: OnceLock<Weak<Kernel>>,
+    /// This instance's mount options (each mount of proc is its own
+    /// instance, as in Linux 5.8+; a bind mount shares them).
+    opts: spin::Mutex<ProcOptions>,
+}
+
+/// `hidepid=`: how much of other processes' `/proc/<pid>` a caller may
+/// see (Linux's `enum proc_hidepid`, with its numbers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HidePid {
+    /// `0` / `off`: everything, to everyone.
+    #[default]
+    Off = 0,
+    /// `1` / `noaccess`: the directories are listed, but only their
+    /// owners (and members of `gid=`, and ptracers) may look inside.
+    NoAccess = 1,
+    /// `2` / `invisible`: as `noaccess`, and the directories of others
+    /// are not there at all (`ENOENT`, not listed).
+    Invisible = 2,
+    /// `4` / `ptraceable`: only the processes the caller may ptrace are
+    /// there (`gid=` exempts no one).
+    NotPtraceable = 4,
+}
+
+impl HidePid {
+    /// The value of `hidepid=`: a number (C notation) or a name.
+    pub fn parse(v: &[u8], number: Option<u32>) -> Option<HidePid> {
+        Some(match (number, v) {
+            (Some(0), _) | (None, b"off") => HidePid::Off,
+            (Some(1), _) | (None, b"noaccess") => HidePid::NoAccess,
+            (Some(2), _) | (None, b"invisible") => HidePid::Invisible,
+            (Some(4), _) | (None, b"ptraceable") => HidePid::NotPtraceable,
+            _ => return None,
+        })
+    }
+
+    /// The name /proc/mounts shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            HidePid::Off => "off",
+            HidePid::NoAccess => "noaccess",
+            HidePid::Invisible => "invisible",
+            HidePid::NotPtraceable => "ptraceable",
+        }
+    }
+}
+
+/// The mount options of a procfs instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcOptions {
+    /// `hidepid=`.
+    pub hidepid: HidePid,
+    /// `gid=`: the group whose members `hidepid=1` / `2` do not restrict
+    /// (0 by default, as Linux's).
+    pub gid: u32,
+    /// `subset=pid`: only the process directories (and `self`,
+    /// `thread-self`) are there.
+    pub subset_pid: bool,
+}
+
+impl ProcOptions {
+    /// The options as /proc/mounts shows them after the generic ones, in
+    /// Linux's order (`,gid=5,hidepid=invisible,subset=pid`); the
+    /// defaults are not shown.
+    pub fn show(&self) -> String {
+        let mut s = String::new();
+        if self.gid != 0 {
+            let _ = write!(s, ",gid={}", self.gid);
+        }
+        if self.hidepid != HidePid::Off {
+            let _ = write!(s, ",hidepid={}", self.hidepid.name());
+        }
+        if self.subset_pid {
+            s.push_str(",subset=pid");
+        }
+        s
+    }
+}
+
+/// How far a caller may see into a `/proc/<pid>` directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PidAccess {
+    /// Listed, and may be looked in.
+    Full,
+    /// Listed and stat-able, but looking in is `EPERM` (`hidepid=1`).
+    Denied,
+    /// Not there (`ENOENT`, not listed).
+    Hidden,
+}
+
+impl Shared {
+    fn options(&self) -> ProcOptions {
+        *self.opts.lock()
+    }
+
+    /// Linux's `has_pid_permissions` and what `proc_pid_lookup`,
+    /// `proc_pid_permission` and `pid_getattr` make of it: how the task
+    /// `viewer` (credentials `creds`) may see process `s`.
+    fn pid_access(&self, creds: &Credentials, viewer: &Arc<ThreadGroup>, s: &Snap) -> PidAccess {
+        let o = self.options();
+        let traceable = || may_ptrace(creds, viewer, s);
+        match o.hidepid {
+            HidePid::Off => PidAccess::Full,
+            HidePid::NotPtraceable if traceable() => PidAccess::Full,
+            HidePid::NotPtraceable => PidAccess::Hidden,
+            _ if creds.in_group(o.gid) || traceable() => PidAccess::Full,
+            HidePid::Invisible => PidAccess::Hidden,
+            _ => PidAccess::Denied,
+        }
+    }
+}
+
+/// Linux's `ptrace_may_access` with PTRACE_MODE_FSCREDS (what procfs
+/// asks): the same process; or the caller's fs uid and gid are each of
+/// the target's real, effective and saved ones, or it has CAP_SYS_PTRACE;
+/// and then (the capability LSM) the target's permitted capabilities are
+/// within the caller's effective ones, or it has CAP_SYS_PTRACE. veil
+/// has no Yama and does not track dumpability, so neither refuses.
+fn may_ptrace(creds: &Credentials, viewer: &Arc<ThreadGroup>, s: &Snap) -> bool {
+    if Arc::ptr_eq(viewer, &s.tg) {
+        return true;
+    }
+    let privileged = creds.capable(veil_abi::flags::CAP_SYS_PTRACE);
+    let t = &s.creds;
+    let (u, g) = (creds.fsuid, creds.fsgid);
+    let same_ids = [t.uid, t.euid, t.suid] == [u; 3] && [t.gid, t.egid, t.sgid] == [g; 3];
+    if !same_ids && !privileged {
+        return false;
+    }
+    t.caps.permitted & !creds.caps.effective == 0 || privileged
 }
 
 /// A procfs instance.
@@ -103,12 +262,14 @@ impl ProcFs {
             cpuinfo,
             boot_id: OnceLock::new(),
             kernel: OnceLock::new(),
+            opts: spin::Mutex::new(ProcOptions::default()),
         });
         ProcFs {
             root: Arc::new(ProcInode {
                 fs: shared,
                 ino: 1,
                 node: Node::Dir(DirKind::Root),
+                gate: Gate::Open,
             }),
         }
     }
@@ -134,6 +295,39 @@ impl ProcFs {
     /// The root as a VFS root dentry, to mount at `/proc`.
     pub fn root_dentry(&self) -> Arc<Dentry> {
         Dentry::new_root(self.root.clone())
+    }
+
+    /// The instance's mount options.
+    pub fn options(&self) -> ProcOptions {
+        self.root.fs.options()
+    }
+
+    /// Sets the instance's mount options (mount, remount).
+    pub fn set_options(&self, opts: ProcOptions) {
+        *self.root.fs.opts.lock() = opts;
+    }
+}
+
+/// A procfs as mount(2) and the runtime mount it: its options show in
+/// /proc/mounts, and a remount changes those it names.
+impl Filesystem for ProcFs {
+    fn root(&self) -> InodeRef {
+        self.root.clone()
+    }
+
+    fn show_options(&self) -> String {
+        self.options().show()
+    }
+
+    fn reconfigure(&self, opts: &[MountOption]) -> Result<(), Errno> {
+        let mut o = self.options();
+        crate::fstypes::apply_proc_options(&mut o, opts)?;
+        self.set_options(o);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -332,9 +526,11 @@ enum DirKind {
     SysKernelRandom,
     SysVm,
     SysFs,
+    SysFsInotify,
     SysNet,
     SysNetCore,
     Pid(Arc<Snap>),
+    Attr(Arc<Snap>),
     Ns(Arc<Snap>),
     Task(Arc<Snap>),
     Fd(Arc<Snap>),
@@ -366,6 +562,27 @@ enum Global {
     NrOpen,
     PipeMaxSize,
     Somaxconn,
+    Vmstat,
+    Diskstats,
+    Partitions,
+    Swaps,
+    Devices,
+    Cgroups,
+    EntropyAvail,
+    Poolsize,
+    ThreadsMax,
+    Shmmax,
+    Shmall,
+    Shmmni,
+    Msgmax,
+    Msgmnb,
+    Msgmni,
+    Sem,
+    Swappiness,
+    FileNr,
+    InotifyMaxUserWatches,
+    InotifyMaxUserInstances,
+    InotifyMaxQueuedEvents,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -387,6 +604,22 @@ enum PidFile {
     Io,
     Loginuid,
     Auxv,
+    Personality,
+    Wchan,
+    Stack,
+    Sessionid,
+    OomScore,
+    OomAdj,
+    TimerslackNs,
+    CoredumpFilter,
+    Cpuset,
+    Schedstat,
+    UidMap,
+    GidMap,
+    Setgroups,
+    Mountstats,
+    /// A file of `attr/` (its index in [`ATTR_ENTRIES`]).
+    Attr(u8),
 }
 
 /// The namespaces `/proc/<pid>/ns/` shows, in Linux's order, with the
@@ -449,20 +682,39 @@ pub struct ProcInode {
     fs: Arc<Shared>,
     ino: u64,
     node: Node,
+    gate: Gate,
+}
+
+/// What a node lets its caller do beyond what its kind says.
+#[derive(Clone)]
+enum Gate {
+    Open,
+    /// A `/proc/<pid>` the caller may not look in (`hidepid=1`): lookups,
+    /// listing and opening are `EPERM`.
+    Denied,
+    /// `/proc` as listed for the process `Snap` (who opened it): the pids
+    /// `hidepid=` lets it see.
+    ListingFor(Arc<Snap>),
 }
 
 const ROOT_ENTRIES: &[(&str, u64)] = &[
+    ("cgroups", 13),
     ("cpuinfo", 2),
+    ("devices", 14),
+    ("diskstats", 15),
     ("filesystems", 3),
     ("loadavg", 4),
     ("meminfo", 5),
     ("mounts", 6),
+    ("partitions", 16),
     ("self", 7),
     ("stat", 8),
+    ("swaps", 17),
     ("sys", 9),
     ("thread-self", 10),
     ("uptime", 11),
     ("version", 12),
+    ("vmstat", 18),
 ];
 
 const SYS_ENTRIES: &[(&str, u64)] = &[("fs", 20), ("kernel", 21), ("net", 23), ("vm", 22)];
@@ -472,42 +724,95 @@ const SYS_KERNEL_ENTRIES: &[(&str, u64)] = &[
     ("cap_last_cap", 30),
     ("domainname", 31),
     ("hostname", 32),
+    ("msgmax", 90),
+    ("msgmnb", 91),
+    ("msgmni", 92),
     ("ngroups_max", 33),
     ("osrelease", 34),
     ("ostype", 35),
     ("pid_max", 36),
     ("random", 37),
+    ("sem", 93),
+    ("shmall", 94),
+    ("shmmax", 95),
+    ("shmmni", 96),
+    ("threads-max", 97),
     ("version", 38),
 ];
-const SYS_RANDOM_ENTRIES: &[(&str, u64)] = &[("boot_id", 40), ("uuid", 41)];
-const SYS_VM_ENTRIES: &[(&str, u64)] = &[("max_map_count", 50), ("overcommit_memory", 51)];
-const SYS_FS_ENTRIES: &[(&str, u64)] = &[("file-max", 60), ("nr_open", 61), ("pipe-max-size", 62)];
+const SYS_RANDOM_ENTRIES: &[(&str, u64)] = &[
+    ("boot_id", 40),
+    ("entropy_avail", 42),
+    ("poolsize", 43),
+    ("uuid", 41),
+];
+const SYS_VM_ENTRIES: &[(&str, u64)] = &[
+    ("max_map_count", 50),
+    ("overcommit_memory", 51),
+    ("swappiness", 52),
+];
+const SYS_FS_ENTRIES: &[(&str, u64)] = &[
+    ("file-max", 60),
+    ("file-nr", 63),
+    ("inotify", 64),
+    ("nr_open", 61),
+    ("pipe-max-size", 62),
+];
+const SYS_FS_INOTIFY_ENTRIES: &[(&str, u64)] = &[
+    ("max_queued_events", 65),
+    ("max_user_instances", 66),
+    ("max_user_watches", 67),
+];
 
 const PID_ENTRIES: &[(&str, u64)] = &[
+    ("attr", 26),
     ("auxv", 20),
     ("cgroup", 1),
     ("cmdline", 2),
     ("comm", 3),
+    ("coredump_filter", 27),
+    ("cpuset", 28),
     ("cwd", 4),
     ("environ", 5),
     ("exe", 6),
     ("fd", 7),
     ("fdinfo", 8),
+    ("gid_map", 29),
     ("io", 21),
     ("limits", 9),
     ("loginuid", 22),
     ("maps", 10),
     ("mountinfo", 11),
     ("mounts", 12),
+    ("mountstats", 30),
     ("ns", 23),
+    ("oom_adj", 31),
+    ("oom_score", 32),
     ("oom_score_adj", 13),
+    ("personality", 33),
     ("root", 14),
+    ("schedstat", 34),
+    ("sessionid", 35),
+    ("setgroups", 36),
     ("smaps", 24),
     ("smaps_rollup", 25),
+    ("stack", 37),
     ("stat", 15),
     ("statm", 16),
     ("status", 17),
     ("task", 18),
+    ("timerslack_ns", 38),
+    ("uid_map", 39),
+    ("wchan", 50),
+];
+/// The files of `/proc/<pid>/attr/` (the LSM attributes; veil has no LSM,
+/// so they read `EINVAL`), with their sub-codes.
+const ATTR_ENTRIES: &[(&str, u64)] = &[
+    ("current", 51),
+    ("exec", 52),
+    ("fscreate", 53),
+    ("keycreate", 54),
+    ("prev", 55),
+    ("sockcreate", 56),
 ];
 /// Sub-codes of `fd/N` and `fdinfo/N` entries (plus the fd).
 const SUB_FD: u64 = 1 << 20;
@@ -533,6 +838,7 @@ impl ProcInode {
             fs: self.fs.clone(),
             ino,
             node,
+            gate: Gate::Open,
         })
     }
 
@@ -544,10 +850,12 @@ impl ProcInode {
             Node::Dir(DirKind::SysKernelRandom) => SYS_RANDOM_ENTRIES,
             Node::Dir(DirKind::SysVm) => SYS_VM_ENTRIES,
             Node::Dir(DirKind::SysFs) => SYS_FS_ENTRIES,
+            Node::Dir(DirKind::SysFsInotify) => SYS_FS_INOTIFY_ENTRIES,
             Node::Dir(DirKind::SysNet) => SYS_NET_ENTRIES,
             Node::Dir(DirKind::SysNetCore) => SYS_NET_CORE_ENTRIES,
             Node::Dir(DirKind::Pid(_)) => PID_ENTRIES,
             Node::Dir(DirKind::Ns(_)) => NS_KINDS,
+            Node::Dir(DirKind::Attr(_)) => ATTR_ENTRIES,
             _ => &[],
         }
     }
@@ -557,17 +865,23 @@ impl ProcInode {
         let g = |g| Some((code, Node::Global(g)));
         match &self.node {
             Node::Dir(DirKind::Root) => match name {
+                "cgroups" => g(Global::Cgroups),
                 "cpuinfo" => g(Global::Cpuinfo),
+                "devices" => g(Global::Devices),
+                "diskstats" => g(Global::Diskstats),
                 "filesystems" => g(Global::Filesystems),
                 "loadavg" => g(Global::Loadavg),
                 "meminfo" => g(Global::Meminfo),
                 "mounts" => Some((code, Node::Link(LinkKind::Fixed(b"self/mounts")))),
+                "partitions" => g(Global::Partitions),
                 "self" => Some((code, Node::Link(LinkKind::SelfLink))),
                 "stat" => g(Global::Stat),
+                "swaps" => g(Global::Swaps),
                 "sys" => Some((code, Node::Dir(DirKind::Sys))),
                 "thread-self" => Some((code, Node::Link(LinkKind::ThreadSelf))),
                 "uptime" => g(Global::Uptime),
                 "version" => g(Global::Version),
+                "vmstat" => g(Global::Vmstat),
                 _ => None,
             },
             Node::Dir(DirKind::Sys) => match name {
@@ -581,28 +895,47 @@ impl ProcInode {
                 "cap_last_cap" => g(Global::CapLastCap),
                 "domainname" => g(Global::Domainname),
                 "hostname" => g(Global::Hostname),
+                "msgmax" => g(Global::Msgmax),
+                "msgmnb" => g(Global::Msgmnb),
+                "msgmni" => g(Global::Msgmni),
                 "ngroups_max" => g(Global::NgroupsMax),
                 "osrelease" => g(Global::Osrelease),
                 "ostype" => g(Global::Ostype),
                 "pid_max" => g(Global::PidMax),
                 "random" => Some((code, Node::Dir(DirKind::SysKernelRandom))),
+                "sem" => g(Global::Sem),
+                "shmall" => g(Global::Shmall),
+                "shmmax" => g(Global::Shmmax),
+                "shmmni" => g(Global::Shmmni),
+                "threads-max" => g(Global::ThreadsMax),
                 "version" => g(Global::KVersion),
                 _ => None,
             },
             Node::Dir(DirKind::SysKernelRandom) => match name {
                 "boot_id" => g(Global::BootId),
+                "entropy_avail" => g(Global::EntropyAvail),
+                "poolsize" => g(Global::Poolsize),
                 "uuid" => g(Global::Uuid),
                 _ => None,
             },
             Node::Dir(DirKind::SysVm) => match name {
                 "max_map_count" => g(Global::MaxMapCount),
                 "overcommit_memory" => g(Global::Overcommit),
+                "swappiness" => g(Global::Swappiness),
                 _ => None,
             },
             Node::Dir(DirKind::SysFs) => match name {
                 "file-max" => g(Global::FileMax),
+                "file-nr" => g(Global::FileNr),
+                "inotify" => Some((code, Node::Dir(DirKind::SysFsInotify))),
                 "nr_open" => g(Global::NrOpen),
                 "pipe-max-size" => g(Global::PipeMaxSize),
+                _ => None,
+            },
+            Node::Dir(DirKind::SysFsInotify) => match name {
+                "max_queued_events" => g(Global::InotifyMaxQueuedEvents),
+                "max_user_instances" => g(Global::InotifyMaxUserInstances),
+                "max_user_watches" => g(Global::InotifyMaxUserWatches),
                 _ => None,
             },
             Node::Dir(DirKind::SysNet) => match name {
@@ -617,35 +950,54 @@ impl ProcInode {
                 let kind = NS_KINDS.iter().find(|(n, _)| *n == name)?.0;
                 Some((s.ino(code), Node::Link(LinkKind::Ns(s.clone(), kind))))
             }
+            Node::Dir(DirKind::Attr(s)) => {
+                let i = ATTR_ENTRIES.iter().position(|(n, _)| *n == name)?;
+                Some((s.ino(code), Node::Pid(s.clone(), PidFile::Attr(i as u8))))
+            }
             Node::Dir(DirKind::Pid(s)) => {
                 let ino = s.ino(code);
                 let s = s.clone();
                 let p = |f| Some((ino, Node::Pid(s.clone(), f)));
                 match name {
+                    "attr" => Some((ino, Node::Dir(DirKind::Attr(s.clone())))),
                     "auxv" => p(PidFile::Auxv),
                     "cgroup" => p(PidFile::Cgroup),
                     "cmdline" => p(PidFile::Cmdline),
                     "comm" => p(PidFile::Comm),
+                    "coredump_filter" => p(PidFile::CoredumpFilter),
+                    "cpuset" => p(PidFile::Cpuset),
                     "cwd" => Some((ino, Node::Link(LinkKind::Cwd(s.clone())))),
                     "environ" => p(PidFile::Environ),
                     "exe" => Some((ino, Node::Link(LinkKind::Exe(s.clone())))),
                     "fd" => Some((ino, Node::Dir(DirKind::Fd(s.clone())))),
                     "fdinfo" => Some((ino, Node::Dir(DirKind::FdInfo(s.clone())))),
+                    "gid_map" => p(PidFile::GidMap),
                     "io" => p(PidFile::Io),
                     "limits" => p(PidFile::Limits),
                     "loginuid" => p(PidFile::Loginuid),
                     "maps" => p(PidFile::Maps),
                     "mountinfo" => p(PidFile::Mountinfo),
                     "mounts" => p(PidFile::Mounts),
+                    "mountstats" => p(PidFile::Mountstats),
                     "ns" => Some((ino, Node::Dir(DirKind::Ns(s.clone())))),
+                    "oom_adj" => p(PidFile::OomAdj),
+                    "oom_score" => p(PidFile::OomScore),
                     "oom_score_adj" => p(PidFile::OomScoreAdj),
+                    "personality" => p(PidFile::Personality),
                     "root" => Some((ino, Node::Link(LinkKind::Root(s.clone())))),
+                    "schedstat" => p(PidFile::Schedstat),
+                    "sessionid" => p(PidFile::Sessionid),
+                    "setgroups" => p(PidFile::Setgroups),
                     "smaps" => p(PidFile::Smaps),
                     "smaps_rollup" => p(PidFile::SmapsRollup),
+                    "stack" => p(PidFile::Stack),
                     "stat" => p(PidFile::Stat),
                     "statm" => p(PidFile::Statm),
                     "status" => p(PidFile::Status),
                     "task" => Some((ino, Node::Dir(DirKind::Task(s.clone())))),
+                    "timerslack_ns" => p(PidFile::TimerslackNs),
+                    "uid_map" => p(PidFile::UidMap),
+                    "wchan" => p(PidFile::Wchan),
                     _ => None,
                 }
             }
@@ -685,25 +1037,41 @@ impl ProcInode {
                 }
             }
             _ => {
+                let root = matches!(self.node, Node::Dir(DirKind::Root));
+                // subset=pid: only self and thread-self besides the pids.
+                let subset = root && self.fs.options().subset_pid;
                 for (i, (name, code)) in self.static_entries().iter().enumerate() {
+                    if subset && !matches!(*name, "self" | "thread-self") {
+                        continue;
+                    }
                     if let Some((ino, node)) = self.static_node(name, *code) {
                         out.push((name.as_bytes().to_vec(), ino, node.kind(), i as u64 + 1));
                     }
                 }
-                if matches!(self.node, Node::Dir(DirKind::Root)) {
-                    // Every process (zombies too), not threads.
+                if root {
+                    // Every process (zombies too), not threads; with
+                    // hidepid=, those the lister may see.
                     let kernel = self.fs.kernel.get().and_then(|k| k.upgrade());
-                    let pids: Vec<Pid> = kernel
+                    let groups: Vec<(Pid, Arc<ThreadGroup>)> = kernel
+                        .as_ref()
                         .map(|k| {
                             k.thread_groups
                                 .lock()
                                 .iter()
-                                .filter(|(id, w)| w.upgrade().is_some_and(|tg| tg.pid == **id))
-                                .map(|(id, _)| *id)
+                                .filter_map(|(id, w)| w.upgrade().map(|tg| (*id, tg)))
+                                .filter(|(id, tg)| tg.pid == *id)
                                 .collect()
                         })
                         .unwrap_or_default();
-                    for pid in pids {
+                    for (pid, tg) in groups {
+                        if let (Gate::ListingFor(viewer), Some(k)) = (&self.gate, &kernel) {
+                            let s = Snap::of_group(k, tg, pid);
+                            if self.fs.pid_access(&viewer.creds, &viewer.tg, &s)
+                                == PidAccess::Hidden
+                            {
+                                continue;
+                            }
+                        }
                         out.push((
                             pid.to_string().into_bytes(),
                             PID_INO | ((pid as u32 as u64) << 24),
@@ -720,9 +1088,63 @@ impl ProcInode {
     fn text(&self, cx: &Task) -> Result<Vec<u8>, Errno> {
         match &self.node {
             Node::Global(g) => Ok(global_text(&self.fs, *g, cx)),
-            Node::Pid(s, f) => pid_text(s, *f),
+            Node::Pid(s, f) => pid_text(s, *f, cx),
             Node::FdInfo(s, fd) => fdinfo_text(s, *fd),
             _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The error reading this file gives `cx` (its open succeeds), as
+    /// Linux's checks at read time answer.
+    fn read_error(&self, cx: &Task) -> Option<Errno> {
+        let Node::Pid(s, f) = &self.node else {
+            return None;
+        };
+        match f {
+            // lock_trace: PTRACE_MODE_ATTACH.
+            PidFile::Personality if !may_ptrace(&cx.creds, &cx.tg, s) => Some(Errno::EPERM),
+            PidFile::Io if !may_ptrace(&cx.creds, &cx.tg, s) => Some(Errno::EACCES),
+            // Only root of the host's initial user namespace may read a
+            // kernel stack; the sandbox's root is not.
+            PidFile::Stack => Some(Errno::EACCES),
+            // Another thread's slack needs CAP_SYS_NICE.
+            PidFile::TimerslackNs
+                if s.tid != cx.tid && !cx.creds.capable(veil_abi::flags::CAP_SYS_NICE) =>
+            {
+                Some(Errno::EPERM)
+            }
+            // No LSM: every attribute is EINVAL.
+            PidFile::Attr(_) => Some(Errno::EINVAL),
+            _ => None,
+        }
+    }
+
+    /// Linux's proc_fd_access_allowed and mm_access for the files and
+    /// links that show another process's memory or open objects:
+    /// `EACCES` unless the caller may ptrace it.
+    fn check_ptrace(&self, cx: &Task) -> Result<(), Errno> {
+        let guarded = match &self.node {
+            Node::Pid(_, f) => matches!(
+                f,
+                PidFile::Environ
+                    | PidFile::Auxv
+                    | PidFile::Maps
+                    | PidFile::Smaps
+                    | PidFile::SmapsRollup
+            ),
+            Node::FdInfo(..) => true,
+            Node::Link(
+                LinkKind::Exe(_)
+                | LinkKind::Cwd(_)
+                | LinkKind::Root(_)
+                | LinkKind::Fd(..)
+                | LinkKind::Ns(..),
+            ) => true,
+            _ => false,
+        };
+        match self.snap() {
+            Some(s) if guarded && !may_ptrace(&cx.creds, &cx.tg, s) => Err(Errno::EACCES),
+            _ => Ok(()),
         }
     }
 
@@ -755,15 +1177,43 @@ impl ProcInode {
                         | Global::FileMax
                         | Global::NrOpen
                         | Global::PipeMaxSize
-                        | Global::Somaxconn => 0o644,
+                        | Global::Somaxconn
+                        | Global::ThreadsMax
+                        | Global::Shmmax
+                        | Global::Shmall
+                        | Global::Shmmni
+                        | Global::Msgmax
+                        | Global::Msgmnb
+                        | Global::Msgmni
+                        | Global::Sem
+                        | Global::Swappiness
+                        | Global::InotifyMaxUserWatches
+                        | Global::InotifyMaxUserInstances
+                        | Global::InotifyMaxQueuedEvents => 0o644,
                         _ => 0o444,
                     }
             }
             Node::Pid(_, f) => {
                 S_IFREG
                     | match f {
-                        PidFile::Environ | PidFile::Io | PidFile::Auxv => 0o400,
-                        PidFile::Comm | PidFile::OomScoreAdj | PidFile::Loginuid => 0o644,
+                        PidFile::Environ
+                        | PidFile::Io
+                        | PidFile::Auxv
+                        | PidFile::Personality
+                        | PidFile::Stack
+                        | PidFile::Mountstats => 0o400,
+                        PidFile::Comm
+                        | PidFile::OomScoreAdj
+                        | PidFile::OomAdj
+                        | PidFile::Loginuid
+                        | PidFile::CoredumpFilter
+                        | PidFile::UidMap
+                        | PidFile::GidMap
+                        | PidFile::Setgroups => 0o644,
+                        PidFile::TimerslackNs => 0o666,
+                        // attr/prev is read-only; the others take writes.
+                        PidFile::Attr(4) => 0o444,
+                        PidFile::Attr(_) => 0o666,
                         _ => 0o444,
                     }
             }
@@ -778,7 +1228,8 @@ impl ProcInode {
                 | DirKind::Task(s)
                 | DirKind::Fd(s)
                 | DirKind::FdInfo(s)
-                | DirKind::Ns(s),
+                | DirKind::Ns(s)
+                | DirKind::Attr(s),
             ) => Some(s),
             Node::Pid(s, _) | Node::FdInfo(s, _) => Some(s),
             Node::Link(
@@ -877,16 +1328,32 @@ impl Inode for ProcInode {
                 return Err(Errno::ESRCH);
             }
         }
+        if let Gate::Denied = self.gate {
+            return Err(Errno::EPERM);
+        }
         match dir {
             DirKind::Root => {
                 if let Some(id) = parse_num(name) {
                     let s = Snap::find(cx, id).ok_or(Errno::ENOENT)?;
+                    let gate = match self.fs.pid_access(&cx.creds, &cx.tg, &s) {
+                        PidAccess::Full => Gate::Open,
+                        PidAccess::Denied => Gate::Denied,
+                        PidAccess::Hidden => return Err(Errno::ENOENT),
+                    };
                     let ino = if id == s.pid() {
                         s.ino(0)
                     } else {
                         s.ino(SUB_TASK_DIR)
                     };
-                    return Ok(self.make(ino, Node::Dir(DirKind::Pid(s))));
+                    return Ok(Arc::new(ProcInode {
+                        fs: self.fs.clone(),
+                        ino,
+                        node: Node::Dir(DirKind::Pid(s)),
+                        gate,
+                    }));
+                }
+                if self.fs.options().subset_pid && !matches!(name, b"self" | b"thread-self") {
+                    return Err(Errno::ENOENT);
                 }
             }
             DirKind::Task(s) => {
@@ -922,9 +1389,28 @@ impl Inode for ProcInode {
         Ok(self.make(ino, node))
     }
 
+    fn open_dir(&self, cx: &Task) -> Result<Option<InodeRef>, Errno> {
+        match (&self.gate, &self.node) {
+            (Gate::Denied, _) => Err(Errno::EPERM),
+            // /proc lists the pids hidepid= lets the opener see.
+            (_, Node::Dir(DirKind::Root)) if self.fs.options().hidepid != HidePid::Off => {
+                Ok(Some(Arc::new(ProcInode {
+                    fs: self.fs.clone(),
+                    ino: self.ino,
+                    node: self.node.clone(),
+                    gate: Gate::ListingFor(Snap::of(cx)),
+                })))
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn readdir(&self, offset: u64, sink: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
         if !matches!(self.node, Node::Dir(_)) {
             return Err(Errno::ENOTDIR);
+        }
+        if let Gate::Denied = self.gate {
+            return Err(Errno::EPERM);
         }
         for (name, ino, kind, next) in self.entries() {
             if next <= offset {
@@ -943,6 +1429,7 @@ impl Inode for ProcInode {
     }
 
     fn readlink(&self, cx: &Task) -> Result<Vec<u8>, Errno> {
+        self.check_ptrace(cx)?;
         match &self.node {
             Node::Link(LinkKind::SelfLink) => Ok(cx.pid().to_string().into_bytes()),
             Node::Link(LinkKind::ThreadSelf) => {
@@ -980,7 +1467,7 @@ impl Inode for ProcInode {
                 | LinkKind::Root(_)
                 | LinkKind::Fd(..)
                 | LinkKind::Ns(..),
-            ) => Some(self.target(cx)),
+            ) => Some(self.check_ptrace(cx).and_then(|()| self.target(cx))),
             _ => None,
         }
     }
@@ -991,10 +1478,28 @@ impl Inode for ProcInode {
             Node::Link(_) => return Err(Errno::ELOOP),
             _ => {}
         }
+        self.check_ptrace(cx)?;
         let writing = matches!(flags & O_ACCMODE, O_WRONLY | O_RDWR);
         let writable = match &self.node {
             Node::Pid(s, PidFile::Comm) => Some(Writer::Comm(s.tg.clone())),
-            Node::Pid(_, PidFile::OomScoreAdj) => Some(Writer::Ignore),
+            Node::Pid(
+                _,
+                PidFile::OomScoreAdj
+                | PidFile::OomAdj
+                | PidFile::CoredumpFilter
+                | PidFile::TimerslackNs,
+            ) => Some(Writer::Ignore),
+            // Only the process itself may set its attributes (EACCES);
+            // without an LSM every value is EINVAL.
+            Node::Pid(s, PidFile::Attr(_)) if !Arc::ptr_eq(&s.tg, &cx.tg) => {
+                Some(Writer::Fail(Errno::EACCES))
+            }
+            Node::Pid(_, PidFile::Attr(_)) => Some(Writer::Fail(Errno::EINVAL)),
+            // The maps of the initial user namespace are set once, before
+            // veil starts.
+            Node::Pid(_, PidFile::UidMap | PidFile::GidMap | PidFile::Setgroups) => {
+                Some(Writer::Fail(Errno::EPERM))
+            }
             Node::Pid(_, PidFile::Loginuid) => Some(Writer::Denied),
             Node::Global(g @ (Global::Hostname | Global::Domainname)) => Some(Writer::Uts(
                 veil_core::syscalls::admin::uts_of(&cx.kernel, &cx.tg),
@@ -1005,13 +1510,15 @@ impl Inode for ProcInode {
         if writing && writable.is_none() {
             return Err(Errno::EACCES);
         }
-        let data = if flags & O_ACCMODE == O_WRONLY {
+        let error = self.read_error(cx);
+        let data = if flags & O_ACCMODE == O_WRONLY || error.is_some() {
             Vec::new()
         } else {
             self.text(cx)?
         };
         Ok(Arc::new(ProcFile {
             data,
+            error,
             writer: writable,
         }))
     }
@@ -1036,6 +1543,7 @@ impl Inode for ProcInode {
                     | DirKind::SysKernelRandom
                     | DirKind::SysVm
                     | DirKind::SysFs
+                    | DirKind::SysFsInotify
                     | DirKind::SysNet
                     | DirKind::SysNetCore
             )
@@ -1133,6 +1641,7 @@ impl Inode for NsInode {
         }
         Ok(Arc::new(ProcFile {
             data: Vec::new(),
+            error: None,
             writer: None,
         }))
     }
@@ -1150,16 +1659,23 @@ enum Writer {
     Denied,
     /// sys/kernel/hostname (`true`) or domainname of this UTS namespace.
     Uts(Arc<veil_core::syscalls::admin::UtsNamespace>, bool),
+    /// Opens for writing; every write fails with this error.
+    Fail(Errno),
 }
 
 /// An open procfs file: the text generated at open.
 struct ProcFile {
     data: Vec<u8>,
+    /// What every read answers instead (checks Linux makes at read time).
+    error: Option<Errno>,
     writer: Option<Writer>,
 }
 
 impl FileOps for ProcFile {
     fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         Ok(crate::util::read_snapshot(&self.data, buf, offset))
     }
 
@@ -1176,6 +1692,7 @@ impl FileOps for ProcFile {
             }
             Some(Writer::Ignore) => Ok(buf.len()),
             Some(Writer::Denied) => Err(Errno::EPERM),
+            Some(Writer::Fail(e)) => Err(*e),
             Some(Writer::Uts(ns, host)) => {
                 // proc_dostring: the text up to a newline or NUL.
                 let end = buf
@@ -1228,7 +1745,36 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
     let line = |s: &str| format!("{s}\n").into_bytes();
     match g {
         Global::Cpuinfo => cpuinfo(&fs.cpuinfo, cpus(k)),
-        Global::Meminfo => meminfo(id.total_memory),
+        Global::Meminfo => meminfo(&MemView::of(k)),
+        Global::Vmstat => vmstat(&MemView::of(k)),
+        // No block devices and no swap.
+        Global::Diskstats => Vec::new(),
+        Global::Partitions => b"major minor  #blocks  name\n\n".to_vec(),
+        Global::Swaps => b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n".to_vec(),
+        // The majors of what devfs and devpts serve.
+        Global::Devices => b"Character devices:\n  1 mem\n  5 /dev/tty\n  5 /dev/console\n  5 /dev/ptmx\n136 pts\n\nBlock devices:\n".to_vec(),
+        // The controllers of the sandbox's cgroup2 (hierarchy 0: v2).
+        Global::Cgroups => {
+            let mut s = String::from("#subsys_name\thierarchy\tnum_cgroups\tenabled\n");
+            for c in crate::sysfs::CGROUP_CONTROLLERS {
+                let _ = writeln!(s, "{c}\t0\t1\t1");
+            }
+            s.into_bytes()
+        }
+        Global::EntropyAvail | Global::Poolsize => line("256"),
+        Global::ThreadsMax => line(&threads_max(k).to_string()),
+        // SysV IPC limits: Linux's defaults.
+        Global::Shmmax | Global::Shmall => line("18446744073692774399"),
+        Global::Shmmni => line("4096"),
+        Global::Msgmax => line("8192"),
+        Global::Msgmnb => line("16384"),
+        Global::Msgmni => line("32000"),
+        Global::Sem => line("32000\t1024000000\t500\t32000"),
+        Global::Swappiness => line("60"),
+        Global::FileNr => line(&format!("{}\t0\t{FILE_MAX}", open_files(k))),
+        Global::InotifyMaxUserWatches => line(&MAX_USER_WATCHES.to_string()),
+        Global::InotifyMaxUserInstances => line(&MAX_USER_INSTANCES.to_string()),
+        Global::InotifyMaxQueuedEvents => line(&MAX_QUEUED_EVENTS.to_string()),
         Global::Stat => {
             let up = uptime_ns(k);
             let n = cpus(k) as u64;
@@ -1270,14 +1816,14 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         Global::Ostype => line("Linux"),
         Global::Osrelease => line(&id.release),
         Global::KVersion => line(&id.version),
-        Global::PidMax => line("4194304"),
+        Global::PidMax => line(&pid_max(k).to_string()),
         Global::NgroupsMax => line("65536"),
         Global::CapLastCap => line("40"),
         Global::BootId => line(fs.boot_id.get_or_init(|| uuid(k))),
         Global::Uuid => line(&uuid(k)),
         Global::Overcommit => line("0"),
         Global::MaxMapCount => line("65530"),
-        Global::FileMax => line("9223372036854775807"),
+        Global::FileMax => line(&FILE_MAX.to_string()),
         Global::NrOpen => line("1048576"),
         Global::PipeMaxSize => line("1048576"),
         Global::Somaxconn => line(&veil_abi::socket::SOMAXCONN.to_string()),
@@ -1346,31 +1892,84 @@ fn cpuinfo(host: &[u8], n: u32) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn meminfo(total: u64) -> Vec<u8> {
-    let kb = total / 1024;
-    let free = kb / 4 * 3;
-    let cached = kb / 16;
+/// `/proc/sys/fs/file-max` (Linux's since 5.0: no limit).
+const FILE_MAX: u64 = 9_223_372_036_854_775_807;
+
+use veil_core::vfs::inotify::{MAX_QUEUED_EVENTS, MAX_USER_INSTANCES, MAX_USER_WATCHES};
+
+/// `kernel.threads-max` as Linux sizes it: as many threads as an eighth
+/// of memory holds 16 KiB kernel stacks.
+fn threads_max(k: &Kernel) -> u64 {
+    (k.identity.total_memory / 4096 / 32).clamp(20, 0x3fff_ffff)
+}
+
+/// `kernel.pid_max` as a freshly booted Linux sets it (ps sizes its PID
+/// column from it): 32768, or 1024 per CPU on machines with more than 32.
+fn pid_max(k: &Kernel) -> u32 {
+    (1024 * cpus(k)).clamp(32_768, 4_194_304)
+}
+
+/// Open file descriptors of every process (file-nr's first number).
+fn open_files(k: &Kernel) -> usize {
+    let groups: Vec<Arc<ThreadGroup>> = k
+        .thread_groups
+        .lock()
+        .values()
+        .filter_map(|w| w.upgrade())
+        .collect();
+    groups
+        .iter()
+        .filter_map(|tg| tg.view.lock().fds.upgrade())
+        .map(|f| f.list().len())
+        .sum()
+}
+
+/// The sandbox's memory as meminfo and vmstat show it, in KiB: what the
+/// memory file holds is in use (anonymous, as sysinfo's `freeram` also
+/// counts it), the rest is free. There is no page cache, swap or slab.
+struct MemView {
+    total: u64,
+    used: u64,
+}
+
+impl MemView {
+    fn of(k: &Kernel) -> MemView {
+        let total = k.identity.total_memory;
+        let used = k.mf.resident().unwrap_or(0).min(total);
+        MemView {
+            total: total / 1024,
+            used: used / 1024,
+        }
+    }
+
+    fn free(&self) -> u64 {
+        self.total - self.used
+    }
+}
+
+fn meminfo(m: &MemView) -> Vec<u8> {
+    let (kb, used, free) = (m.total, m.used, m.free());
     let rows: &[(&str, u64)] = &[
         ("MemTotal", kb),
         ("MemFree", free),
-        ("MemAvailable", free + cached),
+        ("MemAvailable", free),
         ("Buffers", 0),
-        ("Cached", cached),
+        ("Cached", 0),
         ("SwapCached", 0),
-        ("Active", kb / 8),
-        ("Inactive", kb / 16),
-        ("Active(anon)", kb / 16),
+        ("Active", used),
+        ("Inactive", 0),
+        ("Active(anon)", used),
         ("Inactive(anon)", 0),
-        ("Active(file)", kb / 16),
-        ("Inactive(file)", kb / 16),
+        ("Active(file)", 0),
+        ("Inactive(file)", 0),
         ("Unevictable", 0),
         ("Mlocked", 0),
         ("SwapTotal", 0),
         ("SwapFree", 0),
         ("Dirty", 0),
         ("Writeback", 0),
-        ("AnonPages", kb / 16),
-        ("Mapped", kb / 64),
+        ("AnonPages", used),
+        ("Mapped", 0),
         ("Shmem", 0),
         ("KReclaimable", 0),
         ("Slab", 0),
@@ -1382,7 +1981,7 @@ fn meminfo(total: u64) -> Vec<u8> {
         ("Bounce", 0),
         ("WritebackTmp", 0),
         ("CommitLimit", kb / 2),
-        ("Committed_AS", kb / 16),
+        ("Committed_AS", used),
         ("VmallocTotal", 34_359_738_367),
         ("VmallocUsed", 0),
         ("VmallocChunk", 0),
@@ -1399,6 +1998,63 @@ fn meminfo(total: u64) -> Vec<u8> {
     }
     s.push_str("HugePages_Total:       0\nHugePages_Free:        0\nHugePages_Rsvd:        0\nHugePages_Surp:        0\n");
     s.push_str("Hugepagesize:       2048 kB\nHugetlb:               0 kB\n");
+    s.into_bytes()
+}
+
+/// /proc/vmstat: the same memory as meminfo, in pages; event counters
+/// veil does not keep are 0.
+fn vmstat(m: &MemView) -> Vec<u8> {
+    let (free, used) = (m.free() / 4, m.used / 4);
+    let rows: &[(&str, u64)] = &[
+        ("nr_free_pages", free),
+        ("nr_zone_inactive_anon", 0),
+        ("nr_zone_active_anon", used),
+        ("nr_zone_inactive_file", 0),
+        ("nr_zone_active_file", 0),
+        ("nr_zone_unevictable", 0),
+        ("nr_zone_write_pending", 0),
+        ("nr_mlock", 0),
+        ("nr_bounce", 0),
+        ("nr_free_cma", 0),
+        ("nr_inactive_anon", 0),
+        ("nr_active_anon", used),
+        ("nr_inactive_file", 0),
+        ("nr_active_file", 0),
+        ("nr_unevictable", 0),
+        ("nr_slab_reclaimable", 0),
+        ("nr_slab_unreclaimable", 0),
+        ("nr_isolated_anon", 0),
+        ("nr_isolated_file", 0),
+        ("nr_anon_pages", used),
+        ("nr_mapped", 0),
+        ("nr_file_pages", 0),
+        ("nr_dirty", 0),
+        ("nr_writeback", 0),
+        ("nr_writeback_temp", 0),
+        ("nr_shmem", 0),
+        ("nr_anon_transparent_hugepages", 0),
+        ("nr_kernel_stack", 0),
+        ("nr_page_table_pages", 0),
+        ("nr_swapcached", 0),
+        // Linux's vm.dirty_ratio (20) and dirty_background_ratio (10).
+        ("nr_dirty_threshold", free / 5),
+        ("nr_dirty_background_threshold", free / 10),
+        ("pgpgin", 0),
+        ("pgpgout", 0),
+        ("pswpin", 0),
+        ("pswpout", 0),
+        ("pgalloc_normal", 0),
+        ("pgfree", 0),
+        ("pgactivate", 0),
+        ("pgdeactivate", 0),
+        ("pgfault", 0),
+        ("pgmajfault", 0),
+        ("oom_kill", 0),
+    ];
+    let mut s = String::new();
+    for (name, v) in rows {
+        let _ = writeln!(s, "{name} {v}");
+    }
     s.into_bytes()
 }
 
@@ -1448,7 +2104,7 @@ fn cpu_mask(n: u32) -> String {
     format!("{mask:x}")
 }
 
-fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
+fn pid_text(s: &Snap, f: PidFile, cx: &Task) -> Result<Vec<u8>, Errno> {
     let pid = s.pid();
     let comm = s.tg.comm.lock().clone();
     let ppid = *s.tg.ppid.lock();
@@ -1479,7 +2135,9 @@ fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
                 })
                 .unwrap_or((0, 0));
             let (ign, cgt) = sig_masks(&s.tg);
-            let (a0, a1, e0, e1) = if mm.is_some() {
+            // Addresses and the exit code only for those who may ptrace it.
+            let permitted = may_ptrace(&cx.creds, &cx.tg, s);
+            let (a0, a1, e0, e1) = if mm.is_some() && permitted {
                 *s.tg.args_range.lock()
             } else {
                 (0, 0, 0, 0)
@@ -1491,6 +2149,7 @@ fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
             let (state, _) = s.state();
             let threads = threads(s);
             let exit_code = match *s.tg.exit_status.lock() {
+                _ if !permitted => 0,
                 Some(veil_core::task::ExitStatus::Exited(c)) if s.zombie() => (c & 0xff) << 8,
                 Some(veil_core::task::ExitStatus::Signaled(sig)) if s.zombie() => sig & 0x7f,
                 _ => 0,
@@ -1520,7 +2179,9 @@ fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
             }
             None => b"0 0 0 0 0 0 0\n".to_vec(),
         },
-        PidFile::Mounts | PidFile::Mountinfo => mounts_text(s, f == PidFile::Mountinfo)?,
+        PidFile::Mounts => mounts_text(s, MountTable::Mounts)?,
+        PidFile::Mountinfo => mounts_text(s, MountTable::Mountinfo)?,
+        PidFile::Mountstats => mounts_text(s, MountTable::Mountstats)?,
         PidFile::Limits => limits_text(&s.tg),
         PidFile::Smaps => mm.map(|m| smaps_text(&m, false)).unwrap_or_default(),
         PidFile::SmapsRollup => mm.map(|m| smaps_text(&m, true)).unwrap_or_default(),
@@ -1537,7 +2198,45 @@ fn pid_text(s: &Snap, f: PidFile) -> Result<Vec<u8>, Errno> {
             .into_bytes()
         }
         // No audit login session: Linux's "unset" value.
-        PidFile::Loginuid => b"4294967295".to_vec(),
+        PidFile::Loginuid | PidFile::Sessionid => b"4294967295".to_vec(),
+        PidFile::Personality => format!("{:08x}\n", s.tg.pm.sched(s.tid).personality).into_bytes(),
+        // No kernel symbols to name where a task sleeps: Linux's answer
+        // for a running task (or one the caller may not trace).
+        PidFile::Wchan => b"0".to_vec(),
+        PidFile::Stack | PidFile::Attr(_) => Vec::new(),
+        PidFile::OomScore => {
+            // Linux's oom_badness (resident pages and page tables, with
+            // oom_score_adj 0) scaled into [0, 2000] as proc_oom_score.
+            let total = (s.kernel.identity.total_memory / 4096).max(1) as i64;
+            let badness = mm
+                .as_ref()
+                .map(|m| {
+                    let st = m.stats();
+                    (st.resident_pages + st.vmas.div_ceil(64)) as i64
+                })
+                .unwrap_or(0);
+            format!("{}\n", (1000 + badness * 1000 / total) * 2 / 3).into_bytes()
+        }
+        // oom_adj follows oom_score_adj (always 0 here).
+        PidFile::OomAdj => b"0\n".to_vec(),
+        PidFile::TimerslackNs => b"50000\n".to_vec(),
+        // Linux's default filter: anonymous private and shared memory,
+        // ELF headers, private huge pages.
+        PidFile::CoredumpFilter => b"00000033\n".to_vec(),
+        PidFile::Cpuset => b"/\n".to_vec(),
+        PidFile::Schedstat => {
+            // Time on a CPU, time waiting for one (not measured), and
+            // the number of slices (counted as 4 ms each).
+            let now = veil_core::process::mono_ns(&s.kernel);
+            let t = s.tg.pm.times(now);
+            let run = t.utime + t.stime;
+            format!("{run} 0 {}\n", run / 4_000_000 + 1).into_bytes()
+        }
+        // The initial user namespace: every id maps to itself.
+        PidFile::UidMap | PidFile::GidMap => {
+            format!("{:>10} {:>10} {:>10}\n", 0, 0, u32::MAX).into_bytes()
+        }
+        PidFile::Setgroups => b"allow\n".to_vec(),
         PidFile::Auxv => {
             let mut out = Vec::new();
             if mm.is_some() {
@@ -1825,7 +2524,15 @@ fn smaps_text(mm: &MemoryManager, rollup: bool) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn mounts_text(s: &Snap, info: bool) -> Result<Vec<u8>, Errno> {
+/// Which of the three mount tables of a process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MountTable {
+    Mounts,
+    Mountinfo,
+    Mountstats,
+}
+
+fn mounts_text(s: &Snap, table: MountTable) -> Result<Vec<u8>, Errno> {
     use veil_core::vfs::mount::{mnt, path_within};
     let root = s.root()?;
     let mut o = String::new();
@@ -1871,7 +2578,9 @@ fn mounts_text(s: &Snap, info: bool) -> Result<Vec<u8>, Errno> {
             .unwrap_or_default();
         let source = escape_mount_path(m.source().as_bytes());
         let fs_type = escape_mount_path(m.fs_type().as_bytes());
-        if info {
+        if table == MountTable::Mountstats {
+            let _ = writeln!(o, "device {source} mounted on {path} with fstype {fs_type}");
+        } else if table == MountTable::Mountinfo {
             let dev = sb.root().inode.attr().map(|a| a.dev).unwrap_or(0);
             let (major, minor) = veil_core::mm::split_dev(dev);
             let parent = m.parent().map(|p| p.mount.id).unwrap_or(m.id);
@@ -2437,7 +3146,7 @@ mod tests {
         assert_eq!(uts.hostname(), b"box");
         assert_eq!(text(r, t, "sys/kernel/ostype"), "Linux\n");
         assert_eq!(text(r, t, "sys/kernel/osrelease"), "6.1.0\n");
-        assert_eq!(text(r, t, "sys/kernel/pid_max"), "4194304\n");
+        assert_eq!(text(r, t, "sys/kernel/pid_max"), "32768\n");
         assert_eq!(text(r, t, "sys/kernel/ngroups_max"), "65536\n");
         assert_eq!(text(r, t, "sys/vm/overcommit_memory"), "0\n");
         let b1 = text(r, t, "sys/kernel/random/boot_id");
@@ -2479,5 +3188,144 @@ mod tests {
         assert_eq!(f.read(&mut buf, 6).unwrap(), 5);
         assert_eq!(&buf, b"versi");
         assert_eq!(f.read(&mut buf, 1 << 40).unwrap(), 0);
+    }
+
+    /// What `t` sees of process `pid` through `root`: listed in a listing
+    /// it opened, and the lookup's answer (and then looking inside).
+    fn sees(root: &InodeRef, t: &Task, pid: Pid) -> (bool, Result<(), Errno>) {
+        let name = pid.to_string();
+        let lister = root.open_dir(t).unwrap().unwrap_or_else(|| root.clone());
+        let listed = names(&*lister).contains(&name);
+        let look = root.lookup(t, name.as_bytes()).and_then(|d| {
+            d.open_dir(t)
+                .and_then(|_| d.lookup(t, b"status"))
+                .map(|_| ())
+        });
+        (listed, look)
+    }
+
+    #[test]
+    fn mount_options_hide_processes() {
+        let Env {
+            _tmp,
+            proc_root: _,
+            task,
+        } = env();
+        let proc =
+            ProcFs::with_cpuinfo(Arc::new(TestClock::default()), Vec::new()).listing(&task.kernel);
+        let root = proc.root();
+        let mut other = task_in(&task.kernel);
+        other.creds = Credentials::new(1000, 1000, vec![]);
+        other.publish_view();
+        let mut peer = task_in(&task.kernel);
+        peer.creds = Credentials::new(2000, 2000, vec![3000]);
+        peer.publish_view();
+        let (me, them) = (task.pid(), other.pid());
+        let set = |hidepid, gid, subset_pid| {
+            proc.set_options(ProcOptions {
+                hidepid,
+                gid,
+                subset_pid,
+            })
+        };
+        // Off: everyone sees everything; environ needs ptrace access.
+        assert_eq!(sees(&root, &peer, them), (true, Ok(())));
+        let d = root.lookup(&peer, them.to_string().as_bytes()).unwrap();
+        let environ = d.lookup(&peer, b"environ").unwrap();
+        assert_eq!(environ.open(&peer, O_RDONLY).err(), Some(Errno::EACCES));
+        assert_eq!(
+            d.lookup(&peer, b"exe").unwrap().readlink(&peer).err(),
+            Some(Errno::EACCES)
+        );
+        // noaccess: listed, but looking inside is EPERM.
+        set(HidePid::NoAccess, 0, false);
+        assert_eq!(sees(&root, &peer, them), (true, Err(Errno::EPERM)));
+        assert_eq!(sees(&root, &peer, peer.pid()), (true, Ok(())));
+        assert_eq!(sees(&root, &task, them), (true, Ok(())), "root sees all");
+        // invisible: gone.
+        set(HidePid::Invisible, 0, false);
+        assert_eq!(sees(&root, &peer, them), (false, Err(Errno::ENOENT)));
+        assert_eq!(sees(&root, &peer, me), (false, Err(Errno::ENOENT)));
+        assert_eq!(sees(&root, &task, them), (true, Ok(())));
+        // gid= exempts its members (3000 is one of peer's groups).
+        set(HidePid::Invisible, 3000, false);
+        assert_eq!(sees(&root, &peer, them), (true, Ok(())));
+        // ptraceable: gid= exempts no one; the same uid may trace.
+        set(HidePid::NotPtraceable, 3000, false);
+        assert_eq!(sees(&root, &peer, them), (false, Err(Errno::ENOENT)));
+        let mut same = task_in(&task.kernel);
+        same.creds = Credentials::new(1000, 1000, vec![]);
+        assert_eq!(sees(&root, &same, them), (true, Ok(())));
+        // subset=pid: only the pids, self and thread-self.
+        set(HidePid::Off, 0, true);
+        let listed: Vec<String> = names(&*root)
+            .into_iter()
+            .filter(|n| parse_num(n.as_bytes()).is_none())
+            .collect();
+        assert_eq!(listed, vec!["self", "thread-self"]);
+        assert_eq!(root.lookup(&task, b"meminfo").err(), Some(Errno::ENOENT));
+        assert_eq!(root.lookup(&task, b"sys").err(), Some(Errno::ENOENT));
+        assert!(root.lookup(&task, b"self").is_ok());
+        assert!(root.lookup(&task, me.to_string().as_bytes()).is_ok());
+        assert_eq!(proc.show_options(), ",subset=pid");
+    }
+
+    #[test]
+    fn files_tools_read() {
+        let e = env();
+        let t = &e.task;
+        let r = &e.proc_root;
+        let d = r.lookup(t, t.pid().to_string().as_bytes()).unwrap();
+        assert_eq!(text(&d, t, "personality"), "00000000\n");
+        t.tg.pm.set_sched(t.tid, |s| s.personality = 0x0040000);
+        assert_eq!(text(&d, t, "personality"), "00040000\n");
+        let mode = |name: &str| d.lookup(t, name.as_bytes()).unwrap().attr().unwrap().mode & 0o7777;
+        assert_eq!(mode("personality"), 0o400);
+        assert_eq!(mode("timerslack_ns"), 0o666);
+        assert_eq!(text(&d, t, "wchan"), "0");
+        assert_eq!(text(&d, t, "sessionid"), "4294967295");
+        assert_eq!(text(&d, t, "uid_map"), "         0          0 4294967295\n");
+        assert_eq!(text(&d, t, "setgroups"), "allow\n");
+        assert_eq!(text(&d, t, "coredump_filter"), "00000033\n");
+        assert_eq!(text(&d, t, "schedstat").split_whitespace().count(), 3);
+        let score: i64 = text(&d, t, "oom_score").trim().parse().unwrap();
+        assert!((0..=2000).contains(&score), "{score}");
+        assert_eq!(
+            text(&d, t, "mountstats"),
+            "device none mounted on / with fstype tmpfs\ndevice proc mounted on /proc with fstype proc\n"
+        );
+        // Read-time errors: a kernel stack, LSM attributes.
+        let stack = d.lookup(t, b"stack").unwrap().open(t, O_RDONLY).unwrap();
+        assert_eq!(stack.read(&mut [0; 8], 0), Err(Errno::EACCES));
+        let attr = d.lookup(t, b"attr").unwrap();
+        assert_eq!(names(&*attr).len(), 6);
+        let cur = attr.lookup(t, b"current").unwrap().open(t, O_RDWR).unwrap();
+        assert_eq!(cur.read(&mut [0; 8], 0), Err(Errno::EINVAL));
+        assert_eq!(cur.write(b"x", 0), Err(Errno::EINVAL));
+        // meminfo and vmstat tell the same memory.
+        let field = |text: &str, key: &str| -> u64 {
+            let l = text.lines().find(|l| l.starts_with(key)).unwrap();
+            l[key.len()..]
+                .trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let mem = text(r, t, "meminfo");
+        let vm = text(r, t, "vmstat");
+        assert_eq!(field(&mem, "MemFree:"), field(&vm, "nr_free_pages ") * 4);
+        assert_eq!(field(&mem, "AnonPages:"), field(&vm, "nr_anon_pages ") * 4);
+        assert!(text(r, t, "swaps").starts_with("Filename\t"));
+        assert!(text(r, t, "devices").contains("\n136 pts\n\nBlock devices:\n"));
+        assert!(text(r, t, "cgroups").contains("\nmemory\t0\t1\t1\n"));
+        assert_eq!(
+            text(r, t, "sys/kernel/sem"),
+            "32000\t1024000000\t500\t32000\n"
+        );
+        assert_eq!(text(r, t, "sys/kernel/threads-max"), "32768\n");
+        assert_eq!(text(r, t, "sys/fs/inotify/max_user_instances"), "128\n");
+        let nr = text(r, t, "sys/fs/file-nr");
+        assert!(nr.ends_with(&format!("\t0\t{FILE_MAX}\n")), "{nr}");
     }
 }

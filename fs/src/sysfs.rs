@@ -345,6 +345,10 @@ pub struct CgroupFs {
 }
 
 /// The cgroup2 mount options Linux knows.
+/// The controllers the sandbox's cgroup2 root enables (also listed in
+/// /proc/cgroups).
+pub const CGROUP_CONTROLLERS: &[&str] = &["cpuset", "cpu", "memory", "pids"];
+
 const CGROUP2_OPTIONS: &[&str] = &[
     "nsdelegate",
     "favordynmods",
@@ -368,7 +372,7 @@ impl CgroupFs {
         let entries = vec![
             (
                 "cgroup.controllers",
-                b.text(0o444, line("cpuset cpu memory pids".into())),
+                b.text(0o444, line(CGROUP_CONTROLLERS.join(" "))),
             ),
             (
                 "cgroup.events",

@@ -214,13 +214,17 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         "devpts",
         "devpts",
     )?;
-    mount_at(
-        &task,
-        "/proc",
-        veil_fs::procfs::new_root_for(&kernel),
-        "proc",
-        "proc",
-    )?;
+    // /proc as a filesystem instance, so that a remount can change its
+    // options (hidepid=, gid=, subset=).
+    {
+        use veil_core::vfs::mount::mnt;
+        let at = mount_point(&task, "/proc", "proc")?;
+        let procfs = Arc::new(veil_fs::procfs::ProcFs::for_kernel(&kernel));
+        let flags = mnt::NOSUID | mnt::NODEV | mnt::NOEXEC | mnt::RELATIME;
+        kernel
+            .mounts
+            .mount_fs(&at, procfs, "proc", "proc", 0, flags);
+    }
     // What mount(2) can make; sysfs at /sys, the sandbox's cgroup (read-only).
     let sys = veil_fs::sysfs::SysConfig::unlimited(kernel.identity.cpus);
     let types = Arc::new(veil_fs::Filesystems::new(&kernel, sys));
@@ -377,6 +381,20 @@ fn mount_at(
     fs_type: &str,
     source: &str,
 ) -> Result<Arc<veil_core::vfs::Mount>, BootError> {
+    let at = mount_point(task, path, fs_type)?;
+    Ok(task
+        .kernel
+        .mounts
+        .mount(&at, Dentry::new_root(root), fs_type, source))
+}
+
+/// The directory `path` to mount a `fs_type` on, made in the overlay's
+/// upper layer if the root has none.
+fn mount_point(
+    task: &Task,
+    path: &str,
+    fs_type: &str,
+) -> Result<veil_core::vfs::Location, BootError> {
     let lookup = || {
         walk::resolve(
             task,
@@ -388,7 +406,7 @@ fn mount_at(
             },
         )
     };
-    let at = match lookup() {
+    match lookup() {
         Err(veil_abi::Errno::ENOENT) => veil_core::vfs::pathops::mkdirat(
             task,
             veil_abi::flags::AT_FDCWD,
@@ -403,11 +421,7 @@ fn mount_at(
             125,
             format!("veil: cannot mount {fs_type} at {path}: {}", e.name()),
         )
-    })?;
-    Ok(task
-        .kernel
-        .mounts
-        .mount(&at, Dentry::new_root(root), fs_type, source))
+    })
 }
 
 /// The caller's environment with `--env` entries applied.

@@ -314,17 +314,23 @@ const EXPECTED: &[(&str, &[&str])] = &[
 
 /// The named entries of the sandbox's /proc (the rest are pids).
 const PROC_NAMES: &[&str] = &[
+    "cgroups",
     "cpuinfo",
+    "devices",
+    "diskstats",
     "filesystems",
     "loadavg",
     "meminfo",
     "mounts",
+    "partitions",
     "self",
     "stat",
+    "swaps",
     "sys",
     "thread-self",
     "uptime",
     "version",
+    "vmstat",
 ];
 
 fn host_release() -> String {

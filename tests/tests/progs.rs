@@ -53,6 +53,7 @@ prog_tests!(
     perms,
     pgrp,
     procfs,
+    procmount,
     procself,
     pty,
     robust,

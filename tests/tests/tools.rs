@@ -62,3 +62,17 @@ fn ctags_sandbox_mode_runs_under_its_libseccomp_filter() {
         &[("ctags", "apt-get install universal-ctags")],
     );
 }
+
+/// procps and psmisc on the sandbox's /proc: ps (-e, -o, aux), free,
+/// uptime, vmstat (-s), top -b, pstree, pgrep and pidof succeed and print
+/// what they print natively, up to the values a sandbox has its own of.
+#[test]
+fn procps_ps_free_uptime_vmstat_top_pstree() {
+    run_script(
+        "proc_tools.sh",
+        &[
+            ("ps", "apt-get install procps"),
+            ("pstree", "apt-get install psmisc"),
+        ],
+    );
+}

@@ -26,6 +26,9 @@ use super::{FileOps, Location};
 pub struct DirFile {
     /// Where the directory is.
     pub location: Location,
+    /// What lists it, when not the directory's own inode (see
+    /// [`Inode::open_dir`](super::Inode::open_dir)).
+    lister: Option<super::InodeRef>,
 }
 
 /// One entry as getdents reports it.
@@ -44,7 +47,15 @@ pub struct DentRecord<'a> {
 impl DirFile {
     /// An open directory at `location`.
     pub fn new(location: Location) -> Arc<DirFile> {
-        Arc::new(DirFile { location })
+        Arc::new(DirFile {
+            location,
+            lister: None,
+        })
+    }
+
+    /// An open directory at `location` whose entries `lister` gives.
+    pub fn listed_by(location: Location, lister: Option<super::InodeRef>) -> Arc<DirFile> {
+        Arc::new(DirFile { location, lister })
     }
 
     /// Lists entries from offset `pos`, calling `sink` for each until it
@@ -86,7 +97,8 @@ impl DirFile {
             }
             pos = 2;
         }
-        self.location.inode().readdir(pos - 2, &mut |e| {
+        let inode = self.lister.as_ref().unwrap_or(self.location.inode());
+        inode.readdir(pos - 2, &mut |e| {
             sink(DentRecord {
                 ino: e.ino,
                 next: e.next.saturating_add(2),

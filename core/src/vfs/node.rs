@@ -243,6 +243,14 @@ pub trait Inode: Send + Sync + Any {
         Err(Errno::ENOTDIR)
     }
 
+    /// Opening this directory for listing by `cx` (core opens directories
+    /// itself): the inode whose `readdir` lists it for that caller (`None`,
+    /// the default: this one), or the error that refuses the open, as
+    /// Linux's `.permission` answers for procfs's `hidepid=`.
+    fn open_dir(&self, _cx: &Task) -> Result<Option<InodeRef>, Errno> {
+        Ok(None)
+    }
+
     /// The target of a symlink, as `cx` sees it.
     fn readlink(&self, _cx: &Task) -> Result<Vec<u8>, Errno> {
         Err(Errno::EINVAL)

@@ -394,7 +394,7 @@ pub fn open_location(
     }
     let stored = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
     let ops: Arc<dyn FileOps> = if is_dir {
-        DirFile::new(loc.clone())
+        DirFile::listed_by(loc.clone(), loc.inode().open_dir(task)?)
     } else if kind == Some(FileType::Fifo) {
         // Whatever filesystem holds it, a FIFO is the sandbox's own pipe.
         let key = InodeKey {
