@@ -70,6 +70,7 @@ prog_tests!(
     timers,
     tmpfile,
     trunc,
+    ttyctl,
     unix,
     vdso,
     whiteout,

@@ -135,6 +135,11 @@ impl Watcher for AsyncWatch {
         let (Some(kernel), Some(file)) = (self.kernel.upgrade(), self.file.upgrade()) else {
             return;
         };
+        // A hung-up terminal description is out of the async list
+        // (Linux's `__tty_hangup` calls `__tty_fasync(-1, filp, 0)`).
+        if crate::tty::is_hung_up_file(&*file.ops) {
+            return;
+        }
         let now = file.ops.poll();
         let before = self.last.swap(now, Ordering::Relaxed);
         let rose = now & !before;
