@@ -60,6 +60,7 @@ prog_tests!(
     seccomp,
     setid,
     sigio,
+    sigioperm,
     sigmask,
     signals,
     splice,

@@ -110,6 +110,19 @@ pub fn vhangup_self(task: &Task) {
     }
 }
 
+/// The owner a terminal description gets when `O_ASYNC` is set and it
+/// has none (Linux's `__tty_fasync`): the slave's foreground process
+/// group, else the caller's process.
+pub fn fasync_owner(task: &Task, ops: &dyn crate::vfs::FileOps) -> (i32, Pid) {
+    use crate::vfs::fasync::{F_OWNER_PGRP, F_OWNER_PID};
+    if let Some((pty, End::Slave)) = pty::tty_of(ops) {
+        if let Some(pgrp) = pty.state.lock().pgrp {
+            return (F_OWNER_PGRP, pgrp);
+        }
+    }
+    (F_OWNER_PID, task.pid())
+}
+
 /// True if `ops` is a hung-up pty description.
 pub fn is_hung_up_file(ops: &dyn crate::vfs::FileOps) -> bool {
     pty::is_hung_up(ops)
