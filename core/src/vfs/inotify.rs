@@ -1114,14 +1114,7 @@ pub fn dnotify(task: &Task, fd: i32, file: &Arc<OpenFile>, arg: u32) -> Result<(
     }
     reg.any.fetch_or(events, Ordering::AcqRel);
     d.finish();
-    let mut o = file.fown.lock();
-    if o.id == 0 {
-        *o = super::fasync::Fown {
-            kind: super::fasync::F_OWNER_PID,
-            id: task.pid(),
-            signum: o.signum,
-        };
-    }
+    super::fasync::own_if_unset(task, file, super::fasync::F_OWNER_PID, task.pid());
     Ok(())
 }
 
