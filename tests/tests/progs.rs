@@ -54,6 +54,7 @@ prog_tests!(
     pgrp,
     procfs,
     procself,
+    propagation,
     pty,
     robust,
     sched,
