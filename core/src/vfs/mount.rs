@@ -282,6 +282,8 @@ pub struct Propagation {
 pub struct Mount {
     /// Unique id (as in /proc/self/mountinfo and statx's mnt_id).
     pub id: u32,
+    /// Where the id goes back when the mount is dropped.
+    family: Weak<Shared>,
     /// The dentry the mount shows at its mountpoint.
     pub root: Arc<Dentry>,
     sb: Arc<Super>,
@@ -298,7 +300,7 @@ pub struct Mount {
 
 impl Mount {
     fn new(
-        id: u32,
+        family: Option<&Arc<Shared>>,
         root: Arc<Dentry>,
         sb: Arc<Super>,
         ns: Weak<MountNamespace>,
@@ -306,7 +308,8 @@ impl Mount {
         flags: u32,
     ) -> Arc<Mount> {
         Arc::new(Mount {
-            id,
+            id: family.map_or(0, |f| f.mount_ids.lock().alloc()),
+            family: family.map_or_else(Weak::new, Arc::downgrade),
             root,
             sb,
             ns: RwLock::new(ns),
@@ -324,7 +327,7 @@ impl Mount {
     /// id is 0; nothing can be mounted on it.
     pub fn internal(root: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<Mount> {
         let sb = Super::new(fs_type, source, root.clone(), None, 0);
-        Mount::new(0, root, sb, Weak::new(), None, mnt::RELATIME)
+        Mount::new(None, root, sb, Weak::new(), None, mnt::RELATIME)
     }
 
     /// The location this mount covers; `None` for a namespace's top mount
@@ -487,6 +490,14 @@ impl Mount {
     }
 }
 
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(f) = self.family.upgrade() {
+            f.mount_ids.lock().release(self.id);
+        }
+    }
+}
+
 /// `/a/b` from the components `[b, a]` (innermost first); `/` if none.
 pub(crate) fn join_path(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -537,8 +548,10 @@ pub fn path_within(loc: &Location, root: &Location) -> Option<Vec<u8>> {
 /// the installed filesystem types, and what propagation needs to see
 /// across the namespaces of one family (the first and its copies).
 struct Shared {
-    next_id: AtomicU32,
-    next_group: AtomicU32,
+    /// Mount ids (freed when a mount is dropped).
+    mount_ids: Mutex<IdPool>,
+    /// Peer group ids (freed when a group's last member leaves it).
+    group_ids: Mutex<IdPool>,
     types: spin::Once<Arc<dyn FilesystemTypes>>,
     /// Every namespace of the family: peers and slaves may be in any.
     namespaces: Mutex<Vec<Weak<MountNamespace>>>,
@@ -548,19 +561,44 @@ struct Shared {
 }
 
 impl Shared {
-    fn id(&self) -> u32 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
     /// A new peer group id.
     fn group(&self) -> u32 {
-        self.next_group.fetch_add(1, Ordering::Relaxed)
+        self.group_ids.lock().alloc()
     }
 
     fn register(&self, ns: &Arc<MountNamespace>) {
         let mut all = self.namespaces.lock();
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(ns));
+    }
+}
+
+/// Numbers handed out lowest free first, from 1, as Linux's IDA gives
+/// mount and peer group ids (so a new mount can take a freed id, and
+/// mountinfo's order, by id, is Linux's).
+#[derive(Default)]
+struct IdPool {
+    /// The highest number handed out so far.
+    top: u32,
+    /// Numbers below `top` given back.
+    free: alloc::collections::BTreeSet<u32>,
+}
+
+impl IdPool {
+    fn alloc(&mut self) -> u32 {
+        match self.free.pop_first() {
+            Some(id) => id,
+            None => {
+                self.top += 1;
+                self.top
+            }
+        }
+    }
+
+    fn release(&mut self, id: u32) {
+        if id != 0 && id <= self.top {
+            self.free.insert(id);
+        }
     }
 }
 
@@ -668,7 +706,7 @@ impl Graph {
     /// Takes `m` out of its peer group (Linux's do_make_slave for a mount
     /// that leaves it): if it was the last member, the group's slaves
     /// become slaves of `m`'s master, or have none.
-    fn leave_group(&self, m: &Mount) {
+    fn leave_group(&self, shared: &Shared, m: &Mount) {
         let p = m.propagation();
         if p.group == 0 {
             return;
@@ -677,6 +715,7 @@ impl Graph {
         if others {
             return;
         }
+        shared.group_ids.lock().release(p.group);
         for s in &self.mounts {
             let mut sp = s.prop.lock();
             if sp.master == p.group {
@@ -779,8 +818,8 @@ impl MountNamespace {
     /// mount, on the hidden rootfs).
     pub fn new(root_fs: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<MountNamespace> {
         let shared = Arc::new(Shared {
-            next_id: AtomicU32::new(1),
-            next_group: AtomicU32::new(1),
+            mount_ids: Mutex::new(IdPool::default()),
+            group_ids: Mutex::new(IdPool::default()),
             types: spin::Once::new(),
             namespaces: Mutex::new(Vec::new()),
             tree: Mutex::new(()),
@@ -788,7 +827,14 @@ impl MountNamespace {
         let ns = Arc::new_cyclic(|me| {
             let top = Dentry::new_root(Arc::new(RootfsInode));
             let rootfs_sb = Super::new("rootfs", "rootfs", top.clone(), None, 0);
-            let rootfs = Mount::new(shared.id(), top, rootfs_sb, me.clone(), None, mnt::RELATIME);
+            let rootfs = Mount::new(
+                Some(&shared),
+                top,
+                rootfs_sb,
+                me.clone(),
+                None,
+                mnt::RELATIME,
+            );
             rootfs.locked.store(true, Ordering::Release);
             let sb = Super::new(fs_type, source, root_fs.clone(), None, 0);
             let at = Location {
@@ -796,7 +842,7 @@ impl MountNamespace {
                 dentry: rootfs.root.clone(),
             };
             let root = Mount::new(
-                shared.id(),
+                Some(&shared),
                 root_fs,
                 sb,
                 me.clone(),
@@ -866,7 +912,7 @@ impl MountNamespace {
         if read_only {
             flags |= mnt::READONLY;
         }
-        let m = Mount::new(self.shared.id(), fs_root, sb, Weak::new(), None, flags);
+        let m = Mount::new(Some(&self.shared), fs_root, sb, Weak::new(), None, flags);
         let g = self.lock_tree();
         self.attach_tree(&g, core::slice::from_ref(&m), at, false);
         m
@@ -885,7 +931,7 @@ impl MountNamespace {
     ) -> Arc<Mount> {
         let root = Dentry::new_root(fs.root());
         let sb = Super::new(fs_type, source, root.clone(), Some(fs), sb_flags);
-        let m = Mount::new(self.shared.id(), root, sb, Weak::new(), None, mnt_flags);
+        let m = Mount::new(Some(&self.shared), root, sb, Weak::new(), None, mnt_flags);
         let g = self.lock_tree();
         self.attach_tree(&g, core::slice::from_ref(&m), at, false);
         m
@@ -1070,7 +1116,7 @@ impl MountNamespace {
     /// filesystem; a peer of a shared `old` and a slave of its master.
     fn clone_mount(&self, old: &Mount, root: Arc<Dentry>, keep_lock: bool) -> Arc<Mount> {
         let m = Mount::new(
-            self.shared.id(),
+            Some(&self.shared),
             root,
             old.sb.clone(),
             Weak::new(),
@@ -1184,7 +1230,7 @@ impl MountNamespace {
             }
         }
         for d in &doomed {
-            graph.leave_group(d);
+            graph.leave_group(&self.shared, d);
             *d.prop.lock() = Propagation::default();
         }
         for d in &doomed {
@@ -1272,7 +1318,7 @@ impl MountNamespace {
             }
             let has_peers = cur.group != 0 && graph.peers(cur.group).any(|o| !Arc::ptr_eq(o, t));
             let master = if has_peers { cur.group } else { cur.master };
-            graph.leave_group(t);
+            graph.leave_group(&self.shared, t);
             *t.prop.lock() = match kind {
                 abi::MS_SLAVE => Propagation {
                     group: 0,
@@ -1303,7 +1349,7 @@ impl MountNamespace {
                 .iter()
                 .map(|o| {
                     let n = Mount::new(
-                        shared.id(),
+                        Some(&shared),
                         o.root.clone(),
                         o.sb.clone(),
                         me.clone(),
