@@ -998,6 +998,126 @@ mod tests {
         );
     }
 
+    fn ns_fd(t: &Task, ns: crate::vfs::nsfs::Namespace) -> u64 {
+        let file = crate::vfs::OpenFile::new(
+            Arc::new(crate::vfs::nsfs::NsFile::new(ns)),
+            None,
+            veil_abi::flags::O_RDONLY,
+        );
+        t.fds.insert(0, file, false, 1024).expect("fd") as u64
+    }
+
+    #[test]
+    fn mounts_and_unmounts_propagate_to_peers_and_slaves() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        mount(&mut t, Some("none"), "/a", Some("fakefs"), 0).unwrap();
+        mount(&mut t, None, "/a", None, MS_SHARED).unwrap();
+        mount(&mut t, Some("/a"), "/b", None, MS_BIND).unwrap();
+        mount(&mut t, Some("/a"), "/c", None, MS_BIND).unwrap();
+        mount(&mut t, None, "/c", None, MS_SLAVE).unwrap();
+        let (a, b, c) = (
+            at(&t, "/a").unwrap().mount.propagation(),
+            at(&t, "/b").unwrap().mount.propagation(),
+            at(&t, "/c").unwrap().mount.propagation(),
+        );
+        assert_ne!(a.group, 0);
+        assert_eq!(b.group, a.group);
+        assert_eq!((c.group, c.master), (0, a.group));
+        // A mount on a peer reaches the other peer and the slave.
+        mount(&mut t, Some("none"), "/b/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&t, "/a/sub/x").is_ok());
+        assert!(at(&t, "/c/sub/x").is_ok());
+        let (asub, csub) = (
+            at(&t, "/a/sub").unwrap().mount.propagation(),
+            at(&t, "/c/sub").unwrap().mount.propagation(),
+        );
+        assert_ne!(asub.group, 0);
+        assert_eq!((csub.group, csub.master), (0, asub.group));
+        // The slave sends nothing back.
+        mount(&mut t, Some("none"), "/c/sub/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&t, "/c/sub/sub/x").is_ok());
+        assert_eq!(at(&t, "/a/sub/sub/x").err(), Some(Errno::ENOENT));
+        // An unmount goes everywhere but to the replica with a mount of
+        // its own.
+        assert_eq!(umount(&mut t, "/a/sub", 0), Ok(0));
+        assert_eq!(at(&t, "/b/sub/x").err(), Some(Errno::ENOENT));
+        assert!(at(&t, "/c/sub/x").is_ok());
+        // A replica in use makes the unmount EBUSY.
+        mount(&mut t, Some("none"), "/a/sub", Some("fakefs"), 0).unwrap();
+        let held = at(&t, "/b/sub").unwrap();
+        assert_eq!(umount(&mut t, "/a/sub", 0), Err(Errno::EBUSY));
+        drop(held);
+        assert_eq!(umount(&mut t, "/a/sub", 0), Ok(0));
+        // MS_PRIVATE on the last shared mount of the group: the slave's
+        // master goes.
+        mount(&mut t, None, "/b", None, MS_PRIVATE).unwrap();
+        mount(&mut t, None, "/a", None, MS_PRIVATE).unwrap();
+        let c = at(&t, "/c").unwrap().mount.propagation();
+        assert_eq!((c.group, c.master), (0, 0));
+    }
+
+    #[test]
+    fn namespace_copies_are_peers_of_shared_mounts() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let mut other = task(&tb, 0);
+        mount(&mut t, Some("none"), "/a", Some("fakefs"), 0).unwrap();
+        mount(&mut t, None, "/a", None, MS_SHARED).unwrap();
+        assert_eq!(
+            super::sys_unshare(&mut t, &[CLONE_NEWNS, 0, 0, 0, 0, 0]),
+            Ok(0)
+        );
+        mount(&mut t, Some("none"), "/a/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&other, "/a/sub/x").is_ok());
+        mount(&mut other, Some("none"), "/a/sub/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&t, "/a/sub/sub/x").is_ok());
+        assert_eq!(umount(&mut other, "/a/sub/sub", 0), Ok(0));
+        assert_eq!(at(&t, "/a/sub/sub/x").err(), Some(Errno::ENOENT));
+        // Made private, the copy is on its own.
+        mount(&mut t, None, "/", None, MS_PRIVATE | MS_REC).unwrap();
+        mount(&mut other, Some("none"), "/a/sub/sub", Some("fakefs"), 0).unwrap();
+        assert_eq!(at(&t, "/a/sub/sub/x").err(), Some(Errno::ENOENT));
+    }
+
+    #[test]
+    fn setns_joins_a_mount_namespace_and_answers_linux_errors() {
+        use crate::vfs::nsfs::{Namespace, NsKind};
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let mut child = task(&tb, 0);
+        let home = Namespace::of(&t.kernel, &t.tg, NsKind::Mnt);
+        super::sys_unshare(&mut child, &[CLONE_NEWNS, 0, 0, 0, 0, 0]).unwrap();
+        mount(&mut child, Some("none"), "/new", Some("fakefs"), 0).unwrap();
+        let theirs = ns_fd(&t, Namespace::of(&child.kernel, &child.tg, NsKind::Mnt));
+        let mine = ns_fd(&t, home);
+        let uts = ns_fd(&t, Namespace::of(&t.kernel, &t.tg, NsKind::Uts));
+        let user = ns_fd(&t, Namespace::Single(NsKind::User));
+        let net = ns_fd(&t, Namespace::Single(NsKind::Net));
+        let setns = |t: &mut Task, fd: u64, ty: u64| super::sys_setns(t, &[fd, ty, 0, 0, 0, 0]);
+        assert_eq!(setns(&mut t, 999, 0), Err(Errno::EBADF));
+        assert_eq!(setns(&mut t, theirs, CLONE_NEWUTS), Err(Errno::EINVAL));
+        assert_eq!(setns(&mut t, user, 0), Err(Errno::EINVAL));
+        assert_eq!(setns(&mut t, net, CLONE_NEWNET), Ok(0));
+        assert_eq!(setns(&mut t, uts, 0), Ok(0));
+        t.fs.lock().cwd = at(&t, "/a").unwrap();
+        assert_eq!(setns(&mut t, theirs, CLONE_NEWNS), Ok(0));
+        assert!(at(&t, "/new/x").is_ok());
+        assert!(at(&t, "x").err() == Some(Errno::ENOENT) && at(&t, "new/x").is_ok());
+        assert_eq!(setns(&mut t, mine, 0), Ok(0));
+        assert_eq!(at(&t, "/new/x").err(), Some(Errno::ENOENT));
+        // Shared fs context: EINVAL; no CAP_SYS_ADMIN: EPERM.
+        let shared_fs = t.fs.clone();
+        assert_eq!(setns(&mut t, theirs, 0), Err(Errno::EINVAL));
+        drop(shared_fs);
+        let mut user_task = task(&tb, 1000);
+        let theirs_u = ns_fd(
+            &user_task,
+            Namespace::of(&child.kernel, &child.tg, NsKind::Mnt),
+        );
+        assert_eq!(setns(&mut user_task, theirs_u, 0), Err(Errno::EPERM));
+    }
+
     #[test]
     fn chroot_and_pivot_root() {
         let tb = bed();

@@ -1411,6 +1411,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unmounted_filesystem_ends_every_watch_on_it() {
+        let reg = Registry::new();
+        let g = instance(&reg, 1);
+        let dir = Dentry::new_root(node(1, true));
+        let file = Dentry::new_root(node(2, false));
+        let wd_dir = watch(&g, &dir, IN_CREATE);
+        let wd_file = watch(&g, &file, IN_MODIFY);
+        // Another device: nothing.
+        reg.unmounted(8);
+        assert_eq!(events(&g), []);
+        reg.unmounted(7);
+        let mut got = events(&g);
+        got.sort_by_key(|e| e.0);
+        let mut want = alloc::vec![
+            (wd_dir, IN_UNMOUNT | IN_ISDIR, 0, Vec::new()),
+            (wd_dir, IN_IGNORED, 0, Vec::new()),
+            (wd_file, IN_UNMOUNT, 0, Vec::new()),
+            (wd_file, IN_IGNORED, 0, Vec::new()),
+        ];
+        want.sort_by_key(|e| e.0);
+        assert_eq!(got, want);
+        assert_eq!(g.rm_watch(wd_file), Err(Errno::EINVAL));
+        assert_eq!(reg.marks.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
     fn oneshot_watches_fire_once_then_die() {
         let reg = Registry::new();
         let g = instance(&reg, 1);
