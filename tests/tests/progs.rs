@@ -55,6 +55,7 @@ prog_tests!(
     procfs,
     procmount,
     procself,
+    propagation,
     pty,
     robust,
     sched,

@@ -915,14 +915,18 @@ fn peer(t: &Task, tid: Pid) -> Result<Peer, Errno> {
     Ok(Peer { tg, tid, me: false })
 }
 
+fn may_access(t: &Task, p: &Peer) -> bool {
+    ptrace_may_access(t, &p.tg)
+}
+
 /// Linux's `ptrace_may_access` with PTRACE_MODE_REALCREDS: the same
 /// process, or the caller's real uid and gid are each of the target's
 /// three, or CAP_SYS_PTRACE.
-fn may_access(t: &Task, p: &Peer) -> bool {
-    if Arc::ptr_eq(&p.tg, &t.tg) || t.creds.capable(CAP_SYS_PTRACE) {
+pub(crate) fn ptrace_may_access(t: &Task, tg: &Arc<ThreadGroup>) -> bool {
+    if Arc::ptr_eq(tg, &t.tg) || t.creds.capable(CAP_SYS_PTRACE) {
         return true;
     }
-    let view = p.tg.view.lock().creds.clone();
+    let view = tg.view.lock().creds.clone();
     let Some(c) = view else {
         return false;
     };

@@ -93,7 +93,7 @@ impl PidFd {
     }
 
     /// The process while it has not been reaped.
-    fn live(&self) -> Option<&Arc<ThreadGroup>> {
+    pub(crate) fn live(&self) -> Option<&Arc<ThreadGroup>> {
         let tg = self.tg.as_ref()?;
         let k = self.kernel.upgrade()?;
         k.thread_group(self.pid).filter(|g| Arc::ptr_eq(g, tg))?;
