@@ -491,14 +491,7 @@ fn sys_pivot_root(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
     };
     moved(&mut t.fs.lock());
-    let groups: Vec<_> = t
-        .kernel
-        .thread_groups
-        .lock()
-        .values()
-        .filter_map(|w| w.upgrade())
-        .collect();
-    for tg in groups {
+    for tg in t.kernel.processes() {
         let fs = tg.view.lock().fs.upgrade();
         if let Some(fs) = fs {
             if !Arc::ptr_eq(&fs, &t.fs) {
