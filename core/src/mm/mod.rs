@@ -958,7 +958,16 @@ impl MemoryManager {
 
     /// Maps the present pages of `[lo, hi)` (all in the VMA at `vstart`)
     /// into the platform, in as few runs as the memory-file layout allows.
-    fn map_present(&self, st: &mut MmState, vstart: u64, lo: u64, hi: u64) -> Result<(), Errno> {
+    /// Pages the platform already shows as they should be are left alone,
+    /// except `force` (the faulting page: the platform asked for it).
+    fn map_present(
+        &self,
+        st: &mut MmState,
+        vstart: u64,
+        lo: u64,
+        hi: u64,
+        force: Option<u64>,
+    ) -> Result<(), Errno> {
         let Some(v) = st.vmas.find(vstart) else {
             return Ok(());
         };
@@ -966,6 +975,10 @@ impl MemoryManager {
         let mut runs: Vec<(u64, u64, u64, Prot)> = Vec::new();
         for (&p, pte) in st.pt.range(lo..hi) {
             let prot = self.effective_prot(v, pte);
+            if pte.mapped == Some(prot) && force != Some(p) {
+                // Already shown (a copy-on-write break next door).
+                continue;
+            }
             match runs.last_mut() {
                 Some((s, off, n, pr))
                     if *s + *n == p && *off + *n * PAGE_SIZE == pte.off && *pr == prot =>
@@ -1039,7 +1052,13 @@ impl MemoryManager {
         if write {
             self.unshare(&mut st, page, vshared)?;
         }
-        self.map_present(&mut st, vstart, wlo.max(vlo), whi.min(vhi))
+        // A copy made of a mapped page is mapped already (by `unshare`).
+        let remapped = st
+            .pt
+            .get(&page)
+            .is_some_and(|e| e.off != pte.off && e.mapped.is_some());
+        let force = (!remapped).then_some(page);
+        self.map_present(&mut st, vstart, wlo.max(vlo), whi.min(vhi), force)
     }
 
     // ---------------------------------------------------------------
@@ -1209,7 +1228,7 @@ impl MemoryManager {
                 }
             }
             if map {
-                self.map_present(&mut st, vstart, page_of(at), page_of(stop))?;
+                self.map_present(&mut st, vstart, page_of(at), page_of(stop), None)?;
             }
             at = stop;
         }

@@ -1226,6 +1226,47 @@ fn private_file_mapping_shows_the_file_until_written() {
 }
 
 #[test]
+fn private_file_write_faults_map_one_page_each() {
+    let (tb, t) = bed();
+    let mm = &t.mm;
+    let f = memfd(&tb, &[b'a'; 16 * P as usize]);
+    let p = mm
+        .mmap(
+            UserAddr(0x4000_0000),
+            16 * P,
+            RW,
+            MAP_PRIVATE | MAP_FIXED,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    let space = tb.space(&t);
+    // The first write fault maps the window: the copy writable, the
+    // file's pages read-only.
+    mm.handle_fault(UserAddr(p), Access::Write).unwrap();
+    assert_eq!(space.mapped().len(), 16);
+    // Each later write fault copies and maps its own page, no more.
+    for i in 1..16 {
+        let before = space.calls();
+        mm.handle_fault(UserAddr(p + i * P), Access::Write).unwrap();
+        let after = space.calls();
+        assert_eq!(after.map - before.map, 1, "page {i}");
+        assert_eq!(space.lookup(p + i * P).unwrap().1, RW);
+    }
+    assert_consistent(&tb, &t);
+    // So does the write fault of a child on the pages shared by fork.
+    let cspace = tb.platform.new_address_space().unwrap();
+    let child = mm.fork(cspace.clone()).unwrap();
+    let fake_child = tb.platform.fake_space(&cspace).unwrap();
+    child.handle_fault(UserAddr(p), Access::Read).unwrap();
+    let before = fake_child.calls();
+    child
+        .handle_fault(UserAddr(p + 5 * P), Access::Write)
+        .unwrap();
+    assert_eq!(fake_child.calls().map - before.map, 1);
+}
+
+#[test]
 fn private_file_pages_across_fork_punch_and_truncate() {
     let (tb, t) = bed();
     let mm = &t.mm;
