@@ -32,7 +32,9 @@
 //!   with up to [`FAULT_AROUND`] neighbouring pages of the same VMA in an
 //!   aligned window, as few contiguous runs as possible (the run is
 //!   allocated contiguously in the memory file), since each platform map is
-//!   expensive. No VMA: `EFAULT` (SEGV_MAPERR); protection: `EACCES`
+//!   expensive; pages of the window the platform already shows as they
+//!   should be are not mapped again (a copy-on-write break maps only its
+//!   own page). No VMA: `EFAULT` (SEGV_MAPERR); protection: `EACCES`
 //!   (SEGV_ACCERR); a file page wholly past end of file: `EIO` (SIGBUS).
 //!   Bytes past EOF in the last file page read as zero.
 //! - Copy-on-write: pages have reference counts (see [`PageAllocator`]).
@@ -1999,7 +2001,9 @@ impl MemoryManager {
     /// become read-only in the platform); shared anonymous VMAs are fully
     /// populated first and their pages shared outright; shared mappings
     /// of memory-backed files copy no entries at all (the child faults
-    /// the file's pages in, as Linux's `dup_mmap` leaves them to fault);
+    /// the file's pages in, as Linux's `dup_mmap` leaves them to fault),
+    /// while private ones copy theirs (the file's own pages included) and
+    /// the child joins the file's [`MappingSet`] first;
     /// `MADV_DONTFORK` VMAs are left out and `MADV_WIPEONFORK` ones start
     /// empty.
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, Errno> {
