@@ -45,6 +45,7 @@ prog_tests!(
     ioctl,
     links,
     locks,
+    mapprivate,
     mapshared,
     memfd,
     mm,
