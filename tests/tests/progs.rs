@@ -48,6 +48,7 @@ prog_tests!(
     mapshared,
     memfd,
     mm,
+    mountapi,
     mounts,
     peers,
     perms,
