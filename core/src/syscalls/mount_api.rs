@@ -1134,3 +1134,379 @@ fn sys_listmount(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.mm.copy_out(UserAddr(ids), &bytes)?;
     Ok(out.len() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    use veil_abi::flags::{AT_FDCWD, MAP_ANONYMOUS, MAP_PRIVATE};
+    use veil_abi::Errno;
+
+    use super::*;
+    use crate::fake::{FakeDir, TestBed};
+    use crate::platform::Prot;
+    use crate::task::{Credentials, Task};
+    use crate::vfs::mount::{Filesystem, FilesystemTypes, MountOption};
+    use crate::vfs::InodeRef;
+
+    /// "fakefs": a directory holding `x`, taking the one option `big`.
+    struct Types;
+    struct Fs(Arc<FakeDir>);
+    impl Filesystem for Fs {
+        fn root(&self) -> InodeRef {
+            self.0.clone()
+        }
+        fn reconfigure(&self, opts: &[MountOption]) -> Result<(), Errno> {
+            if opts.iter().all(|o| o.key == b"big") {
+                Ok(())
+            } else {
+                Err(Errno::EINVAL)
+            }
+        }
+        fn as_any(&self) -> &dyn core::any::Any {
+            self
+        }
+    }
+    impl FilesystemTypes for Types {
+        fn make(
+            &self,
+            _cx: &Task,
+            name: &[u8],
+            _source: &[u8],
+            opts: &[MountOption],
+        ) -> Result<Arc<dyn Filesystem>, Errno> {
+            if name != b"fakefs" {
+                return Err(Errno::ENODEV);
+            }
+            if opts.iter().any(|o| o.key != b"big" || o.value.is_some()) {
+                return Err(Errno::EINVAL);
+            }
+            let d = FakeDir::new(0o755);
+            d.add_file("x", b"x", 0o644);
+            d.dir("sub");
+            Ok(Arc::new(Fs(d)))
+        }
+        fn list(&self) -> Vec<(String, bool)> {
+            alloc::vec![("fakefs".into(), true)]
+        }
+    }
+
+    fn bed() -> TestBed {
+        let tb = TestBed::new();
+        for d in ["a", "b", "c"] {
+            tb.root.dir(d);
+        }
+        tb.add_file("file", b"f", 0o644);
+        tb.kernel.mounts.install_filesystems(Arc::new(Types));
+        tb
+    }
+
+    fn task(tb: &TestBed, uid: u32) -> Task {
+        let t = tb.task_as(Credentials::new(uid, uid, Vec::new()));
+        tb.kernel.register(&t.tg);
+        t.mm.mmap(
+            UserAddr(0x10000),
+            0x4000,
+            Prot::READ | Prot::WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            None,
+        )
+        .expect("mmap");
+        t
+    }
+
+    /// Puts `s` (NUL-terminated) in user memory at slot `i`.
+    fn s(t: &Task, i: u64, s: &str) -> u64 {
+        let at = 0x10000 + i * 512;
+        let mut b = s.as_bytes().to_vec();
+        b.push(0);
+        t.mm.copy_out(UserAddr(at), &b).expect("copy_out");
+        at
+    }
+
+    fn call(t: &mut Task, nr: u64, a: [u64; 5]) -> SysResult {
+        (handler(nr).expect("served"))(t, &[a[0], a[1], a[2], a[3], a[4], 0])
+    }
+
+    fn at(t: &Task, path: &str) -> Result<Location, Errno> {
+        walk::resolve(
+            t,
+            AT_FDCWD,
+            path.as_bytes(),
+            WalkFlags {
+                follow: true,
+                empty_ok: false,
+            },
+        )
+    }
+
+    fn fsopen(t: &mut Task) -> u64 {
+        let name = s(t, 0, "fakefs");
+        call(t, FSOPEN, [name, 0, 0, 0, 0]).expect("fsopen")
+    }
+
+    fn cfg(t: &mut Task, fd: u64, cmd: u32, key: Option<&str>, val: Option<&str>) -> SysResult {
+        let k = key.map_or(0, |k| s(t, 1, k));
+        let v = val.map_or(0, |v| s(t, 2, v));
+        call(t, FSCONFIG, [fd, cmd as u64, k, v, 0])
+    }
+
+    fn move_detached(t: &mut Task, fd: u64, to: &str) -> SysResult {
+        let (e, p) = (s(t, 3, ""), s(t, 4, to));
+        call(
+            t,
+            MOVE_MOUNT,
+            [fd, e, AT_FDCWD as u64, p, MOVE_MOUNT_F_EMPTY_PATH as u64],
+        )
+    }
+
+    #[test]
+    fn context_states_and_attach() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let fd = fsopen(&mut t);
+        let bogus = s(&t, 0, "ext4");
+        assert_eq!(
+            call(&mut t, FSOPEN, [bogus, 0, 0, 0, 0]),
+            Err(Errno::ENODEV)
+        );
+        assert_eq!(
+            cfg(&mut t, fd, FSCONFIG_SET_FLAG, Some("nope"), None),
+            Err(Errno::EINVAL)
+        );
+        let mut buf = [0u8; 64];
+        let f = t.fds.file(fd as i32).unwrap();
+        let n = f.ops.read(&mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"e fakefs: Unknown parameter 'nope'\n");
+        assert_eq!(f.ops.read(&mut buf, 0), Err(Errno::ENODATA));
+        assert_eq!(cfg(&mut t, fd, FSCONFIG_SET_FLAG, Some("big"), None), Ok(0));
+        assert_eq!(cfg(&mut t, fd, FSCONFIG_SET_FLAG, Some("ro"), None), Ok(0));
+        assert_eq!(call(&mut t, FSMOUNT, [fd, 0, 0, 0, 0]), Err(Errno::EINVAL));
+        assert_eq!(
+            cfg(&mut t, fd, FSCONFIG_CMD_RECONFIGURE, None, None),
+            Err(Errno::EBUSY)
+        );
+        assert_eq!(cfg(&mut t, fd, FSCONFIG_CMD_CREATE, None, None), Ok(0));
+        assert_eq!(
+            cfg(&mut t, fd, FSCONFIG_CMD_CREATE, None, None),
+            Err(Errno::EBUSY)
+        );
+        assert_eq!(
+            cfg(&mut t, fd, FSCONFIG_SET_FLAG, Some("big"), None),
+            Err(Errno::EBUSY)
+        );
+        let before = t.tg.mount_namespace(&t.kernel).all().len();
+        let m = call(&mut t, FSMOUNT, [fd, 0, MOUNT_ATTR_NOEXEC, 0, 0]).expect("fsmount");
+        assert_eq!(call(&mut t, FSMOUNT, [fd, 0, 0, 0, 0]), Err(Errno::EBUSY));
+        // Detached: not in the namespace.
+        assert_eq!(t.tg.mount_namespace(&t.kernel).all().len(), before);
+        assert_eq!(move_detached(&mut t, m, "/a"), Ok(0));
+        let a = at(&t, "/a/x").unwrap();
+        assert!(a.mount.read_only());
+        assert_eq!(a.mount.check_exec(), Err(Errno::EACCES));
+        assert_eq!(t.tg.mount_namespace(&t.kernel).all().len(), before + 1);
+        // Closing the fd of an attached mount leaves it; the context now
+        // reconfigures the instance.
+        t.fds.remove(m as i32).unwrap();
+        assert!(at(&t, "/a/x").is_ok());
+        assert_eq!(cfg(&mut t, fd, FSCONFIG_SET_FLAG, Some("rw"), None), Ok(0));
+        assert_eq!(cfg(&mut t, fd, FSCONFIG_CMD_RECONFIGURE, None, None), Ok(0));
+        assert!(!at(&t, "/a/x").unwrap().mount.sb().read_only());
+        // Unprivileged: EPERM first.
+        let mut user = task(&tb, 1000);
+        let name = s(&user, 0, "fakefs");
+        assert_eq!(
+            call(&mut user, FSOPEN, [name, 0, 0, 0, 0]),
+            Err(Errno::EPERM)
+        );
+    }
+
+    #[test]
+    fn detached_copies_dissolve_at_last_close() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let fd = fsopen(&mut t);
+        cfg(&mut t, fd, FSCONFIG_CMD_CREATE, None, None).unwrap();
+        let m = call(&mut t, FSMOUNT, [fd, 0, 0, 0, 0]).unwrap();
+        move_detached(&mut t, m, "/a").unwrap();
+        let fd2 = fsopen(&mut t);
+        cfg(&mut t, fd2, FSCONFIG_CMD_CREATE, None, None).unwrap();
+        let m2 = call(&mut t, FSMOUNT, [fd2, 0, 0, 0, 0]).unwrap();
+        move_detached(&mut t, m2, "/a/sub").unwrap();
+        let p = s(&t, 5, "/a");
+        let flags = (OPEN_TREE_CLONE | AT_RECURSIVE) as u64;
+        let tree = call(&mut t, OPEN_TREE, [AT_FDCWD as u64, p, flags, 0, 0]).unwrap();
+        let f = t.fds.file(tree as i32).unwrap();
+        let loc = f.location.clone().unwrap();
+        let anon = loc.mount.namespace().unwrap();
+        assert!(anon.is_anon());
+        assert_eq!(anon.all().len(), 2);
+        // The copy has the submount, and `..` stays at its top.
+        let sub = walk::resolve(
+            &t,
+            tree as i32,
+            b"sub/x",
+            WalkFlags {
+                follow: true,
+                empty_ok: false,
+            },
+        )
+        .unwrap();
+        assert!(!Arc::ptr_eq(&sub.mount, &loc.mount));
+        drop((f, sub));
+        t.fds.remove(tree as i32).unwrap();
+        assert_eq!(anon.all().len(), 0);
+        assert!(loc.mount.namespace().is_none());
+        // AT_RECURSIVE needs OPEN_TREE_CLONE; unknown flags are EINVAL.
+        assert_eq!(
+            call(
+                &mut t,
+                OPEN_TREE,
+                [AT_FDCWD as u64, p, AT_RECURSIVE as u64, 0, 0]
+            ),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&mut t, OPEN_TREE, [AT_FDCWD as u64, p, 2, 0, 0]),
+            Err(Errno::EINVAL)
+        );
+        // Moving an attached mount below itself: ELOOP.
+        let (a, sub) = (s(&t, 5, "/a"), s(&t, 6, "/a/sub"));
+        assert_eq!(
+            call(
+                &mut t,
+                MOVE_MOUNT,
+                [AT_FDCWD as u64, a, AT_FDCWD as u64, sub, 0]
+            ),
+            Err(Errno::ELOOP)
+        );
+        let b = s(&t, 6, "/b");
+        assert_eq!(
+            call(
+                &mut t,
+                MOVE_MOUNT,
+                [AT_FDCWD as u64, a, AT_FDCWD as u64, b, 0]
+            ),
+            Ok(0)
+        );
+        assert!(at(&t, "/b/sub/x").is_ok());
+    }
+
+    fn setattr(t: &mut Task, path: &str, flags: u32, attr: [u64; 4], size: u64) -> SysResult {
+        let p = s(t, 5, path);
+        let buf = 0x10000 + 6 * 512;
+        let bytes: Vec<u8> = attr.iter().flat_map(|v| v.to_le_bytes()).collect();
+        t.mm.copy_out(UserAddr(buf), &bytes).unwrap();
+        call(
+            t,
+            MOUNT_SETATTR,
+            [AT_FDCWD as u64, p, flags as u64, buf, size],
+        )
+    }
+
+    #[test]
+    fn mount_setattr_checks_and_changes() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let fd = fsopen(&mut t);
+        cfg(&mut t, fd, FSCONFIG_CMD_CREATE, None, None).unwrap();
+        let m = call(&mut t, FSMOUNT, [fd, 0, 0, 0, 0]).unwrap();
+        move_detached(&mut t, m, "/a").unwrap();
+        let rdonly = [MOUNT_ATTR_RDONLY, 0, 0, 0];
+        assert_eq!(setattr(&mut t, "/a", 0, rdonly, 16), Err(Errno::EINVAL));
+        assert_eq!(setattr(&mut t, "/a", 0, rdonly, 8192), Err(Errno::E2BIG));
+        assert_eq!(setattr(&mut t, "/nope", 0, [0; 4], 32), Ok(0));
+        assert_eq!(
+            setattr(&mut t, "/a", 0, [MOUNT_ATTR_NOATIME, 0, 0, 0], 32),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            setattr(&mut t, "/a", 0, [0, 0, MS_SHARED | MS_SLAVE, 0], 32),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(setattr(&mut t, "/a/sub", 0, rdonly, 32), Err(Errno::EINVAL));
+        assert_eq!(
+            setattr(&mut t, "/a", 0, [MOUNT_ATTR_IDMAP, 0, 0, 999], 32),
+            Err(Errno::EBADF)
+        );
+        assert_eq!(setattr(&mut t, "/a", 0, rdonly, 32), Ok(0));
+        let a = at(&t, "/a").unwrap();
+        assert!(a.mount.read_only());
+        let noatime = [
+            MOUNT_ATTR_NOATIME,
+            MOUNT_ATTR_ATIME | MOUNT_ATTR_RDONLY,
+            0,
+            0,
+        ];
+        assert_eq!(setattr(&mut t, "/a", 0, noatime, 32), Ok(0));
+        assert_eq!(a.mount.flags(), mnt::NOATIME);
+        assert_eq!(setattr(&mut t, "/a", 0, [0, 0, MS_SHARED, 0], 32), Ok(0));
+        assert_ne!(a.mount.propagation().group, 0);
+        let mut user = task(&tb, 1000);
+        assert_eq!(setattr(&mut user, "/a", 0, rdonly, 32), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn statmount_and_listmount_use_unique_ids() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        for d in ["/a", "/b"] {
+            let fd = fsopen(&mut t);
+            cfg(&mut t, fd, FSCONFIG_CMD_CREATE, None, None).unwrap();
+            let m = call(&mut t, FSMOUNT, [fd, 0, 0, 0, 0]).unwrap();
+            move_detached(&mut t, m, d).unwrap();
+        }
+        let (a, b, root) = (
+            at(&t, "/a").unwrap().mount,
+            at(&t, "/b").unwrap().mount,
+            at(&t, "/").unwrap().mount,
+        );
+        assert!(a.unique_id > MNT_UNIQUE_ID_OFFSET && b.unique_id > a.unique_id);
+        let req = 0x10000 + 7 * 512;
+        let put_req = |t: &Task, id: u64, param: u64| {
+            let mut r = Vec::new();
+            r.extend_from_slice(&24u32.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&id.to_le_bytes());
+            r.extend_from_slice(&param.to_le_bytes());
+            t.mm.copy_out(UserAddr(req), &r).unwrap();
+        };
+        let out = 0x11000;
+        put_req(&t, LSMT_ROOT, 0);
+        assert_eq!(call(&mut t, LISTMOUNT, [req, out, 16, 0, 0]), Ok(3));
+        let mut ids = [0u8; 24];
+        t.mm.copy_in(UserAddr(out), &mut ids).unwrap();
+        let got: Vec<u64> = ids.chunks(8).map(|c| u64_at(c, 0)).collect();
+        assert_eq!(got, [root.unique_id, a.unique_id, b.unique_id]);
+        put_req(&t, root.unique_id, a.unique_id);
+        assert_eq!(call(&mut t, LISTMOUNT, [req, out, 16, 0, 0]), Ok(1));
+        put_req(&t, 5, 0);
+        assert_eq!(
+            call(&mut t, LISTMOUNT, [req, out, 16, 0, 0]),
+            Err(Errno::EINVAL)
+        );
+        put_req(&t, b.unique_id + 1000, 0);
+        assert_eq!(
+            call(&mut t, LISTMOUNT, [req, out, 16, 0, 0]),
+            Err(Errno::ENOENT)
+        );
+        put_req(&t, a.unique_id, STATMOUNT_MNT_BASIC | STATMOUNT_FS_TYPE);
+        let buf = 0x12000;
+        assert_eq!(
+            call(&mut t, STATMOUNT, [req, buf, 512, 0, 0]),
+            Err(Errno::EOVERFLOW)
+        );
+        assert_eq!(call(&mut t, STATMOUNT, [req, buf, 1024, 0, 0]), Ok(0));
+        let mut sm = [0u8; 530];
+        t.mm.copy_in(UserAddr(buf), &mut sm).unwrap();
+        assert_eq!(u64_at(&sm, 8), STATMOUNT_MNT_BASIC | STATMOUNT_FS_TYPE);
+        assert_eq!(u64_at(&sm, 40), a.unique_id);
+        assert_eq!(u64_at(&sm, 48), root.unique_id);
+        assert_eq!(u64_at(&sm, 72), MS_PRIVATE);
+        let off = 512 + u32_at(&sm, 36) as usize;
+        assert_eq!(&sm[off..off + 7], b"fakefs\0");
+        assert_eq!(u32_at(&sm, 0) as usize, 512 + 8);
+    }
+}

@@ -45,6 +45,13 @@
 //! moving a replica that covers an existing mount back down when it is
 //! unmounted (Linux's "topper" handling); such a replica stays.
 //!
+//! A detached tree (fsmount, open_tree(OPEN_TREE_CLONE)) lives in an
+//! anonymous namespace of the family whose root is the tree's top, so
+//! walks inside it cross its mounts as usual; propagation skips it (as
+//! Linux does) until move_mount attaches it, and its last descriptor's
+//! close dissolves it without propagation (dissolve_on_fput). Every
+//! mount also has a 64-bit [`Mount::unique_id`] for statmount/listmount.
+//!
 //! A filesystem mount(2) makes by type name comes from the
 //! [`FilesystemTypes`] the embedder installs (core has no filesystem of
 //! its own); the runtime's own mounts take a root dentry directly.
