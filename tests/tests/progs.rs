@@ -49,6 +49,7 @@ prog_tests!(
     mapshared,
     memfd,
     mm,
+    mountapi,
     mounts,
     peers,
     perms,

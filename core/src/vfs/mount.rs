@@ -45,6 +45,13 @@
 //! moving a replica that covers an existing mount back down when it is
 //! unmounted (Linux's "topper" handling); such a replica stays.
 //!
+//! A detached tree (fsmount, open_tree(OPEN_TREE_CLONE)) lives in an
+//! anonymous namespace of the family whose root is the tree's top, so
+//! walks inside it cross its mounts as usual; propagation skips it (as
+//! Linux does) until move_mount attaches it, and its last descriptor's
+//! close dissolves it without propagation (dissolve_on_fput). Every
+//! mount also has a 64-bit [`Mount::unique_id`] for statmount/listmount.
+//!
 //! A filesystem mount(2) makes by type name comes from the
 //! [`FilesystemTypes`] the embedder installs (core has no filesystem of
 //! its own); the runtime's own mounts take a root dentry directly.
@@ -218,6 +225,18 @@ impl Super {
         })
     }
 
+    /// A filesystem instance made through [`FilesystemTypes`] (fsconfig's
+    /// FSCONFIG_CMD_CREATE), before any mount shows it.
+    pub fn create(fs_type: &str, source: &str, fs: Arc<dyn Filesystem>, flags: u64) -> Arc<Super> {
+        let root = Dentry::new_root(fs.root());
+        Super::new(fs_type, source, root, Some(fs), flags)
+    }
+
+    /// The filesystem type's name.
+    pub fn fs_type(&self) -> &str {
+        &self.fs_type
+    }
+
     /// The `MS_*` superblock flags.
     pub fn flags(&self) -> u64 {
         self.flags.load(Ordering::Acquire)
@@ -282,6 +301,10 @@ pub struct Propagation {
 pub struct Mount {
     /// Unique id (as in /proc/self/mountinfo and statx's mnt_id).
     pub id: u32,
+    /// The 64-bit id never reused while the Sentry runs (statx's
+    /// STATX_MNT_ID_UNIQUE, statmount, listmount), from
+    /// `MNT_UNIQUE_ID_OFFSET + 1` up as in Linux.
+    pub unique_id: u64,
     /// Where the id goes back when the mount is dropped.
     family: Weak<Shared>,
     /// The dentry the mount shows at its mountpoint.
@@ -309,6 +332,7 @@ impl Mount {
     ) -> Arc<Mount> {
         Arc::new(Mount {
             id: family.map_or(0, |f| f.mount_ids.lock().alloc()),
+            unique_id: NEXT_UNIQUE_ID.fetch_add(1, Ordering::Relaxed),
             family: family.map_or_else(Weak::new, Arc::downgrade),
             root,
             sb,
@@ -725,6 +749,13 @@ impl Graph {
     }
 }
 
+/// True if `m` is in a detached tree: Linux propagates nothing into
+/// those (a detached copy of a shared mount is a peer that receives once
+/// it is attached).
+fn in_anon(m: &Mount) -> bool {
+    m.namespace().is_some_and(|n| n.anon)
+}
+
 /// A propagation walk in progress.
 struct Walk<'a> {
     graph: &'a Graph,
@@ -744,7 +775,7 @@ impl Walk<'_> {
         self.seen.push(group);
         let graph = self.graph;
         for p in graph.peers(group) {
-            if Arc::ptr_eq(p, self.origin) || !is_subdir(self.dentry, &p.root) {
+            if Arc::ptr_eq(p, self.origin) || !is_subdir(self.dentry, &p.root) || in_anon(p) {
                 continue;
             }
             match peer_of {
@@ -770,7 +801,8 @@ impl Walk<'_> {
                 if !self.seen.contains(&own) {
                     self.group(own, None, master);
                 }
-            } else if !Arc::ptr_eq(s, self.origin) && is_subdir(self.dentry, &s.root) {
+            } else if !Arc::ptr_eq(s, self.origin) && is_subdir(self.dentry, &s.root) && !in_anon(s)
+            {
                 self.steps.push(Step {
                     at: s.clone(),
                     source: master,
@@ -790,7 +822,16 @@ pub struct MountNamespace {
     rootfs: Arc<Mount>,
     /// The namespace's number, as `/proc/<pid>/ns/mnt` shows it.
     ns_id: u64,
+    /// An anonymous namespace: it holds a detached tree (fsmount,
+    /// open_tree(OPEN_TREE_CLONE)) whose top is `rootfs`.
+    anon: bool,
 }
+
+/// Linux's `MNT_UNIQUE_ID_OFFSET`: unique mount ids are above it, so
+/// they never look like the reused 32-bit ones.
+pub const MNT_UNIQUE_ID_OFFSET: u64 = 1 << 31;
+
+static NEXT_UNIQUE_ID: AtomicU64 = AtomicU64::new(MNT_UNIQUE_ID_OFFSET + 1);
 
 /// Namespace numbers: Linux numbers its namespaces from the proc inode
 /// allocator; the first mount namespace is 4026531841 there too.
@@ -857,6 +898,7 @@ impl MountNamespace {
                 mounts: RwLock::new(alloc::vec![rootfs.clone(), root]),
                 rootfs,
                 ns_id: next_ns_id(),
+                anon: false,
             }
         });
         ns.shared.register(&ns);
@@ -1136,6 +1178,14 @@ impl MountNamespace {
     /// namespace and that `src`'s mount is bindable.
     pub fn bind(&self, src: &Location, at: &Location, recursive: bool) -> Arc<Mount> {
         let g = self.lock_tree();
+        let tree = self.copy_for_bind(src, recursive);
+        self.attach_tree(&g, &tree, at, false);
+        tree[0].clone()
+    }
+
+    /// The detached copy a bind mount attaches (Linux's __do_loopback):
+    /// top first, parents before children.
+    fn copy_for_bind(&self, src: &Location, recursive: bool) -> Vec<Arc<Mount>> {
         let top = self.clone_mount(&src.mount, src.dentry.clone(), false);
         let mut made: Vec<(Arc<Mount>, Arc<Mount>)> = alloc::vec![(src.mount.clone(), top.clone())];
         if recursive {
@@ -1168,9 +1218,147 @@ impl MountNamespace {
                 made.push((old.clone(), new));
             }
         }
-        let tree: Vec<Arc<Mount>> = made.into_iter().map(|(_, n)| n).collect();
+        made.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// True for an anonymous namespace (one holding a detached tree).
+    pub fn is_anon(&self) -> bool {
+        self.anon
+    }
+
+    /// The top of the detached tree an anonymous namespace holds (`None`
+    /// once it was attached or dissolved).
+    pub fn detached_top(&self) -> Option<Arc<Mount>> {
+        if !self.anon {
+            return None;
+        }
+        self.mounts
+            .read()
+            .first()
+            .filter(|m| Arc::ptr_eq(m, &self.rootfs))
+            .cloned()
+    }
+
+    /// An anonymous namespace of this family holding `tree` (top first).
+    fn new_anon(&self, _g: &TreeGuard, tree: Vec<Arc<Mount>>) -> Arc<MountNamespace> {
+        let ns = Arc::new_cyclic(|me: &Weak<MountNamespace>| {
+            for m in &tree {
+                *m.ns.write() = me.clone();
+            }
+            MountNamespace {
+                me: me.clone(),
+                shared: self.shared.clone(),
+                rootfs: tree[0].clone(),
+                mounts: RwLock::new(tree),
+                ns_id: next_ns_id(),
+                anon: true,
+            }
+        });
+        self.shared.register(&ns);
+        ns
+    }
+
+    /// fsmount(2): a detached mount of `sb` with the per-mount flags
+    /// `mnt_flags`, alone in a new anonymous namespace.
+    pub fn mount_detached(&self, sb: &Arc<Super>, mnt_flags: u32) -> Arc<MountNamespace> {
+        let m = Mount::new(
+            Some(&self.shared),
+            sb.root.clone(),
+            sb.clone(),
+            Weak::new(),
+            None,
+            mnt_flags,
+        );
+        let g = self.lock_tree();
+        self.new_anon(&g, alloc::vec![m])
+    }
+
+    /// open_tree(OPEN_TREE_CLONE): a detached copy of `src` (with
+    /// `recursive`, of the mounts below it too) in a new anonymous
+    /// namespace, as a bind mount would attach it (peers of shared
+    /// originals, not locked). The caller has checked that `src` is in
+    /// this namespace and bindable.
+    pub fn clone_detached(&self, src: &Location, recursive: bool) -> Arc<MountNamespace> {
+        let g = self.lock_tree();
+        let tree = self.copy_for_bind(src, recursive);
+        self.new_anon(&g, tree)
+    }
+
+    /// move_mount(2) of the detached tree `anon` holds onto `at` in this
+    /// namespace, with propagation as for a new mount there (the tree
+    /// leaves `anon` first, so that nothing propagates back into it).
+    /// `EINVAL` if it was attached already or, onto a shared mount, holds
+    /// an unbindable mount.
+    pub fn attach_detached(&self, anon: &MountNamespace, at: &Location) -> Result<(), Errno> {
+        let g = self.lock_tree();
+        let tree = core::mem::take(&mut *anon.mounts.write());
+        let bad = tree.is_empty()
+            || (at.mount.propagation().group != 0
+                && tree.iter().any(|t| t.propagation().unbindable));
+        if bad {
+            *anon.mounts.write() = tree;
+            return Err(Errno::EINVAL);
+        }
         self.attach_tree(&g, &tree, at, false);
-        top
+        Ok(())
+    }
+
+    /// The last close of a detached tree's descriptor (Linux's
+    /// dissolve_on_fput): the mounts of this anonymous namespace go, as a
+    /// lazy unmount without propagation. Nothing happens once the tree
+    /// was attached.
+    pub fn dissolve(&self) {
+        if !self.anon {
+            return;
+        }
+        let _g = self.lock_tree();
+        let tree = core::mem::take(&mut *self.mounts.write());
+        if tree.is_empty() {
+            return;
+        }
+        let graph = Graph::collect(&self.shared);
+        for d in &tree {
+            graph.leave_group(&self.shared, d);
+            *d.prop.lock() = Propagation::default();
+        }
+        for d in &tree {
+            unhook(d);
+            *d.ns.write() = Weak::new();
+        }
+    }
+
+    /// mount_setattr(2)'s flag change: clears `clr` and sets `set` among
+    /// the per-mount flags of `m` (with `recursive`, of every mount below
+    /// it too).
+    pub fn set_attr(&self, m: &Arc<Mount>, set: u32, clr: u32, recursive: bool) {
+        let _g = self.lock_tree();
+        let targets = if recursive {
+            Self::subtree(&self.mounts.read(), m)
+        } else {
+            alloc::vec![m.clone()]
+        };
+        for t in targets {
+            t.set_flags((t.flags() & !clr) | set);
+        }
+    }
+
+    /// The mount of this namespace with unique id `id`.
+    pub fn find_unique(&self, id: u64) -> Option<Arc<Mount>> {
+        self.mounts
+            .read()
+            .iter()
+            .find(|m| m.unique_id == id)
+            .cloned()
+    }
+
+    /// The (not anonymous) namespace of this family numbered `ns_id`.
+    pub fn family_namespace(&self, ns_id: u64) -> Option<Arc<MountNamespace>> {
+        self.shared
+            .namespaces
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|n| n.ns_id == ns_id && !n.anon)
     }
 
     /// Unmounts `m` and every mount below it, and what propagation made
@@ -1392,6 +1580,7 @@ impl MountNamespace {
                 mounts: RwLock::new(pairs.into_iter().map(|(_, n)| n).collect()),
                 rootfs,
                 ns_id: next_ns_id(),
+                anon: false,
             }
         });
         self.shared.register(&new_ns);
