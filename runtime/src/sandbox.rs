@@ -199,6 +199,10 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
         signals: Default::default(),
         seccomp: Default::default(),
     };
+    // The first process starts at the host's nice value, as a container's
+    // init inherits its runtime's.
+    let nice = veil_host::nice();
+    task.tg.pm.set_sched(pid, |s| s.nice = nice);
     task.publish_view();
 
     // Kernel filesystems.

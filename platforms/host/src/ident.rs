@@ -57,6 +57,22 @@ pub fn cpumask_bytes() -> u32 {
     }
 }
 
+/// The host process's nice value (0 if it cannot be read), which the
+/// sandbox's first process starts with, as a container's init inherits
+/// its runtime's.
+pub fn nice() -> i32 {
+    // SAFETY: getpriority has no memory arguments; errno is cleared first
+    // because -1 is also a valid answer.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if n == -1 && *libc::__errno_location() != 0 {
+            return 0;
+        }
+        n.clamp(-20, 19)
+    }
+}
+
 /// The host process's file-creation mask.
 pub fn umask() -> u32 {
     // SAFETY: umask cannot fail; the old mask is restored at once.
@@ -69,6 +85,14 @@ pub fn umask() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nice_matches_the_process() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let field: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
+        assert_eq!(nice(), field);
+    }
 
     #[test]
     fn ids_match_the_process() {

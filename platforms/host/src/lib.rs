@@ -46,7 +46,7 @@ pub mod x86;
 
 pub use blocker::ThreadBlocker;
 pub use clock::HostClock;
-pub use ident::{cpumask_bytes, fd_access_mode, getgid, getgroups, getuid, umask};
+pub use ident::{cpumask_bytes, fd_access_mode, getgid, getgroups, getuid, nice, umask};
 pub use logger::StderrLogger;
 pub use memfile::{HostMemoryFile, DEFAULT_RESERVE};
 pub use random::HostRandom;
