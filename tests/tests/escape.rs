@@ -327,6 +327,7 @@ const PROC_NAMES: &[&str] = &[
     "stat",
     "swaps",
     "sys",
+    "sysvipc",
     "thread-self",
     "uptime",
     "version",

@@ -34,6 +34,7 @@ pub mod signal;
 pub mod socket;
 pub mod splice;
 pub mod strace;
+pub mod sysv;
 pub mod timers;
 pub mod xattr;
 
@@ -76,6 +77,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| mount::handler(nr))
         .or_else(|| admin::handler(nr))
         .or_else(|| seccomp::handler(nr))
+        .or_else(|| sysv::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

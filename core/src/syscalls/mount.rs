@@ -542,8 +542,8 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
             .note_unsupported("unshare: user namespaces (EINVAL)");
         return Err(Errno::EINVAL);
     }
-    let other_ns = CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
-    if f & (CLONE_NEWNS | CLONE_NEWUTS | other_ns) != 0 {
+    let other_ns = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
+    if f & (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | other_ns) != 0 {
         if !t.creds.capable(CAP_SYS_ADMIN) {
             return Err(Errno::EPERM);
         }
@@ -574,6 +574,11 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     if f & CLONE_NEWUTS != 0 {
         super::admin::unshare_uts(t);
+    }
+    if f & CLONE_NEWIPC != 0 {
+        crate::ipc::unshare(t);
+    } else if f & CLONE_SYSVSEM != 0 {
+        crate::ipc::unshare_sysvsem(t);
     }
     Ok(0)
 }
@@ -853,7 +858,7 @@ mod tests {
             Err(Errno::EPERM)
         );
         assert_eq!(
-            super::sys_unshare(&mut t, &[CLONE_NEWIPC, 0, 0, 0, 0, 0]),
+            super::sys_unshare(&mut t, &[CLONE_NEWNET, 0, 0, 0, 0, 0]),
             Err(Errno::EINVAL)
         );
         assert_eq!(
