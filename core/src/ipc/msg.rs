@@ -50,7 +50,10 @@ pub(crate) struct MsgQueue {
     ctime: i64,
     lspid: i32,
     lrpid: i32,
-    queue: Arc<WaitQueue>,
+    /// Senders waiting for room.
+    senders: Arc<WaitQueue>,
+    /// Receivers waiting for a message.
+    receivers: Arc<WaitQueue>,
 }
 
 impl IpcObject for MsgQueue {
@@ -130,7 +133,8 @@ pub fn msgget(t: &Task, key: i32, flags: u32) -> Result<i32, Errno> {
             ctime: now_secs(&t.kernel),
             lspid: 0,
             lrpid: 0,
-            queue: Arc::new(WaitQueue::new()),
+            senders: Arc::new(WaitQueue::new()),
+            receivers: Arc::new(WaitQueue::new()),
         },
     );
     Ok(id)
@@ -153,7 +157,7 @@ pub fn msgsnd(t: &Task, id: i32, msgp: u64, size: u64, flags: u32) -> SysResult 
     loop {
         let mut tab = ns.msg.lock();
         let q = match tab.get_mut(id) {
-            Ok(q) if mine.as_ref().is_none_or(|m| Arc::ptr_eq(m, &q.queue)) => q,
+            Ok(q) if mine.as_ref().is_none_or(|m| Arc::ptr_eq(m, &q.senders)) => q,
             _ if mine.is_some() => return Err(Errno::EIDRM),
             _ => return Err(Errno::EINVAL),
         };
@@ -165,7 +169,7 @@ pub fn msgsnd(t: &Task, id: i32, msgp: u64, size: u64, flags: u32) -> SysResult 
             q.cbytes += size;
             q.lspid = t.pid();
             q.stime = now_secs(&t.kernel);
-            let wq = q.queue.clone();
+            let wq = q.receivers.clone();
             drop(tab);
             wq.notify();
             return Ok(0);
@@ -173,7 +177,7 @@ pub fn msgsnd(t: &Task, id: i32, msgp: u64, size: u64, flags: u32) -> SysResult 
         if flags & IPC_NOWAIT != 0 {
             return Err(Errno::EAGAIN);
         }
-        let wq = q.queue.clone();
+        let wq = q.senders.clone();
         wq.register(&t.blocker);
         mine = Some(wq.clone());
         drop(tab);
@@ -213,7 +217,7 @@ pub fn msgrcv(t: &Task, id: i32, msgp: u64, size: u64, msgtyp: i64, flags: u32) 
     let msg = loop {
         let mut tab = ns.msg.lock();
         let q = match tab.get_mut(id) {
-            Ok(q) if mine.as_ref().is_none_or(|m| Arc::ptr_eq(m, &q.queue)) => q,
+            Ok(q) if mine.as_ref().is_none_or(|m| Arc::ptr_eq(m, &q.receivers)) => q,
             _ if mine.is_some() => return Err(Errno::EIDRM),
             _ => return Err(Errno::EINVAL),
         };
@@ -239,7 +243,7 @@ pub fn msgrcv(t: &Task, id: i32, msgp: u64, size: u64, msgtyp: i64, flags: u32) 
             q.cbytes -= len;
             q.rtime = now_secs(&t.kernel);
             q.lrpid = t.pid();
-            let wq = q.queue.clone();
+            let wq = q.senders.clone();
             drop(tab);
             wq.notify();
             break m;
@@ -247,7 +251,7 @@ pub fn msgrcv(t: &Task, id: i32, msgp: u64, size: u64, msgtyp: i64, flags: u32) 
         if flags & IPC_NOWAIT != 0 {
             return Err(Errno::ENOMSG);
         }
-        let wq = q.queue.clone();
+        let wq = q.receivers.clone();
         wq.register(&t.blocker);
         mine = Some(wq.clone());
         drop(tab);
@@ -326,9 +330,10 @@ pub fn msgctl(t: &Task, id: i32, cmd: i32, buf: u64) -> SysResult {
                 q.perm.set(&ds.msg_perm)?;
                 q.qbytes = ds.msg_qbytes;
                 q.ctime = now_secs(&t.kernel);
-                q.queue.clone()
+                (q.senders.clone(), q.receivers.clone())
             };
-            wq.notify();
+            wq.0.notify();
+            wq.1.notify();
             Ok(0)
         }
         IPC_RMID => {
@@ -338,7 +343,8 @@ pub fn msgctl(t: &Task, id: i32, cmd: i32, buf: u64) -> SysResult {
                 tab.remove(id)
             };
             if let Some(q) = gone {
-                q.queue.notify();
+                q.senders.notify();
+                q.receivers.notify();
             }
             Ok(0)
         }

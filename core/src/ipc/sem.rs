@@ -6,8 +6,9 @@
 //! (`ERANGE` past `SEMVMX`, or an undo value out of range). A caller that
 //! would block (without `IPC_NOWAIT`: `EAGAIN`) records which semaphore
 //! it waits on and how (for GETNCNT / GETZCNT: the operation it blocks
-//! on, as Linux counts), then sleeps on the set's wait queue and tries
-//! again after every change; a signal ends the sleep with `EINTR` (semop
+//! on, as Linux counts) with its blocker, then sleeps; a change that makes
+//! that semaphore positive (or zero, for a wait-for-zero) wakes it to try
+//! again, so a decrement wakes nobody; a signal ends the sleep with `EINTR` (semop
 //! is never restarted, whatever `SA_RESTART` says), the semtimedop
 //! deadline with `EAGAIN`, IPC_RMID with `EIDRM`.
 //!
@@ -36,9 +37,8 @@ use veil_abi::{Errno, Timespec};
 use zerocopy::IntoBytes;
 
 use super::{now_secs, IpcNamespace, IpcObject, Lookup, Perm};
-use crate::host::WakeReason;
+use crate::host::{Blocker, WakeReason};
 use crate::task::Task;
-use crate::vfs::waitq::WaitQueue;
 use crate::{SysResult, UserAddr};
 
 /// One semaphore.
@@ -48,12 +48,13 @@ struct Sem {
     pid: i32,
 }
 
-/// A task sleeping in semop: the semaphore it blocks on and whether it
-/// waits for zero (else for an increase).
+/// A task sleeping in semop: the semaphore it blocks on, whether it
+/// waits for zero (else for an increase), and how to wake it.
 struct Waiter {
     tag: u64,
     num: u16,
     zero: bool,
+    blocker: Arc<dyn Blocker>,
 }
 
 /// One semaphore set (Linux's `sem_array`).
@@ -65,7 +66,8 @@ pub(crate) struct SemArray {
     /// SEM_UNDO adjustments, by undo list number.
     undos: BTreeMap<u64, Vec<i32>>,
     waiters: Vec<Waiter>,
-    queue: Arc<WaitQueue>,
+    /// Tells this set from a later one with the same id.
+    serial: u64,
 }
 
 impl IpcObject for SemArray {
@@ -153,6 +155,17 @@ impl SemArray {
         outcome
     }
 
+    /// The blockers of the waiters that a change of the semaphores
+    /// `changed` (all of them for `None`) may let through.
+    fn woken(&self, changed: Option<&[u16]>) -> Vec<Arc<dyn Blocker>> {
+        self.waiters
+            .iter()
+            .filter(|w| changed.is_none_or(|c| c.contains(&w.num)))
+            .filter(|w| (self.sems[w.num as usize].val == 0) == w.zero)
+            .map(|w| w.blocker.clone())
+            .collect()
+    }
+
     /// Clears every undo list's adjustment of semaphore `num` (all of
     /// them for `None`).
     fn clear_undos(&mut self, num: Option<usize>) {
@@ -173,6 +186,13 @@ pub struct UndoList {
 
 static NEXT_UNDO: AtomicU64 = AtomicU64::new(1);
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+fn wake(blockers: Vec<Arc<dyn Blocker>>) {
+    for b in blockers {
+        b.wake();
+    }
+}
 
 /// The caller's undo list, made on first use.
 fn undo_list(t: &Task) -> Arc<UndoList> {
@@ -199,7 +219,7 @@ pub(crate) fn exit_sem(t: &Task) {
         let Some(ns) = ns.upgrade() else {
             continue;
         };
-        let queue = {
+        let woken = {
             let mut tab = ns.sem.lock();
             let Ok(arr) = tab.get_mut(id) else {
                 continue;
@@ -207,15 +227,17 @@ pub(crate) fn exit_sem(t: &Task) {
             let Some(adj) = arr.undos.remove(&list.id) else {
                 continue;
             };
-            for (s, a) in arr.sems.iter_mut().zip(adj) {
+            let mut changed = Vec::new();
+            for (n, (s, a)) in arr.sems.iter_mut().zip(adj).enumerate() {
                 if a != 0 {
                     s.val = (s.val + a).clamp(0, SEMVMX);
                     s.pid = t.pid();
+                    changed.push(n as u16);
                 }
             }
-            arr.queue.clone()
+            arr.woken(Some(&changed))
         };
-        queue.notify();
+        wake(woken);
     }
 }
 
@@ -253,7 +275,7 @@ pub fn semget(t: &Task, key: i32, nsems: i32, flags: u32) -> Result<i32, Errno> 
             ctime: now_secs(&t.kernel),
             undos: BTreeMap::new(),
             waiters: Vec::new(),
-            queue: Arc::new(WaitQueue::new()),
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
         },
     );
     Ok(id)
@@ -288,11 +310,11 @@ pub fn semtimedop(t: &Task, id: i32, sops_addr: u64, nsops: u32, timeout: u64) -
     let ns = super::ns(t);
     let undo = wants_undo.then(|| undo_list(t));
     let tag = NEXT_WAITER.fetch_add(1, Ordering::Relaxed);
-    let mut mine: Option<Arc<WaitQueue>> = None;
+    let mut mine: Option<u64> = None;
     loop {
         let mut tab = ns.sem.lock();
         let arr = match tab.get_mut(id) {
-            Ok(a) if mine.as_ref().is_none_or(|q| Arc::ptr_eq(q, &a.queue)) => a,
+            Ok(a) if mine.is_none_or(|s| s == a.serial) => a,
             _ if mine.is_some() => return Err(Errno::EIDRM),
             _ => return Err(Errno::EINVAL),
         };
@@ -314,26 +336,32 @@ pub fn semtimedop(t: &Task, id: i32, sops_addr: u64, nsops: u32, timeout: u64) -
         match r {
             Ok(None) => {
                 arr.otime = now_secs(&t.kernel);
-                let q = arr.queue.clone();
+                let woken = if alter && !arr.waiters.is_empty() {
+                    let changed: Vec<u16> = sops
+                        .iter()
+                        .filter(|o| o.sem_op != 0)
+                        .map(|o| o.sem_num)
+                        .collect();
+                    arr.woken(Some(&changed))
+                } else {
+                    Vec::new()
+                };
                 drop(tab);
-                if alter {
-                    q.notify();
-                }
+                wake(woken);
                 return Ok(0);
             }
             Err(e) => return Err(e),
             Ok(Some(op)) => {
+                // Registered under the lock: a change after it wakes us.
                 arr.waiters.push(Waiter {
                     tag,
                     num: op.sem_num,
                     zero: op.sem_op == 0,
+                    blocker: t.blocker.clone(),
                 });
-                let q = arr.queue.clone();
-                q.register(&t.blocker);
-                mine = Some(q.clone());
+                mine = Some(arr.serial);
                 drop(tab);
                 let why = t.blocker.block(deadline);
-                q.unregister(&t.blocker);
                 let err = match why {
                     WakeReason::Woken => continue,
                     WakeReason::Interrupted => Errno::EINTR,
@@ -417,17 +445,17 @@ pub fn semctl(t: &Task, id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
                 let tab = ns.sem.lock();
                 let arr = tab.get(id)?;
                 arr.perm.check(&t.creds, 0o222)?;
-                (arr.sems.len(), arr.queue.clone())
+                (arr.sems.len(), arr.serial)
             };
             let mut vals = vec![0u16; n];
             t.mm.copy_in(ptr(arg), vals.as_mut_bytes())?;
             if vals.iter().any(|&v| v as i32 > SEMVMX) {
                 return Err(Errno::ERANGE);
             }
-            {
+            let woken = {
                 let mut tab = ns.sem.lock();
                 let arr = match tab.get_mut(id) {
-                    Ok(a) if Arc::ptr_eq(&a.queue, &q) => a,
+                    Ok(a) if a.serial == q => a,
                     _ => return Err(Errno::EIDRM),
                 };
                 for (s, v) in arr.sems.iter_mut().zip(vals) {
@@ -436,8 +464,9 @@ pub fn semctl(t: &Task, id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
                 }
                 arr.clear_undos(None);
                 arr.ctime = now_secs(&t.kernel);
-            }
-            q.notify();
+                arr.woken(None)
+            };
+            wake(woken);
             Ok(0)
         }
         GETVAL | GETPID | GETNCNT | GETZCNT => {
@@ -460,7 +489,7 @@ pub fn semctl(t: &Task, id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
             if !(0..=SEMVMX).contains(&val) {
                 return Err(Errno::ERANGE);
             }
-            let q = {
+            let woken = {
                 let mut tab = ns.sem.lock();
                 let arr = tab.get_mut(id)?;
                 let n = usize::try_from(num)
@@ -471,9 +500,9 @@ pub fn semctl(t: &Task, id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
                 arr.clear_undos(Some(n));
                 arr.sems[n] = Sem { val, pid: t.pid() };
                 arr.ctime = now_secs(&t.kernel);
-                arr.queue.clone()
+                arr.woken(Some(&[n as u16]))
             };
-            q.notify();
+            wake(woken);
             Ok(0)
         }
         IPC_SET => {
@@ -492,7 +521,7 @@ pub fn semctl(t: &Task, id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
                 tab.remove(id)
             };
             if let Some(arr) = gone {
-                arr.queue.notify();
+                wake(arr.waiters.into_iter().map(|w| w.blocker).collect());
             }
             Ok(0)
         }
