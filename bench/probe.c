@@ -24,6 +24,7 @@ static long long now_ns(void) {
 
 static const char *file_path = "/tmp/veil-bench-file";
 static const char *shared_path = "/tmp/veil-bench-shared";
+static const char *private_path = "/tmp/veil-bench-private";
 static int shared_fd = -1;
 static int pfd_a[2], pfd_b[2];
 static pid_t echo_pid;
@@ -46,6 +47,17 @@ static void setup(const char *op) {
             exit(2);
         }
         unlink(shared_path);
+    }
+    if (!strncmp(op, "mmap_private_", 13)) {
+        /* A 1 MiB file with data in every page. */
+        static char buf[1 << 20];
+        memset(buf, 'p', sizeof buf);
+        shared_fd = open(private_path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+        if (shared_fd < 0 || write(shared_fd, buf, sizeof buf) != sizeof buf) {
+            perror("setup");
+            exit(2);
+        }
+        unlink(private_path);
     }
     if (!strcmp(op, "pipe")) {
         if (pipe(pfd_a) || pipe(pfd_b)) {
@@ -115,6 +127,19 @@ static void one(const char *op, const char *exe) {
         for (size_t i = 0; i < len; i += 4096)
             m[i]++;
         munmap(m, len);
+    } else if (!strcmp(op, "mmap_private_read_1m") || !strcmp(op, "mmap_private_write_1m")) {
+        size_t len = 1 << 20;
+        int w = !strcmp(op, "mmap_private_write_1m");
+        volatile char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, shared_fd, 0);
+        if (m == MAP_FAILED)
+            exit(3);
+        for (size_t i = 0; i < len; i += 4096) {
+            if (w)
+                m[i]++;
+            else if (m[i] != 'p')
+                exit(4);
+        }
+        munmap((void *)m, len);
     } else if (!strcmp(op, "noop")) {
     } else {
         fprintf(stderr, "probe: unknown op %s\n", op);

@@ -419,6 +419,8 @@ pub const STATX_BLOCKS: u32 = 0x400;
 pub const STATX_BASIC_STATS: u32 = 0x7ff;
 pub const STATX_BTIME: u32 = 0x800;
 pub const STATX_MNT_ID: u32 = 0x1000;
+/// statx: the 64-bit mount id that is never reused.
+pub const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 pub const STATX__RESERVED: u32 = 0x8000_0000;
 
 // utimensat

@@ -43,6 +43,18 @@ const OPS: &[(&str, &str, u64, u64)] = &[
         2_000,
         100,
     ),
+    (
+        "mmap_private_read_1m",
+        "MAP_PRIVATE of a /tmp file + read each page + munmap 1 MiB",
+        2_000,
+        100,
+    ),
+    (
+        "mmap_private_write_1m",
+        "MAP_PRIVATE of a /tmp file + write each page + munmap 1 MiB",
+        2_000,
+        100,
+    ),
 ];
 
 fn workspace() -> PathBuf {

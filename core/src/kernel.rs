@@ -119,7 +119,7 @@ impl Kernel {
             logger: parts.logger,
             admin: crate::syscalls::admin::AdminState::new(&parts.identity),
             identity: parts.identity,
-            ipc: crate::ipc::IpcNamespace::new(),
+            ipc: crate::ipc::IpcNamespace::initial(),
             mounts: parts.mounts,
             options: parts.options,
             table: syscalls::build_table(),

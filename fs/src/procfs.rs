@@ -89,6 +89,7 @@ use veil_core::mm::MemoryManager;
 use veil_core::syscalls::admin;
 use veil_core::task::{Credentials, Pid, Task, ThreadGroup};
 use veil_core::vfs::mount::{Filesystem, MountOption};
+use veil_core::vfs::nsfs::{Namespace, NsFile, NsKind};
 use veil_core::vfs::{
     Dentry, DirEntry, FdTable, FileOps, FileType, FsContext, Inode, InodeAttr, InodeRef, Location,
 };
@@ -644,25 +645,16 @@ const NS_KINDS: &[(&str, u64)] = &[
     ("uts", 49),
 ];
 
-/// The number of namespace `kind` of the process: its own mount namespace,
-/// and for the kinds veil does not separate, the numbers Linux gives the
-/// initial ones.
+/// The process's namespace of `kind` (a `/proc/<pid>/ns/` name): its own
+/// mount and UTS namespaces, and the one of each kind veil does not
+/// separate (see `veil_core::vfs::nsfs`).
+fn namespace(s: &Snap, kind: &str) -> Namespace {
+    let kind = NsKind::from_name(kind).unwrap_or(NsKind::Uts);
+    Namespace::of(&s.kernel, &s.tg, kind)
+}
+
 fn ns_number(s: &Snap, kind: &str) -> u64 {
-    match kind {
-        "mnt" => s.tg.mount_namespace(&s.kernel).ns_id(),
-        "cgroup" => 4_026_531_835,
-        "ipc" => {
-            s.tg.ipc_ns
-                .lock()
-                .as_ref()
-                .map_or(4_026_531_839, |n| n.ns_id())
-        }
-        "net" => 4_026_531_840,
-        "pid" | "pid_for_children" => 4_026_531_836,
-        "time" | "time_for_children" => 4_026_531_834,
-        "user" => 4_026_531_837,
-        _ => veil_core::syscalls::admin::uts_of(&s.kernel, &s.tg).ns_id(), // uts
-    }
+    namespace(s, kind).id()
 }
 
 /// The nsfs device number (anonymous, as Linux's `0:4`).
@@ -1275,7 +1267,7 @@ impl ProcInode {
                 Ok(Location {
                     mount: root.mount,
                     dentry: Dentry::new_root(Arc::new(NsInode {
-                        ino: ns_number(s, kind),
+                        ns: namespace(s, kind),
                     })),
                 })
             }
@@ -1639,17 +1631,17 @@ impl Inode for AnonInode {
 }
 
 /// What a `/proc/<pid>/ns/*` link leads to: the namespace itself, an
-/// nsfs inode numbered as the link says. Opening it gives a file that
-/// reads nothing (setns is not served).
+/// nsfs inode numbered as the link says. Opening it gives core's
+/// `NsFile`, which setns joins.
 struct NsInode {
-    ino: u64,
+    ns: Namespace,
 }
 
 impl Inode for NsInode {
     fn attr(&self) -> Result<InodeAttr, Errno> {
         Ok(InodeAttr {
             dev: NSFS_DEV,
-            ino: self.ino,
+            ino: self.ns.id(),
             mode: S_IFREG | 0o444,
             nlink: 1,
             blksize: 4096,
@@ -1662,11 +1654,7 @@ impl Inode for NsInode {
         if flags & O_ACCMODE != O_RDONLY {
             return Err(Errno::EPERM);
         }
-        Ok(Arc::new(ProcFile {
-            data: Vec::new(),
-            error: None,
-            writer: None,
-        }))
+        Ok(Arc::new(NsFile::new(self.ns.clone())))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

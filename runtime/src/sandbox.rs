@@ -153,6 +153,10 @@ pub fn run_do(args: &DoArgs) -> Result<ExitStatus, BootError> {
 
     kernel.set_spawner(Arc::new(ThreadSpawner { clock: *clock }));
     kernel.set_timers(Arc::new(veil_host::HostTimers::new(clock.clone())));
+    // TIOCSTI answers as the host's (Linux 6.2+ may turn it off).
+    if let Ok(v) = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti") {
+        kernel.ptys.set_legacy_tiocsti(v.trim() != "0");
+    }
 
     let space = platform
         .new_address_space()

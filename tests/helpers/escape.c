@@ -611,6 +611,36 @@ static void new_mount_api(void) {
         probe_at("open_tree_up", fd, "../../../secret", 0);
         close(fd);
     }
+    /* A recursive copy of the root, and of / as /proc/1/root names it:
+     * `..` stops at the copy's top, which is the sandbox's root. */
+    fd = syscall(428, AT_FDCWD, "/", 1 | 0x8000 /* AT_RECURSIVE */);
+    result("open_tree_rec", fd);
+    if (fd >= 0) {
+        probe_at("open_tree_rec_up", fd, "../../../secret", 0);
+        close(fd);
+    }
+    fd = syscall(428, AT_FDCWD, "/proc/1/root", 1);
+    result("open_tree_proc1", fd);
+    if (fd >= 0) {
+        probe_at("open_tree_proc1_up", fd, "../secret", 0);
+        close(fd);
+    }
+    /* A new detached tmpfs: nothing above its root. */
+    fd = syscall(430 /* fsopen */, "tmpfs", 0);
+    if (fd >= 0) {
+        syscall(431 /* fsconfig */, fd, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0);
+        long m = syscall(432 /* fsmount */, fd, 0, 0);
+        result("fsmount", m);
+        if (m >= 0) {
+            probe_at("fsmount_up", m, "../../secret", 0);
+            /* Attached below the root, it is still inside. */
+            mkdir("/nm", 0755);
+            result("move_mount", syscall(429, m, "", AT_FDCWD, "/nm", 4 /* F_EMPTY_PATH */));
+            probe("move_mount_up", "/nm/../secret");
+            close(m);
+        }
+        close(fd);
+    }
 }
 
 static void links(void) {

@@ -283,6 +283,39 @@ static void perms(void)
 	T("IPC_RMID", SC(SYS_msgctl, wo, K_IPC_RMID, NULL));
 }
 
+/* A child's new namespace has its own objects; setns joins it. */
+static void namespaces(void)
+{
+	printf("-- namespaces\n");
+	int up[2], down[2];
+	if (pipe(up) != 0 || pipe(down) != 0)
+		exit(3);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		if (unshare(CLONE_NEWIPC) != 0 || SC(SYS_msgget, 0x31, K_IPC_CREAT | 0600) < 0)
+			_exit(3);
+		if (write(up[1], "x", 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(3);
+		_exit(0);
+	}
+	char c, path[64];
+	check("child made its queue", read(up[0], &c, 1) == 1);
+	T("msgget(0x31) here", SC(SYS_msgget, 0x31, 0));
+	snprintf(path, sizeof path, "/proc/%d/ns/ipc", pid);
+	int fd = (int)SC(SYS_open, path, O_RDONLY);
+	T("setns(child's ipc, CLONE_NEWIPC)", SC(SYS_setns, fd, CLONE_NEWIPC));
+	check("msgget(0x31) after setns", SC(SYS_msgget, 0x31, 0) >= 0);
+	T("setns(child's ipc, CLONE_NEWUTS)", SC(SYS_setns, fd, 0x04000000));
+	if (write(down[1], "x", 1) != 1)
+		exit(3);
+	reap("child", pid);
+	/* The namespace (and its queue) lives on with the process that joined it. */
+	check("msgget(0x31) after the child's exit", SC(SYS_msgget, 0x31, 0) >= 0);
+	SC(SYS_close, fd);
+}
+
 int main(int argc, char **argv)
 {
 	setup(argc, argv, "sysvmsg");
@@ -290,6 +323,7 @@ int main(int argc, char **argv)
 	basics();
 	blocking();
 	perms();
+	namespaces();
 	printf("/proc/sysvipc/msg lines at end: %d\n", proc_lines("/proc/sysvipc/msg"));
 	return 0;
 }

@@ -299,8 +299,19 @@ const EXPECTED: &[(&str, &[&str])] = &[
     // File handles are not served.
     ("name_to_handle_at", &["ENOSYS", "EPERM", "EOPNOTSUPP"]),
     ("open_by_handle_at", &["ENOSYS", "EPERM", "EOPNOTSUPP"]),
-    ("fsopen", &["ENOSYS", "EPERM", "ENODEV"]),
-    ("open_tree", &["ENOSYS", "EPERM", "ok"]),
+    // The new mount API serves the sandbox's tree only: detached copies
+    // of the root stop at the root.
+    ("fsopen", &["ENODEV"]),
+    ("open_tree", &["ok"]),
+    ("open_tree_up", &["read INSIDE-ROOT"]),
+    ("open_tree_rec", &["ok"]),
+    ("open_tree_rec_up", &["read INSIDE-ROOT"]),
+    ("open_tree_proc1", &["ok"]),
+    ("open_tree_proc1_up", &["read INSIDE-ROOT"]),
+    ("fsmount", &["ok"]),
+    ("fsmount_up", &["ENOENT"]),
+    ("move_mount", &["ok"]),
+    ("move_mount_up", &["read INSIDE-ROOT"]),
     // linkat through /proc/self/fd and writes stay in the overlay.
     ("linkat_procfd", &["ok"]),
     ("linkat_procfd_read", &["read INSIDE-ROOT"]),

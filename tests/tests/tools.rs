@@ -1,6 +1,7 @@
 //! Real tools on files (issue 4's acceptance): gcc and make, git, sqlite3,
 //! tar with gzip, GNU coreutils / findutils, and universal-ctags' sandbox
-//! mode under its libseccomp filter, each run as a script in a
+//! mode under its libseccomp filter, util-linux's mount tools on shared
+//! subtrees (mount, findmnt, unshare -m, nsenter), each run as a script in a
 //! fresh scratch directory natively and under veil on every platform;
 //! standard output and exit status must be equal. The sandbox's writes go
 //! to its own overlay, so the host's scratch directory stays empty.
@@ -73,6 +74,17 @@ fn procps_ps_free_uptime_vmstat_top_pstree() {
         &[
             ("ps", "apt-get install procps"),
             ("pstree", "apt-get install psmisc"),
+        ],
+    );
+}
+
+#[test]
+fn util_linux_mount_propagation_findmnt_unshare_nsenter() {
+    run_script(
+        "util_linux_mounts.sh",
+        &[
+            ("findmnt", "apt-get install util-linux"),
+            ("nsenter", "apt-get install util-linux"),
         ],
     );
 }

@@ -3,8 +3,9 @@
 //!
 //! Every object lives in an [`IpcNamespace`]: the kernel holds the
 //! sandbox's first one (`Kernel::ipc`); a process that unshared or cloned
-//! with `CLONE_NEWIPC` holds its own (`ThreadGroup::ipc_ns`), and objects
-//! die with their namespace. Each kind has one table ([`Ids`]) under one
+//! with `CLONE_NEWIPC`, or joined one with setns, holds its own
+//! (`ThreadGroup::ipc_ns`), and objects die with their namespace (a
+//! namespace file, `/proc/<pid>/ns/ipc`, keeps it alive). Each kind has one table ([`Ids`]) under one
 //! lock: ids are `seq * 32768 + index` with indexes handed out cyclically
 //! (Linux 5.1+), keys are looked up in it, and `IPC_PRIVATE` always makes
 //! a new object. Permissions follow Linux's `ipcperms` (owner, then
@@ -52,8 +53,18 @@ pub struct IpcNamespace {
 impl IpcNamespace {
     /// A new, empty namespace.
     pub fn new() -> Arc<IpcNamespace> {
+        Self::numbered(crate::vfs::mount::next_ns_id())
+    }
+
+    /// The sandbox's first namespace, numbered as Linux numbers the
+    /// initial one.
+    pub fn initial() -> Arc<IpcNamespace> {
+        Self::numbered(4_026_531_839)
+    }
+
+    fn numbered(id: u64) -> Arc<IpcNamespace> {
         Arc::new(IpcNamespace {
-            id: crate::vfs::mount::next_ns_id(),
+            id,
             shm: Mutex::new(Ids::new(SHMMNI)),
             sem: Mutex::new(Ids::new(SEMMNI)),
             msg: Mutex::new(Ids::new(MSGMNI)),
@@ -84,6 +95,13 @@ pub(crate) fn ns(t: &Task) -> Arc<IpcNamespace> {
 pub fn unshare(t: &Task) {
     sem::exit_sem(t);
     *t.tg.ipc_ns.lock() = Some(IpcNamespace::new());
+}
+
+/// setns to an IPC namespace: the process leaves its undo list (as
+/// Linux's `ipcns_install`) and joins `ns`.
+pub fn join(t: &Task, ns: Arc<IpcNamespace>) {
+    sem::exit_sem(t);
+    *t.tg.ipc_ns.lock() = Some(ns);
 }
 
 /// What the last thread of an exiting process leaves: its semaphore

@@ -32,7 +32,9 @@
 //!   with up to [`FAULT_AROUND`] neighbouring pages of the same VMA in an
 //!   aligned window, as few contiguous runs as possible (the run is
 //!   allocated contiguously in the memory file), since each platform map is
-//!   expensive. No VMA: `EFAULT` (SEGV_MAPERR); protection: `EACCES`
+//!   expensive; pages of the window the platform already shows as they
+//!   should be are not mapped again (a copy-on-write break maps only its
+//!   own page). No VMA: `EFAULT` (SEGV_MAPERR); protection: `EACCES`
 //!   (SEGV_ACCERR); a file page wholly past end of file: `EIO` (SIGBUS).
 //!   Bytes past EOF in the last file page read as zero.
 //! - Copy-on-write: pages have reference counts (see [`PageAllocator`]).
@@ -54,6 +56,18 @@
 //!   mapping: the child faults the file's pages in. `msync` has nothing to
 //!   write back; `mincore` reports the file's pages as resident whether
 //!   this address space touched them or not.
+//! - Private mappings of memory-backed files map the file's own pages
+//!   too, read-only whatever the VMA's protection (entries marked `file`
+//!   and copy-on-write), as Linux maps the page-cache page: a page not
+//!   yet written shows the file's later changes (`write`, shared
+//!   mappings). The first write copies it into a page of this address
+//!   space alone, which no longer follows the file. Truncation takes
+//!   both kinds of entry away (SIGBUS past the end, as Linux's
+//!   `even_cows`), hole punching only the file's pages (the copies stay),
+//!   `MADV_DONTNEED` both (the file's content shows again). Fork copies
+//!   the entries as they are (the child joins the file's
+//!   [`MappingSet`]); MAP_POPULATE, mlock and `MADV_POPULATE_WRITE` on a
+//!   private writable mapping copy every page as a write would.
 //!
 //! # Locking
 //! The state sits behind one `spin::RwLock`. A memory-backed file's lock
@@ -71,12 +85,15 @@
 //!   [`MemoryManager::fork`] shares without copy-on-write (populated at
 //!   fork so both sides see the same ones), not as a shmem file: mremap
 //!   cannot grow it for both sides.
-//! - A shared mapping of a file whose data is not in the memory file (a
-//!   host file given as a standard fd; hostfs is read-only) is a copy of
-//!   the file: writes through it never reach the file, and only fork
-//!   shares it (populated at fork when it may write).
-//! - Private file pages are copied from the file on first touch (no shared
-//!   page cache), and do not see later writes to the file.
+//! - Files whose data is not in the memory file (hostfs, which is
+//!   read-only, and host files given as standard fds) have no page cache
+//!   here: a mapping's page is a copy of the file made at its first
+//!   touch. A private mapping of one behaves as Linux's, except that it
+//!   does not see changes made to the file afterwards (by the host). A
+//!   shared mapping of one may not write: `ENODEV` for `PROT_WRITE` at
+//!   mmap, `EACCES` at mprotect, since its writes could never reach the
+//!   file (gVisor maps the host fd itself; veil's platforms map only the
+//!   memory file). A read-only one is a copy like a private one.
 //! - No memory accounting against RLIMIT_AS / RLIMIT_MEMLOCK, no
 //!   `vm.max_map_count`, no huge pages, no mlock semantics beyond
 //!   populating.
@@ -210,6 +227,12 @@ struct Pte {
     /// says so), or just clears this flag if not. Kept here so that the
     /// copy-out fast path never takes the allocator's lock.
     cow: bool,
+    /// The page is a memory-backed file's own page shown in a private
+    /// mapping (Linux's page-cache page mapped read-only): `cow` is set
+    /// too, and the first write always copies, whatever the reference
+    /// count says. Hole punching takes such entries away (the file's
+    /// view shows again), not the copies.
+    file: bool,
 }
 
 impl Pte {
@@ -219,6 +242,16 @@ impl Pte {
             mapped: None,
             refaults: 0,
             cow: false,
+            file: false,
+        }
+    }
+
+    /// An entry for a memory-backed file's own page in a private mapping.
+    fn file_page(off: u64) -> Pte {
+        Pte {
+            cow: true,
+            file: true,
+            ..Pte::new(off)
         }
     }
 }
@@ -265,11 +298,9 @@ impl MappingSpace for Mapper {
         let mut st = state.write();
         // In-flight fills (file reads done without the lock) start over.
         st.gen += 1;
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        // (start, end, only the file's own pages)
+        let mut ranges: Vec<(u64, u64, bool)> = Vec::new();
         for v in st.vmas.iter() {
-            if !v.shared && !private_too {
-                continue;
-            }
             let Backing::File { file, off } = &v.backing else {
                 continue;
             };
@@ -286,11 +317,16 @@ impl MappingSpace for Mapper {
                 ranges.push((
                     v.start + (lo - vfirst) * PAGE_SIZE,
                     v.start + (hi - vfirst) * PAGE_SIZE,
+                    !v.shared && !private_too,
                 ));
             }
         }
-        for (a, b) in ranges {
-            drop_pages(&*space, &self.pages, &mut st, a, b);
+        for (a, b, file_only) in ranges {
+            if file_only {
+                drop_file_pages(&*space, &self.pages, &mut st, a, b);
+            } else {
+                drop_pages(&*space, &self.pages, &mut st, a, b);
+            }
         }
     }
 }
@@ -763,10 +799,14 @@ impl MemoryManager {
                 }
                 return Ok(Fill::Done(st));
             }
-            Backing::File { file, off } if v.shared && self.own_pages(&*file.file).is_some() => {
+            Backing::File { file, off } if self.own_pages(&*file.file).is_some() => {
                 // A memory-backed file (memfd, tmpfs): map the file's own
-                // pages, one more reference each; none past its end.
-                let (f, base, vstart) = (file.file.clone(), *off, v.start);
+                // pages, one more reference each; none past its end. A
+                // private mapping shows them read-only until it writes
+                // (Linux maps the page-cache page and copies on write), so
+                // it sees the file's changes on the pages it has not
+                // written. Holes are allocated, as shmem's fault does.
+                let (f, base, vstart, private) = (file.file.clone(), *off, v.start, !v.shared);
                 let Some(mp) = self.own_pages(&*f) else {
                     return Ok(Fill::Done(st));
                 };
@@ -780,7 +820,12 @@ impl MemoryManager {
                     mp.get_pages(first, q - p, &mut got)
                         .map_err(|_| Errno::EIO)?;
                     for (i, poff) in got.iter().enumerate() {
-                        st.pt.insert(p + i as u64, Pte::new(poff.0));
+                        let pte = if private {
+                            Pte::file_page(poff.0)
+                        } else {
+                            Pte::new(poff.0)
+                        };
+                        st.pt.insert(p + i as u64, pte);
                     }
                     if (got.len() as u64) < q - p {
                         break;
@@ -788,14 +833,7 @@ impl MemoryManager {
                 }
                 return Ok(Fill::Done(st));
             }
-            Backing::File { file, off } => {
-                if let Some(mp) = self.own_pages(&*file.file) {
-                    // A private copy of a memory-backed file's pages:
-                    // truncation takes them away too (Linux's even_cows).
-                    mp.mappings().add(&self.mapper);
-                }
-                (file.file.clone(), *off + (lo * PAGE_SIZE - v.start))
-            }
+            Backing::File { file, off } => (file.file.clone(), *off + (lo * PAGE_SIZE - v.start)),
         };
         // File-backed: read the span covering the missing pages with no
         // lock held.
@@ -870,7 +908,7 @@ impl MemoryManager {
         if shared_vma || !pte.cow {
             return Ok(());
         }
-        if !self.pages.is_shared(FileOffset(pte.off)) {
+        if !pte.file && !self.pages.is_shared(FileOffset(pte.off)) {
             // The other holders are gone: the page is ours alone.
             if let Some(e) = st.pt.get_mut(&page) {
                 e.cow = false;
@@ -922,7 +960,16 @@ impl MemoryManager {
 
     /// Maps the present pages of `[lo, hi)` (all in the VMA at `vstart`)
     /// into the platform, in as few runs as the memory-file layout allows.
-    fn map_present(&self, st: &mut MmState, vstart: u64, lo: u64, hi: u64) -> Result<(), Errno> {
+    /// Pages the platform already shows as they should be are left alone,
+    /// except `force` (the faulting page: the platform asked for it).
+    fn map_present(
+        &self,
+        st: &mut MmState,
+        vstart: u64,
+        lo: u64,
+        hi: u64,
+        force: Option<u64>,
+    ) -> Result<(), Errno> {
         let Some(v) = st.vmas.find(vstart) else {
             return Ok(());
         };
@@ -930,6 +977,10 @@ impl MemoryManager {
         let mut runs: Vec<(u64, u64, u64, Prot)> = Vec::new();
         for (&p, pte) in st.pt.range(lo..hi) {
             let prot = self.effective_prot(v, pte);
+            if pte.mapped == Some(prot) && force != Some(p) {
+                // Already shown (a copy-on-write break next door).
+                continue;
+            }
             match runs.last_mut() {
                 Some((s, off, n, pr))
                     if *s + *n == p && *off + *n * PAGE_SIZE == pte.off && *pr == prot =>
@@ -1003,7 +1054,13 @@ impl MemoryManager {
         if write {
             self.unshare(&mut st, page, vshared)?;
         }
-        self.map_present(&mut st, vstart, wlo.max(vlo), whi.min(vhi))
+        // A copy made of a mapped page is mapped already (by `unshare`).
+        let remapped = st
+            .pt
+            .get(&page)
+            .is_some_and(|e| e.off != pte.off && e.mapped.is_some());
+        let force = (!remapped).then_some(page);
+        self.map_present(&mut st, vstart, wlo.max(vlo), whi.min(vhi), force)
     }
 
     // ---------------------------------------------------------------
@@ -1046,6 +1103,13 @@ impl MemoryManager {
             // No huge pages are reserved (Linux's default).
             return Err(Errno::ENOMEM);
         }
+        // A shared mapping of a file whose data is not in the memory file
+        // (a host file given as a standard fd) can only be a copy: it may
+        // never write, since its writes could never reach the file.
+        let foreign = matches!(&file, Some((f, _)) if self.own_pages(&*f.file).is_none());
+        if shared && foreign && prot.contains(Prot::WRITE) {
+            return Err(Errno::ENODEV);
+        }
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
         if len > self.max_addr {
             return Err(Errno::ENOMEM);
@@ -1076,7 +1140,7 @@ impl MemoryManager {
         let (backing, max_prot) = match file {
             None => (Backing::Anon, Prot::all()),
             Some((f, off)) => {
-                let max = if shared && !f.writable {
+                let max = if shared && (!f.writable || foreign) {
                     Prot::READ | Prot::EXEC
                 } else {
                     Prot::all()
@@ -1102,7 +1166,7 @@ impl MemoryManager {
         let populate = flags & (MAP_POPULATE | MAP_LOCKED) != 0 && flags & MAP_NONBLOCK == 0;
         if populate && !prot.is_empty() {
             // Like Linux's mm_populate: errors here do not fail the mmap.
-            let _ = self.populate_range(start, end, true);
+            let _ = self.populate_range(start, end, true, true);
         }
         Ok(UserAddr(start))
     }
@@ -1130,8 +1194,12 @@ impl MemoryManager {
     }
 
     /// Allocates (and maps into the platform) every page of
-    /// `[start, end)`, VMA by VMA, as MAP_POPULATE and mlock do.
-    fn populate_range(&self, start: u64, end: u64, map: bool) -> Result<(), Errno> {
+    /// `[start, end)`, VMA by VMA, as MAP_POPULATE and mlock do. With
+    /// `write`, pages of private writable VMAs are populated as a write
+    /// would (copy-on-write broken: Linux's `populate_vma_page_range`
+    /// asks for `FOLL_WRITE` there), so such a mapping of a file no
+    /// longer follows the file.
+    fn populate_range(&self, start: u64, end: u64, map: bool, write: bool) -> Result<(), Errno> {
         let mut at = start;
         while at < end {
             let hi = page_of(end).min(page_of(at) + POPULATE_CHUNK);
@@ -1144,10 +1212,25 @@ impl MemoryManager {
                     force: true,
                 },
             )?;
-            let vend = st.vmas.find(vstart).map(|v| v.end).unwrap_or(end);
+            let (vend, private_writable) = st
+                .vmas
+                .find(vstart)
+                .map(|v| (v.end, !v.shared && v.prot.contains(Prot::WRITE)))
+                .unwrap_or((end, false));
             let stop = (hi * PAGE_SIZE).min(vend);
+            if write && private_writable {
+                let cow: Vec<u64> = st
+                    .pt
+                    .range(page_of(at)..page_of(stop))
+                    .filter(|(_, p)| p.cow)
+                    .map(|(&k, _)| k)
+                    .collect();
+                for p in cow {
+                    self.unshare(&mut st, p, false)?;
+                }
+            }
             if map {
-                self.map_present(&mut st, vstart, page_of(at), page_of(stop))?;
+                self.map_present(&mut st, vstart, page_of(at), page_of(stop), None)?;
             }
             at = stop;
         }
@@ -1161,7 +1244,7 @@ impl MemoryManager {
         if !self.state.read().vmas.covers(start, end) {
             return Err(Errno::ENOMEM);
         }
-        self.populate_range(start, end, false)
+        self.populate_range(start, end, false, false)
     }
 
     /// Checks that `[addr, addr+len)` (page-aligned start, length rounded
@@ -1661,7 +1744,7 @@ impl MemoryManager {
             MADV_WILLNEED | MADV_POPULATE_READ | MADV_POPULATE_WRITE
         ) {
             let covered = self.state.read().vmas.covers(start, end);
-            let r = self.populate_range_lenient(start, end);
+            let r = self.populate_range_lenient(start, end, advice == MADV_POPULATE_WRITE);
             if advice != MADV_WILLNEED {
                 r?;
             }
@@ -1786,7 +1869,7 @@ impl MemoryManager {
     }
 
     /// Populates the mapped parts of `[start, end)`, skipping holes.
-    fn populate_range_lenient(&self, start: u64, end: u64) -> Result<(), Errno> {
+    fn populate_range_lenient(&self, start: u64, end: u64, write: bool) -> Result<(), Errno> {
         let pieces: Vec<(u64, u64)> = self
             .state
             .read()
@@ -1796,7 +1879,7 @@ impl MemoryManager {
             .map(|v| (v.start.max(start), v.end.min(end)))
             .collect();
         for (s, e) in pieces {
-            self.populate_range(s, e, false)?;
+            self.populate_range(s, e, false, write)?;
         }
         Ok(())
     }
@@ -1823,7 +1906,7 @@ impl MemoryManager {
             st.gen += 1;
         }
         if lock {
-            let _ = self.populate_range_lenient(start, end);
+            let _ = self.populate_range_lenient(start, end, true);
         }
         Ok(())
     }
@@ -1918,46 +2001,42 @@ impl MemoryManager {
     /// become read-only in the platform); shared anonymous VMAs are fully
     /// populated first and their pages shared outright; shared mappings
     /// of memory-backed files copy no entries at all (the child faults
-    /// the file's pages in, as Linux's `dup_mmap` leaves them to fault);
+    /// the file's pages in, as Linux's `dup_mmap` leaves them to fault),
+    /// while private ones copy theirs (the file's own pages included) and
+    /// the child joins the file's [`MappingSet`] first;
     /// `MADV_DONTFORK` VMAs are left out and `MADV_WIPEONFORK` ones start
     /// empty.
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, Errno> {
         // Shared memory that no file holds: populate so both sides hold
-        // the same pages. That is anonymous shared memory, and writable
-        // shared mappings of files whose data is not in the memory file
-        // (a host file given as an fd), whose mapping is a copy of the
-        // file that only fork shares; pages past the end of such a file
-        // are left to fault.
-        let shared: Vec<(u64, u64, bool)> = {
+        // the same pages (anonymous shared memory).
+        let shared: Vec<(u64, u64)> = {
             let st = self.state.read();
             st.vmas
                 .iter()
-                .filter(|v| v.shared && !v.dontfork)
-                .filter_map(|v| match &v.backing {
-                    Backing::Anon => Some((v.start, v.end, true)),
-                    Backing::File { file, .. }
-                        if file.writable && self.own_pages(&*file.file).is_none() =>
-                    {
-                        Some((v.start, v.end, false))
-                    }
-                    _ => None,
-                })
+                .filter(|v| v.shared && !v.dontfork && matches!(v.backing, Backing::Anon))
+                .map(|v| (v.start, v.end))
                 .collect()
         };
-        for (s, e, anon) in shared {
-            let r = self.populate_range(s, e, false);
-            if anon {
-                r?;
-            }
+        for (s, e) in shared {
+            self.populate_range(s, e, false, false)?;
         }
         let mut st = self.state.write();
-        let mut child = MmState {
-            vmas: VmaSet::default(),
-            pt: BTreeMap::new(),
-            layout: st.layout,
-            brk: st.brk,
-            gen: 0,
-        };
+        let child_mm = MemoryManager::with_state(
+            space,
+            self.mf.clone(),
+            self.pages.clone(),
+            self.max_addr,
+            MmState {
+                vmas: VmaSet::default(),
+                pt: BTreeMap::new(),
+                layout: st.layout,
+                brk: st.brk,
+                gen: 0,
+            },
+        );
+        // Nobody else can reach the child yet, except files it joins
+        // below, whose invalidations wait for this lock.
+        let mut child = child_mm.state.write();
         let mut protect: Vec<(u64, u64, Prot)> = Vec::new();
         let MmState { vmas, pt, .. } = &mut *st;
         for v in vmas.iter() {
@@ -1968,10 +2047,19 @@ impl MemoryManager {
             if v.wipeonfork {
                 continue;
             }
-            if v.shared {
-                if let Backing::File { file, .. } = &v.backing {
-                    if self.own_pages(&*file.file).is_some() {
+            if let Backing::File { file, .. } = &v.backing {
+                if let Some(mp) = self.own_pages(&*file.file) {
+                    if v.shared {
                         continue;
+                    }
+                    // Private entries of a memory-backed file (its own
+                    // pages, or copies) are the file's to take back on
+                    // truncation: the child joins its mappings before it
+                    // holds any. A truncation running now invalidates the
+                    // child after this lock drops (see
+                    // `MappingSet::invalidate`).
+                    if pt.range(page_of(v.start)..page_of(v.end)).next().is_some() {
+                        mp.mappings().add(&child_mm.mapper);
                     }
                 }
             }
@@ -1984,6 +2072,7 @@ impl MemoryManager {
                 if !v.shared {
                     pte.cow = true;
                     c.cow = true;
+                    c.file = pte.file;
                 }
                 child.pt.insert(p, c);
                 any_mapped |= pte.mapped.is_some();
@@ -2001,14 +2090,9 @@ impl MemoryManager {
             let _ = self.space.protect(UserAddr(s), e - s, prot);
         }
         st.gen += 1;
+        drop(child);
         drop(st);
-        Ok(MemoryManager::with_state(
-            space,
-            self.mf.clone(),
-            self.pages.clone(),
-            self.max_addr,
-            child,
-        ))
+        Ok(child_mm)
     }
 
     // ---------------------------------------------------------------
@@ -2157,26 +2241,65 @@ fn drop_pages(
     start: u64,
     end: u64,
 ) {
+    drop_matching(space, pages, st, start, end, |_| true);
+}
+
+/// Drops the entries of `[start, end)` that show a memory-backed file's
+/// own page in a private mapping, keeping the private copies (hole
+/// punching: Linux's `unmap_mapping_range` without `even_cows`).
+fn drop_file_pages(
+    space: &dyn AddressSpace,
+    pages: &PageAllocator,
+    st: &mut MmState,
+    start: u64,
+    end: u64,
+) {
+    drop_matching(space, pages, st, start, end, |p| p.file);
+}
+
+/// Drops the entries of `[start, end)` that `which` selects: unmaps them
+/// from the platform (one call per run of mapped pages, a single one when
+/// every entry goes) and then releases the pages.
+fn drop_matching(
+    space: &dyn AddressSpace,
+    pages: &PageAllocator,
+    st: &mut MmState,
+    start: u64,
+    end: u64,
+    which: impl Fn(&Pte) -> bool,
+) {
     let (lo, hi) = (page_of(start), page_of(end));
-    let keys: Vec<u64> = st.pt.range(lo..hi).map(|(&k, _)| k).collect();
+    let mut kept = false;
+    let keys: Vec<u64> = st
+        .pt
+        .range(lo..hi)
+        .filter(|(_, p)| {
+            let w = which(p);
+            kept |= !w;
+            w
+        })
+        .map(|(&k, _)| k)
+        .collect();
     if keys.is_empty() {
         return;
     }
     st.gen += 1;
     let mut offs: Vec<FileOffset> = Vec::with_capacity(keys.len());
-    let mut mapped: Option<(u64, u64)> = None;
+    // Runs of mapped pages to unmap; with nothing kept, one span from the
+    // first to the last (unmapping the unmapped pages between is free).
+    let mut mapped: Vec<(u64, u64)> = Vec::new();
     for k in keys {
         if let Some(pte) = st.pt.remove(&k) {
             offs.push(FileOffset(pte.off));
             if pte.mapped.is_some() {
-                mapped = Some(match mapped {
-                    None => (k, k + 1),
-                    Some((a, _)) => (a, k + 1),
-                });
+                match mapped.last_mut() {
+                    Some((_, b)) if !kept || *b == k => *b = k + 1,
+                    _ => mapped.push((k, k + 1)),
+                }
             }
         }
     }
-    if let Some((a, b)) = mapped {
+    for (a, b) in mapped {
         let _ = space.unmap(UserAddr(a * PAGE_SIZE), (b - a) * PAGE_SIZE);
     }
     pages.decref_pages(&mut offs);

@@ -504,13 +504,27 @@ fn shared_readonly_file_cannot_become_writable() {
         .0;
     assert_eq!(mm.mprotect(UserAddr(a), P, RW), Err(Errno::EACCES));
     assert_eq!(mm.mprotect(UserAddr(a), P, R | Prot::EXEC), Ok(()));
+    // A file whose data is not in the memory file (a host fd) may be
+    // mapped shared only as a read-only copy, even when open for writing.
     let mut wf = file_of(&f, "/f");
     wf.writable = true;
+    assert_eq!(
+        mm.mmap(UserAddr(0), P, RW, MAP_SHARED, Some((wf.clone(), 0))),
+        Err(Errno::ENODEV)
+    );
     let b = mm
         .mmap(UserAddr(0), P, R, MAP_SHARED, Some((wf, 0)))
         .unwrap()
         .0;
-    assert_eq!(mm.mprotect(UserAddr(b), P, RW), Ok(()));
+    assert_eq!(mm.mprotect(UserAddr(b), P, RW), Err(Errno::EACCES));
+    // A memory-backed one open for writing may become writable.
+    let (tb, t) = bed();
+    let m = memfd(&tb, b"x");
+    let c =
+        t.mm.mmap(UserAddr(0), P, R, MAP_SHARED, Some((mapped_memfd(&m), 0)))
+            .unwrap()
+            .0;
+    assert_eq!(t.mm.mprotect(UserAddr(c), P, RW), Ok(()));
 }
 
 #[test]
@@ -1076,6 +1090,312 @@ fn shared_file_pages_follow_the_file_across_fork_and_truncate() {
     assert_eq!(tb.kernel.pages.allocated_pages(), base - 4);
 }
 
+/// A memfd of the test bed's kernel holding `data`.
+fn memfd(tb: &TestBed, data: &[u8]) -> Arc<dyn FileOps> {
+    use crate::vfs::shmem::{Shmem, ShmemFile, ShmemInit};
+    let init = ShmemInit {
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        seals: 0,
+        hugetlb: false,
+    };
+    let f: Arc<dyn FileOps> = Arc::new(ShmemFile::new(Shmem::new(&tb.kernel, init)));
+    f.write(data, 0).unwrap();
+    f
+}
+
+fn mapped_memfd(f: &Arc<dyn FileOps>) -> MappedFile {
+    MappedFile {
+        file: f.clone(),
+        name: b"/memfd:m (deleted)".to_vec(),
+        dev_ino: (1, 1),
+        writable: true,
+    }
+}
+
+fn file_byte(f: &Arc<dyn FileOps>, off: u64) -> u8 {
+    let mut b = [0u8; 1];
+    f.read(&mut b, off).unwrap();
+    b[0]
+}
+
+/// The memory-file page (page-aligned) the file holds at page `index`.
+fn file_page(f: &Arc<dyn FileOps>, index: u64) -> FileOffset {
+    let mut out = Vec::new();
+    let mp = f.memory_pages().unwrap();
+    mp.get_pages(index, 1, &mut out).unwrap();
+    let off = out[0];
+    mp.memory().decref_pages(&mut out);
+    off
+}
+
+fn byte_at(mm: &MemoryManager, addr: u64) -> u8 {
+    read(mm, addr, 1).unwrap()[0]
+}
+
+#[test]
+fn private_file_mapping_shows_the_file_until_written() {
+    let (tb, t) = bed();
+    let mm = &t.mm;
+    let f = memfd(&tb, &[b'a'; 4 * P as usize]);
+    let base = tb.kernel.pages.allocated_pages();
+    let p = mm
+        .mmap(
+            UserAddr(0),
+            4 * P,
+            RW,
+            MAP_PRIVATE,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    let r = mm
+        .mmap(
+            UserAddr(0),
+            4 * P,
+            R,
+            MAP_PRIVATE,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    let s = mm
+        .mmap(
+            UserAddr(0),
+            4 * P,
+            RW,
+            MAP_SHARED,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    // A read fault maps the file's own page, read-only though the VMA
+    // may write: nothing is copied.
+    mm.handle_fault(UserAddr(p), Access::Read).unwrap();
+    mm.handle_fault(UserAddr(r), Access::Read).unwrap();
+    let space = tb.space(&t);
+    assert_eq!(space.lookup(p).unwrap(), (file_page(&f, 0), R));
+    assert_eq!(space.lookup(p + 3 * P).unwrap(), (file_page(&f, 3), R));
+    assert_eq!(space.lookup(r).unwrap(), (file_page(&f, 0), R));
+    assert_eq!(tb.kernel.pages.allocated_pages(), base);
+    // write(2) and a shared mapping's writes show through.
+    f.write(b"b", 0).unwrap();
+    assert_eq!((byte_at(mm, p), byte_at(mm, r)), (b'b', b'b'));
+    mm.copy_out(UserAddr(s + P), b"c").unwrap();
+    assert_eq!((byte_at(mm, p + P), byte_at(mm, r + P)), (b'c', b'c'));
+    // mprotect keeps the file's pages read-only in the platform.
+    mm.mprotect(UserAddr(r), 4 * P, RW).unwrap();
+    assert_eq!(space.lookup(r).unwrap().1, R);
+    mm.mprotect(UserAddr(r), 4 * P, R).unwrap();
+    // The first write copies: the file is unchanged, and the page no
+    // longer follows it.
+    mm.handle_fault(UserAddr(p), Access::Write).unwrap();
+    let copy = space.lookup(p).unwrap();
+    assert_ne!(copy.0, file_page(&f, 0));
+    assert_eq!(copy.1, RW);
+    mm.copy_out(UserAddr(p), b"P").unwrap();
+    assert_eq!(file_byte(&f, 0), b'b');
+    f.write(b"d", 0).unwrap();
+    assert_eq!((byte_at(mm, p), byte_at(mm, r)), (b'P', b'd'));
+    // A kernel write (copy-out) to a page never touched copies too.
+    mm.copy_out(UserAddr(p + 2 * P), b"K").unwrap();
+    assert_eq!(file_byte(&f, 2 * P), b'a');
+    assert_eq!(tb.kernel.pages.allocated_pages(), base + 2);
+    // A platform that reports writes as reads: a "read" fault on a page
+    // already mapped read-only in a writable VMA copies.
+    assert_eq!(space.lookup(p + 3 * P).unwrap(), (file_page(&f, 3), R));
+    mm.handle_fault(UserAddr(p + 3 * P), Access::Read).unwrap();
+    assert_ne!(space.lookup(p + 3 * P).unwrap().0, file_page(&f, 3));
+    assert_eq!(space.lookup(p + 3 * P).unwrap().1, RW);
+    assert_consistent(&tb, &t);
+    // MADV_DONTNEED drops the copies: the file shows again.
+    mm.madvise(UserAddr(p), 4 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(byte_at(mm, p), b'd');
+    assert_eq!(byte_at(mm, p + 2 * P), b'a');
+    assert_eq!(tb.kernel.pages.allocated_pages(), base);
+    // mincore: the file's pages are resident.
+    let mut res = [9u8; 4];
+    mm.mincore(UserAddr(p), &mut res).unwrap();
+    assert_eq!(res, [1; 4]);
+    mm.munmap(UserAddr(p), 4 * P).unwrap();
+    mm.munmap(UserAddr(r), 4 * P).unwrap();
+    mm.munmap(UserAddr(s), 4 * P).unwrap();
+    drop(f);
+    assert_eq!(tb.kernel.pages.allocated_pages(), base - 4);
+}
+
+#[test]
+fn private_file_write_faults_map_one_page_each() {
+    let (tb, t) = bed();
+    let mm = &t.mm;
+    let f = memfd(&tb, &[b'a'; 16 * P as usize]);
+    let p = mm
+        .mmap(
+            UserAddr(0x4000_0000),
+            16 * P,
+            RW,
+            MAP_PRIVATE | MAP_FIXED,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    let space = tb.space(&t);
+    // The first write fault maps the window: the copy writable, the
+    // file's pages read-only.
+    mm.handle_fault(UserAddr(p), Access::Write).unwrap();
+    assert_eq!(space.mapped().len(), 16);
+    // Each later write fault copies and maps its own page, no more.
+    for i in 1..16 {
+        let before = space.calls();
+        mm.handle_fault(UserAddr(p + i * P), Access::Write).unwrap();
+        let after = space.calls();
+        assert_eq!(after.map - before.map, 1, "page {i}");
+        assert_eq!(space.lookup(p + i * P).unwrap().1, RW);
+    }
+    assert_consistent(&tb, &t);
+    // So does the write fault of a child on the pages shared by fork.
+    let cspace = tb.platform.new_address_space().unwrap();
+    let child = mm.fork(cspace.clone()).unwrap();
+    let fake_child = tb.platform.fake_space(&cspace).unwrap();
+    child.handle_fault(UserAddr(p), Access::Read).unwrap();
+    let before = fake_child.calls();
+    child
+        .handle_fault(UserAddr(p + 5 * P), Access::Write)
+        .unwrap();
+    assert_eq!(fake_child.calls().map - before.map, 1);
+}
+
+#[test]
+fn private_file_pages_across_fork_punch_and_truncate() {
+    let (tb, t) = bed();
+    let mm = &t.mm;
+    let f = memfd(&tb, &[b'a'; 4 * P as usize]);
+    let base = tb.kernel.pages.allocated_pages();
+    let p = mm
+        .mmap(
+            UserAddr(0),
+            4 * P,
+            RW,
+            MAP_PRIVATE,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    mm.handle_fault(UserAddr(p), Access::Read).unwrap();
+    mm.copy_out(UserAddr(p + P), b"W").unwrap();
+    let child = mm
+        .fork(tb.kernel.platform.new_address_space().unwrap())
+        .unwrap();
+    // The child shows the same pages: the file's, and the parent's copy
+    // (shared copy-on-write).
+    for i in 0..4 {
+        assert_eq!(
+            child.translate(UserAddr(p + i * P)),
+            mm.translate(UserAddr(p + i * P))
+        );
+    }
+    f.write(b"bbb", 0).unwrap();
+    f.write(b"b", 2 * P).unwrap();
+    f.write(b"b", P).unwrap();
+    for m in [&**mm, &child] {
+        assert_eq!(byte_at(m, p), b'b');
+        assert_eq!(byte_at(m, p + P), b'W');
+        assert_eq!(byte_at(m, p + 2 * P), b'b');
+    }
+    // The child writes: its own copy; the parent still follows the file.
+    child.copy_out(UserAddr(p), b"C").unwrap();
+    f.write(b"e", 0).unwrap();
+    assert_eq!((byte_at(mm, p), byte_at(&child, p)), (b'e', b'C'));
+    // Hole punching takes the file's pages away (zeros show), not the
+    // copies.
+    f.memory_pages().unwrap().remove(0, 3 * P).unwrap();
+    for m in [&**mm, &child] {
+        assert_eq!(byte_at(m, p + P), b'W');
+        assert_eq!(byte_at(m, p + 2 * P), 0);
+    }
+    assert_eq!((byte_at(mm, p), byte_at(&child, p)), (0, b'C'));
+    // Truncation takes both kinds away (Linux's even_cows): SIGBUS.
+    f.truncate(P / 2).unwrap();
+    for m in [&**mm, &child] {
+        assert_eq!(
+            m.handle_fault(UserAddr(p + P), Access::Read),
+            Err(Errno::EIO)
+        );
+        assert_eq!(
+            m.handle_fault(UserAddr(p + 3 * P), Access::Write),
+            Err(Errno::EIO)
+        );
+    }
+    assert_eq!(byte_at(mm, p + P / 2 + 10), 0, "the file's tail was zeroed");
+    assert_eq!(byte_at(&child, p), b'C', "a copy below the end stays");
+    drop(child);
+    drop(f);
+    mm.munmap(UserAddr(p), 4 * P).unwrap();
+    assert_eq!(tb.kernel.pages.allocated_pages(), base - 4);
+}
+
+#[test]
+fn private_file_mapping_moves_and_populates() {
+    let (tb, t) = bed();
+    let mm = &t.mm;
+    let f = memfd(&tb, &[b'a'; 4 * P as usize]);
+    let p = mm
+        .mmap(
+            UserAddr(0),
+            2 * P,
+            R,
+            MAP_PRIVATE,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    mm.handle_fault(UserAddr(p), Access::Read).unwrap();
+    // mremap moves the entries: still the file's pages.
+    let q = mm
+        .mremap(UserAddr(p), 2 * P, 4 * P, MREMAP_MAYMOVE, UserAddr(0))
+        .unwrap()
+        .0;
+    assert_eq!(mm.translate(UserAddr(q)), Some(file_page(&f, 0)));
+    f.write(b"m", 0).unwrap();
+    assert_eq!(byte_at(mm, q), b'm');
+    f.truncate(0).unwrap();
+    assert_eq!(
+        mm.translate(UserAddr(q)),
+        None,
+        "invalidated where it moved"
+    );
+    f.write(&[b'z'; 4 * P as usize], 0).unwrap();
+    // MAP_POPULATE of a private writable mapping copies (a write), of a
+    // read-only one maps the file's pages.
+    let w = mm
+        .mmap(
+            UserAddr(0),
+            2 * P,
+            RW,
+            MAP_PRIVATE | MAP_POPULATE,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    let r = mm
+        .mmap(
+            UserAddr(0),
+            2 * P,
+            R,
+            MAP_PRIVATE | MAP_POPULATE,
+            Some((mapped_memfd(&f), 0)),
+        )
+        .unwrap()
+        .0;
+    assert_ne!(mm.translate(UserAddr(w + P)), Some(file_page(&f, 1)));
+    assert_eq!(mm.translate(UserAddr(r + P)), Some(file_page(&f, 1)));
+    assert_eq!(tb.space(&t).lookup(w + P).unwrap().1, RW);
+    f.write(b"y", P).unwrap();
+    assert_eq!((byte_at(mm, w + P), byte_at(mm, r + P)), (b'z', b'y'));
+    assert_consistent(&tb, &t);
+}
+
 #[test]
 fn fork_shared_anonymous_and_fork_advice() {
     let (tb, t) = bed();
@@ -1330,7 +1650,13 @@ mod handlers {
             call(&mut t, sysno::MPROTECT, &[s, P, RWB]),
             Err(Errno::EACCES)
         );
-        assert!(call(&mut t, sysno::MMAP, &[0, P, RWB, sh, rw, 0]).is_ok());
+        // The fake file keeps its data outside the memory file, like a
+        // host fd: a writable shared mapping could never reach it.
+        assert_eq!(
+            call(&mut t, sysno::MMAP, &[0, P, RWB, sh, rw, 0]),
+            Err(Errno::ENODEV)
+        );
+        assert!(call(&mut t, sysno::MMAP, &[0, P, PROT_READ as u64, sh, rw, 0]).is_ok());
         assert_eq!(
             call(&mut t, sysno::MMAP, &[0, P, PROT_READ as u64, pr, wo, 0]),
             Err(Errno::EACCES)

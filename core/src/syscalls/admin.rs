@@ -34,16 +34,19 @@
 //!   settimeofday(NULL, NULL) succeeds for a caller with CAP_SYS_TIME.
 //! - reboot, swapon, swapoff, acct, iopl, ioperm, init_module,
 //!   finit_module, delete_module, kexec_load, kexec_file_load, quotactl,
-//!   quotactl_fd, vhangup: Linux's checks, in Linux's order, where they
+//!   quotactl_fd: Linux's checks, in Linux's order, where they
 //!   are cheap (capability first where Linux has it first); what would
 //!   then change the machine is EPERM, as in a container without
-//!   CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_PACCT or
-//!   CAP_SYS_TTY_CONFIG. Answers that hold for the sandbox are given as
+//!   CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_SYS_RAWIO or CAP_SYS_PACCT.
+//!   Answers that hold for the sandbox are given as
 //!   they are: no module is loaded (delete_module ENOENT), there is no
 //!   swap (swapoff EINVAL), no accounting to turn off (acct(NULL) 0), no
 //!   block device with quotas (quotactl ENOTBLK / ENODEV, quotactl_fd
 //!   ENOSYS as for a filesystem without quota support), iopl(0) and
 //!   turning ports off are no-ops.
+//! - vhangup: with CAP_SYS_TTY_CONFIG (EPERM), hangs up the caller's
+//!   controlling terminal, a pty of the sandbox's own
+//!   ([`crate::tty::vhangup_self`]); without one it does nothing.
 //!
 //!   The sandbox's root keeps every capability in its sets (capget shows
 //!   what Linux's root has, so programs that check behave as natively);
@@ -877,12 +880,9 @@ fn sys_vhangup(t: &mut Task, _a: &[u64; 6]) -> SysResult {
     if !t.creds.capable(CAP_SYS_TTY_CONFIG) {
         return Err(Errno::EPERM);
     }
-    if t.tg.ctty.lock().tty().is_none() {
-        return Ok(0);
-    }
-    t.kernel
-        .note_unsupported("vhangup: refused as in a container without CAP_SYS_TTY_CONFIG");
-    Err(Errno::EPERM)
+    // The sandbox's terminals are its own: its root may hang them up.
+    crate::tty::vhangup_self(t);
+    Ok(0)
 }
 
 // -------------------------------------------------------------------------
@@ -915,14 +915,18 @@ fn peer(t: &Task, tid: Pid) -> Result<Peer, Errno> {
     Ok(Peer { tg, tid, me: false })
 }
 
+fn may_access(t: &Task, p: &Peer) -> bool {
+    ptrace_may_access(t, &p.tg)
+}
+
 /// Linux's `ptrace_may_access` with PTRACE_MODE_REALCREDS: the same
 /// process, or the caller's real uid and gid are each of the target's
 /// three, or CAP_SYS_PTRACE.
-fn may_access(t: &Task, p: &Peer) -> bool {
-    if Arc::ptr_eq(&p.tg, &t.tg) || t.creds.capable(CAP_SYS_PTRACE) {
+pub(crate) fn ptrace_may_access(t: &Task, tg: &Arc<ThreadGroup>) -> bool {
+    if Arc::ptr_eq(tg, &t.tg) || t.creds.capable(CAP_SYS_PTRACE) {
         return true;
     }
-    let view = p.tg.view.lock().creds.clone();
+    let view = tg.view.lock().creds.clone();
     let Some(c) = view else {
         return false;
     };

@@ -1090,7 +1090,9 @@ fn sys_ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             Ok(0)
         }
         // Terminal calls that need the description itself.
-        TIOCSCTTY | veil_abi::termios::TIOCGPTPEER if crate::tty::is_pty_file(&*file.ops) => {
+        TIOCSCTTY | veil_abi::termios::TIOCGPTPEER | veil_abi::termios::TIOCCONS
+            if crate::tty::is_pty_file(&*file.ops) =>
+        {
             crate::tty::file_ioctl(t, &file, cmd, argp).unwrap_or(Err(Errno::ENOTTY))
         }
         FIOQSIZE | FIONREAD if file.location.is_some() => {

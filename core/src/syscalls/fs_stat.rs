@@ -202,11 +202,17 @@ fn sys_statx(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let (attr, mnt) = match target(t, dirfd, path_ptr, flags)? {
         Target::Fd(f) => {
             let a = file_attr(t, &f)?;
-            (a, f.location.as_ref().map(|l| l.mount.id))
+            (a, f.location.as_ref().map(|l| l.mount.clone()))
         }
-        Target::Path(loc) => (loc.inode().attr()?, Some(loc.mount.id)),
+        Target::Path(loc) => (loc.inode().attr()?, Some(loc.mount)),
     };
-    t.mm.write_obj(UserAddr(buf), &to_statx(&attr, mnt))?;
+    let mut sx = to_statx(&attr, mnt.as_ref().map(|m| m.id));
+    // STATX_MNT_ID_UNIQUE asks for the 64-bit id instead.
+    if let (Some(m), true) = (&mnt, mask & STATX_MNT_ID_UNIQUE != 0) {
+        sx.stx_mask = (sx.stx_mask & !STATX_MNT_ID) | STATX_MNT_ID_UNIQUE;
+        sx.stx_mnt_id = m.unique_id;
+    }
+    t.mm.write_obj(UserAddr(buf), &sx)?;
     Ok(0)
 }
 

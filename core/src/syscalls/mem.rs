@@ -14,8 +14,8 @@
 //! protection keys. msync writes nothing back: shared mappings of files
 //! whose data lives in the memory file (memfds, tmpfs, overlay files once
 //! copied up) map the file's own pages; hostfs is read-only; a host file
-//! given as a standard fd is mapped as a copy whose writes never reach it
-//! (left out).
+//! given as a standard fd may be mapped shared only without write
+//! permission (`ENODEV` for `PROT_WRITE`, see [`crate::mm`]).
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -21,6 +21,7 @@ pub mod mem;
 pub mod memfd;
 pub mod misc;
 pub mod mount;
+pub mod mount_api;
 pub mod pgrp;
 pub mod pidfd;
 pub mod pipe;
@@ -75,6 +76,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| splice::handler(nr))
         .or_else(|| socket::handler(nr))
         .or_else(|| mount::handler(nr))
+        .or_else(|| mount_api::handler(nr))
         .or_else(|| admin::handler(nr))
         .or_else(|| seccomp::handler(nr))
         .or_else(|| sysv::handler(nr))

@@ -31,10 +31,12 @@
 //! moves the root and working directory of every process that had them at
 //! the old root. unshare serves CLONE_FILES, CLONE_FS, CLONE_NEWNS (a copy
 //! of the caller's mount namespace, see [`crate::vfs::mount`]),
-//! CLONE_NEWUTS (see [`super::admin`]) and CLONE_SYSVSEM; the thread, signal-handler and memory flags succeed in a
+//! CLONE_NEWUTS (see [`super::admin`]), CLONE_NEWIPC (a new, empty IPC
+//! namespace, see [`crate::ipc`]) and CLONE_SYSVSEM; the thread, signal-handler and memory flags succeed in a
 //! single-threaded process (`EINVAL` otherwise, as Linux); other namespace
 //! kinds answer `EINVAL` as a kernel built without them does (`EPERM`
-//! first without CAP_SYS_ADMIN).
+//! first without CAP_SYS_ADMIN). setns joins the mount, UTS and IPC
+//! namespaces of a namespace file or a pidfd (see `sys_setns`).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -44,11 +46,13 @@ use veil_abi::mount::*;
 use veil_abi::sysno::*;
 use veil_abi::{Errno, PAGE_SIZE};
 
+use super::pidfd::PidFd;
 use super::Handler;
 use crate::task::Task;
 use crate::vfs::mount::{
     is_subdir, mnt, parse_options, take_sb_options, Mount, MountNamespace, SB_FLAGS,
 };
+use crate::vfs::nsfs::{Namespace, NsFile, NsKind};
 use crate::vfs::walk::{self, WalkFlags};
 use crate::vfs::{FileType, FsContext, Location};
 use crate::{SysResult, UserAddr};
@@ -61,6 +65,7 @@ pub fn handler(nr: u64) -> Option<Handler> {
         CHROOT => sys_chroot,
         PIVOT_ROOT => sys_pivot_root,
         UNSHARE => sys_unshare,
+        SETNS => sys_setns,
         _ => return None,
     })
 }
@@ -342,7 +347,8 @@ fn new_mount(
     }
     let name = alloc::string::String::from_utf8_lossy(fstype).into_owned();
     let source = alloc::string::String::from_utf8_lossy(source).into_owned();
-    ns.mount_fs(&at, fs, &name, &source, sb_flags, mnt_flags);
+    let m = ns.mount_fs(&at, fs, &name, &source, sb_flags, mnt_flags);
+    m.sb().report_unmount_to(&t.kernel.inotify);
     Ok(0)
 }
 
@@ -386,7 +392,13 @@ fn sys_umount2(t: &mut Task, a: &[u64; 6]) -> SysResult {
         sb.set_flags(sb.flags() | MS_RDONLY);
         return Ok(0);
     }
-    ns.umount(&m, flags & MNT_DETACH != 0, 1)?;
+    let gone = ns.umount(&m, flags & MNT_DETACH != 0, 1)?;
+    // A filesystem whose last mount this was is gone once they are let
+    // go of (or, for a detached one still in use, later): IN_UNMOUNT.
+    for g in &gone {
+        g.sb().report_unmount_to(&t.kernel.inotify);
+    }
+    drop(gone);
     Ok(0)
 }
 
@@ -480,14 +492,7 @@ fn sys_pivot_root(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
     };
     moved(&mut t.fs.lock());
-    let groups: Vec<_> = t
-        .kernel
-        .thread_groups
-        .lock()
-        .values()
-        .filter_map(|w| w.upgrade())
-        .collect();
-    for tg in groups {
+    for tg in t.kernel.processes() {
         let fs = tg.view.lock().fs.upgrade();
         if let Some(fs) = fs {
             if !Arc::ptr_eq(&fs, &t.fs) {
@@ -581,6 +586,116 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
         crate::ipc::unshare_sysvsem(t);
     }
     Ok(0)
+}
+
+/// Every namespace flag setns takes with a pidfd, in the order Linux
+/// joins them (validate_nsset).
+const SETNS_ORDER: [NsKind; 8] = [
+    NsKind::User,
+    NsKind::Mnt,
+    NsKind::Uts,
+    NsKind::Ipc,
+    NsKind::Pid,
+    NsKind::Cgroup,
+    NsKind::Net,
+    NsKind::Time,
+];
+
+/// setns(fd, nstype): `fd` is a namespace file (`nstype` 0 or its kind)
+/// or a pidfd (`nstype` a non-empty set of CLONE_NEW* flags, joined all
+/// or none). Errors as Linux: `EBADF` (also for an O_PATH descriptor),
+/// `EINVAL` for another kind of file or a wrong `nstype`, `ESRCH` for a
+/// pidfd whose process has exited, `EPERM` without ptrace access to it
+/// or without CAP_SYS_ADMIN (and CAP_SYS_CHROOT for a mount namespace).
+/// Joining a mount namespace moves the root and working directory to its
+/// root; it is `EINVAL` while the fs context is shared, and, since veil
+/// keeps the mount namespace per process rather than per thread, from a
+/// process with other threads even with a pidfd and several flags
+/// (where Linux lets the calling thread go). For the kinds veil does not
+/// separate the target is always the caller's own: joining it succeeds
+/// as Linux's does (`EUSERS` for a time namespace from a threaded
+/// process), except the user namespace, which Linux refuses to re-enter
+/// (`EINVAL`).
+fn sys_setns(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let fd = super::arg::fd(a[0]);
+    let nstype = u64::from(super::arg::uint(a[1]));
+    let file = t.fds.file(fd)?;
+    if file.is_path() {
+        return Err(Errno::EBADF);
+    }
+    let ops = file.ops.as_any();
+    let targets: Vec<Namespace> = if let Some(nsf) = ops.downcast_ref::<NsFile>() {
+        let ns = nsf.namespace().clone();
+        if nstype != 0 && nstype != ns.kind().clone_flag() {
+            return Err(Errno::EINVAL);
+        }
+        alloc::vec![ns]
+    } else if let Some(pidfd) = ops.downcast_ref::<PidFd>() {
+        let all = SETNS_ORDER.iter().fold(0, |f, k| f | k.clone_flag());
+        if nstype == 0 || nstype & !all != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let tg = pidfd.live().cloned().ok_or(Errno::ESRCH)?;
+        if !super::admin::ptrace_may_access(t, &tg) {
+            return Err(Errno::EPERM);
+        }
+        if tg.dead.load(core::sync::atomic::Ordering::Acquire) {
+            return Err(Errno::ESRCH);
+        }
+        SETNS_ORDER
+            .iter()
+            .filter(|k| nstype & k.clone_flag() != 0)
+            .map(|&k| Namespace::of(&t.kernel, &tg, k))
+            .collect()
+    } else {
+        return Err(Errno::EINVAL);
+    };
+    for ns in &targets {
+        may_join(t, ns)?;
+    }
+    for ns in targets {
+        match ns {
+            Namespace::Mount(ns) => {
+                let root = ns.root();
+                {
+                    let mut fs = t.fs.lock();
+                    fs.root = root.clone();
+                    fs.cwd = root;
+                }
+                *t.tg.mnt_ns.lock() = Some(ns);
+            }
+            Namespace::Uts(ns) => *t.tg.uts_ns.lock() = Some(ns),
+            Namespace::Ipc(ns) => crate::ipc::join(t, ns),
+            Namespace::Single(_) => {}
+        }
+    }
+    Ok(0)
+}
+
+/// Whether the caller may join `ns` (each kind's `install` check).
+fn may_join(t: &Task, ns: &Namespace) -> Result<(), Errno> {
+    let threaded =
+        t.tg.live_threads
+            .load(core::sync::atomic::Ordering::Acquire)
+            > 1;
+    match ns.kind() {
+        // The caller's own, which Linux refuses to re-enter.
+        NsKind::User => return Err(Errno::EINVAL),
+        NsKind::Time if threaded => return Err(Errno::EUSERS),
+        _ => {}
+    }
+    if !t.creds.capable(CAP_SYS_ADMIN) {
+        return Err(Errno::EPERM);
+    }
+    if ns.kind() == NsKind::Mnt {
+        if !t.creds.capable(CAP_SYS_CHROOT) {
+            return Err(Errno::EPERM);
+        }
+        if threaded || Arc::strong_count(&t.fs) > 1 {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -881,6 +996,126 @@ mod tests {
             mount(&mut t, Some("/a"), "/jail/in", None, MS_BIND),
             Err(Errno::EINVAL)
         );
+    }
+
+    fn ns_fd(t: &Task, ns: crate::vfs::nsfs::Namespace) -> u64 {
+        let file = crate::vfs::OpenFile::new(
+            Arc::new(crate::vfs::nsfs::NsFile::new(ns)),
+            None,
+            veil_abi::flags::O_RDONLY,
+        );
+        t.fds.insert(0, file, false, 1024).expect("fd") as u64
+    }
+
+    #[test]
+    fn mounts_and_unmounts_propagate_to_peers_and_slaves() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        mount(&mut t, Some("none"), "/a", Some("fakefs"), 0).unwrap();
+        mount(&mut t, None, "/a", None, MS_SHARED).unwrap();
+        mount(&mut t, Some("/a"), "/b", None, MS_BIND).unwrap();
+        mount(&mut t, Some("/a"), "/c", None, MS_BIND).unwrap();
+        mount(&mut t, None, "/c", None, MS_SLAVE).unwrap();
+        let (a, b, c) = (
+            at(&t, "/a").unwrap().mount.propagation(),
+            at(&t, "/b").unwrap().mount.propagation(),
+            at(&t, "/c").unwrap().mount.propagation(),
+        );
+        assert_ne!(a.group, 0);
+        assert_eq!(b.group, a.group);
+        assert_eq!((c.group, c.master), (0, a.group));
+        // A mount on a peer reaches the other peer and the slave.
+        mount(&mut t, Some("none"), "/b/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&t, "/a/sub/x").is_ok());
+        assert!(at(&t, "/c/sub/x").is_ok());
+        let (asub, csub) = (
+            at(&t, "/a/sub").unwrap().mount.propagation(),
+            at(&t, "/c/sub").unwrap().mount.propagation(),
+        );
+        assert_ne!(asub.group, 0);
+        assert_eq!((csub.group, csub.master), (0, asub.group));
+        // The slave sends nothing back.
+        mount(&mut t, Some("none"), "/c/sub/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&t, "/c/sub/sub/x").is_ok());
+        assert_eq!(at(&t, "/a/sub/sub/x").err(), Some(Errno::ENOENT));
+        // An unmount goes everywhere but to the replica with a mount of
+        // its own.
+        assert_eq!(umount(&mut t, "/a/sub", 0), Ok(0));
+        assert_eq!(at(&t, "/b/sub/x").err(), Some(Errno::ENOENT));
+        assert!(at(&t, "/c/sub/x").is_ok());
+        // A replica in use makes the unmount EBUSY.
+        mount(&mut t, Some("none"), "/a/sub", Some("fakefs"), 0).unwrap();
+        let held = at(&t, "/b/sub").unwrap();
+        assert_eq!(umount(&mut t, "/a/sub", 0), Err(Errno::EBUSY));
+        drop(held);
+        assert_eq!(umount(&mut t, "/a/sub", 0), Ok(0));
+        // MS_PRIVATE on the last shared mount of the group: the slave's
+        // master goes.
+        mount(&mut t, None, "/b", None, MS_PRIVATE).unwrap();
+        mount(&mut t, None, "/a", None, MS_PRIVATE).unwrap();
+        let c = at(&t, "/c").unwrap().mount.propagation();
+        assert_eq!((c.group, c.master), (0, 0));
+    }
+
+    #[test]
+    fn namespace_copies_are_peers_of_shared_mounts() {
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let mut other = task(&tb, 0);
+        mount(&mut t, Some("none"), "/a", Some("fakefs"), 0).unwrap();
+        mount(&mut t, None, "/a", None, MS_SHARED).unwrap();
+        assert_eq!(
+            super::sys_unshare(&mut t, &[CLONE_NEWNS, 0, 0, 0, 0, 0]),
+            Ok(0)
+        );
+        mount(&mut t, Some("none"), "/a/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&other, "/a/sub/x").is_ok());
+        mount(&mut other, Some("none"), "/a/sub/sub", Some("fakefs"), 0).unwrap();
+        assert!(at(&t, "/a/sub/sub/x").is_ok());
+        assert_eq!(umount(&mut other, "/a/sub/sub", 0), Ok(0));
+        assert_eq!(at(&t, "/a/sub/sub/x").err(), Some(Errno::ENOENT));
+        // Made private, the copy is on its own.
+        mount(&mut t, None, "/", None, MS_PRIVATE | MS_REC).unwrap();
+        mount(&mut other, Some("none"), "/a/sub/sub", Some("fakefs"), 0).unwrap();
+        assert_eq!(at(&t, "/a/sub/sub/x").err(), Some(Errno::ENOENT));
+    }
+
+    #[test]
+    fn setns_joins_a_mount_namespace_and_answers_linux_errors() {
+        use crate::vfs::nsfs::{Namespace, NsKind};
+        let tb = bed();
+        let mut t = task(&tb, 0);
+        let mut child = task(&tb, 0);
+        let home = Namespace::of(&t.kernel, &t.tg, NsKind::Mnt);
+        super::sys_unshare(&mut child, &[CLONE_NEWNS, 0, 0, 0, 0, 0]).unwrap();
+        mount(&mut child, Some("none"), "/new", Some("fakefs"), 0).unwrap();
+        let theirs = ns_fd(&t, Namespace::of(&child.kernel, &child.tg, NsKind::Mnt));
+        let mine = ns_fd(&t, home);
+        let uts = ns_fd(&t, Namespace::of(&t.kernel, &t.tg, NsKind::Uts));
+        let user = ns_fd(&t, Namespace::Single(NsKind::User));
+        let net = ns_fd(&t, Namespace::Single(NsKind::Net));
+        let setns = |t: &mut Task, fd: u64, ty: u64| super::sys_setns(t, &[fd, ty, 0, 0, 0, 0]);
+        assert_eq!(setns(&mut t, 999, 0), Err(Errno::EBADF));
+        assert_eq!(setns(&mut t, theirs, CLONE_NEWUTS), Err(Errno::EINVAL));
+        assert_eq!(setns(&mut t, user, 0), Err(Errno::EINVAL));
+        assert_eq!(setns(&mut t, net, CLONE_NEWNET), Ok(0));
+        assert_eq!(setns(&mut t, uts, 0), Ok(0));
+        t.fs.lock().cwd = at(&t, "/a").unwrap();
+        assert_eq!(setns(&mut t, theirs, CLONE_NEWNS), Ok(0));
+        assert!(at(&t, "/new/x").is_ok());
+        assert!(at(&t, "x").err() == Some(Errno::ENOENT) && at(&t, "new/x").is_ok());
+        assert_eq!(setns(&mut t, mine, 0), Ok(0));
+        assert_eq!(at(&t, "/new/x").err(), Some(Errno::ENOENT));
+        // Shared fs context: EINVAL; no CAP_SYS_ADMIN: EPERM.
+        let shared_fs = t.fs.clone();
+        assert_eq!(setns(&mut t, theirs, 0), Err(Errno::EINVAL));
+        drop(shared_fs);
+        let mut user_task = task(&tb, 1000);
+        let theirs_u = ns_fd(
+            &user_task,
+            Namespace::of(&child.kernel, &child.tg, NsKind::Mnt),
+        );
+        assert_eq!(setns(&mut user_task, theirs_u, 0), Err(Errno::EPERM));
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn handler(nr: u64) -> Option<Handler> {
     Some(match nr {
         PIDFD_OPEN => sys_pidfd_open,
         PIDFD_SEND_SIGNAL => sys_pidfd_send_signal,
+        PIDFD_GETFD => sys_pidfd_getfd,
         CLONE3 => sys_clone3,
         _ => return None,
     })
@@ -93,7 +94,7 @@ impl PidFd {
     }
 
     /// The process while it has not been reaped.
-    fn live(&self) -> Option<&Arc<ThreadGroup>> {
+    pub(crate) fn live(&self) -> Option<&Arc<ThreadGroup>> {
         let tg = self.tg.as_ref()?;
         let k = self.kernel.upgrade()?;
         k.thread_group(self.pid).filter(|g| Arc::ptr_eq(g, tg))?;
@@ -139,6 +140,38 @@ impl FileOps for PidFd {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// pidfd_getfd(pidfd, targetfd, flags): a new descriptor (close-on-exec)
+/// for the open file description at `targetfd` in the pidfd's process,
+/// as Linux: `EINVAL` for any flag, `EBADF` for a bad pidfd or target
+/// fd, `ESRCH` once the process has exited, `EPERM` without ptrace
+/// access to it.
+fn sys_pidfd_getfd(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let (pidfd, target, flags) = (arg::fd(a[0]), arg::fd(a[1]), arg::uint(a[2]));
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let file = t.fds.file(pidfd)?;
+    let Some(p) = file.ops.as_any().downcast_ref::<PidFd>() else {
+        return Err(Errno::EBADF);
+    };
+    let tg = p.live().cloned().ok_or(Errno::ESRCH)?;
+    if !super::admin::ptrace_may_access(t, &tg) {
+        return Err(Errno::EPERM);
+    }
+    let fds = if Arc::ptr_eq(&tg, &t.tg) {
+        Some(t.fds.clone())
+    } else {
+        tg.view.lock().fds.upgrade()
+    };
+    let fds = match fds {
+        Some(f) if !tg.dead.load(Ordering::Acquire) => f,
+        _ => return Err(Errno::ESRCH),
+    };
+    let got = fds.file(target)?;
+    let limit = t.rlimit(RLIMIT_NOFILE);
+    Ok(t.fds.insert(0, got, true, limit)? as u64)
 }
 
 /// A descriptor slot held while clone runs, replaced by the pidfd.

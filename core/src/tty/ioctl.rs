@@ -25,6 +25,23 @@ const TIOCGSOFTCAR: u32 = 0x5419;
 const TIOCSSOFTCAR: u32 = 0x541A;
 /// The address bit of c_cflag, which TCSETS never changes.
 const ADDRB: u32 = 0x2000_0000;
+/// The old `struct termio` calls (`asm-generic/ioctls.h`).
+const TCGETA: u32 = 0x5405;
+const TCSETA: u32 = 0x5406;
+const TCSETAW: u32 = 0x5407;
+const TCSETAF: u32 = 0x5408;
+/// Locked termios.
+const TIOCGLCKTRMIOS: u32 = 0x5456;
+const TIOCSLCKTRMIOS: u32 = 0x5457;
+/// Hangs the terminal up.
+pub(super) const TIOCVHANGUP: u32 = 0x5437;
+/// Characters in a `struct termio`.
+const NCC: usize = 8;
+/// `sizeof(struct termio)`: four u16 flag words, the line, NCC
+/// characters, one byte of padding.
+const TERMIO_SIZE: usize = 18;
+/// CAP_CHECKPOINT_RESTORE (TIOCSLCKTRMIOS accepts it for CAP_SYS_ADMIN).
+const CAP_CHECKPOINT_RESTORE: u32 = 40;
 
 /// The speed c_cflag gives (`tty_termios_baud_rate`).
 fn out_speed(t: &KTermios) -> u32 {
@@ -83,25 +100,27 @@ fn out_of(st: &mut PtyState, end: End) -> (&mut super::ldisc::Ldisc, Out<'_>) {
 }
 
 /// ioctls that need the open file description: TIOCSCTTY (is it open for
-/// reading?) and TIOCGPTPEER (where is the slave?). `None` for other
-/// calls or files.
+/// reading?), TIOCGPTPEER (where is the slave?) and TIOCCONS (the
+/// description output is redirected to). `None` for other calls or
+/// files.
 pub fn file_ioctl(
     task: &mut Task,
     file: &Arc<OpenFile>,
     cmd: u32,
     arg: u64,
 ) -> Option<Result<u64, Errno>> {
-    if cmd != TIOCSCTTY && cmd != TIOCGPTPEER {
+    if !matches!(cmd, TIOCSCTTY | TIOCGPTPEER | TIOCCONS) {
         return None;
     }
-    let (pty, end) = super::pty::tty_of(&*file.ops)?;
+    let (pty, h) = super::pty::handle_of(&*file.ops)?;
     let pty = pty.clone();
-    if end == End::Slave && pty.state.lock().hung_up {
+    if pty.state.lock().is_hung_up(h) {
         return Some(Err(Errno::EIO));
     }
     Some(match cmd {
         TIOCSCTTY => job::set_ctty(task, &pty, file.readable(), arg as i32 == 1).map(|_| 0),
-        _ => open_peer(task, file, &pty, end, arg as u32),
+        TIOCCONS => super::console::tioccons(task, file, &pty, h).map(|_| 0),
+        _ => open_peer(task, file, &pty, h.end, arg as u32),
     })
 }
 
@@ -154,7 +173,11 @@ pub fn ioctl(task: &mut Task, pty: &Arc<Pty>, end: End, cmd: u32, arg: u64) -> R
     }
     match cmd {
         TIOCSTI => {
-            if (end == End::Master || !is_ctty()) && !task.creds.capable(CAP_SYS_ADMIN) {
+            let admin = task.creds.capable(CAP_SYS_ADMIN);
+            if !admin && !task.kernel.ptys.legacy_tiocsti() {
+                return Err(Errno::EIO);
+            }
+            if (end == End::Master || !is_ctty()) && !admin {
                 return Err(Errno::EPERM);
             }
             let c: u8 = task.mm.read_obj(addr)?;
@@ -177,6 +200,17 @@ pub fn ioctl(task: &mut Task, pty: &Arc<Pty>, end: End, cmd: u32, arg: u64) -> R
         TIOCGWINSZ => {
             task.mm.write_obj(addr, &pty.winsize())?;
             return Ok(0);
+        }
+        TIOCVHANGUP => {
+            if !task.creds.capable(CAP_SYS_ADMIN) {
+                return Err(Errno::EPERM);
+            }
+            pty.vhangup(end);
+            return Ok(0);
+        }
+        TIOCCONS => {
+            // Reached only without the description (file_ioctl has it).
+            return Err(Errno::ENOTTY);
         }
         TIOCSWINSZ => {
             let ws: Winsize = task.mm.read_obj(addr)?;
@@ -403,15 +437,7 @@ pub fn ioctl(task: &mut Task, pty: &Arc<Pty>, end: End, cmd: u32, arg: u64) -> R
         }
         TCGETS => {
             let t = *pty.state.lock().slave.termios();
-            let old = Termios {
-                c_iflag: t.c_iflag,
-                c_oflag: t.c_oflag,
-                c_cflag: t.c_cflag,
-                c_lflag: t.c_lflag,
-                c_line: t.c_line,
-                c_cc: t.c_cc,
-            };
-            task.mm.write_obj(addr, &old)?;
+            task.mm.write_obj(addr, &old_termios(&t))?;
             Ok(0)
         }
         TCGETS2 => {
@@ -419,8 +445,34 @@ pub fn ioctl(task: &mut Task, pty: &Arc<Pty>, end: End, cmd: u32, arg: u64) -> R
             task.mm.write_obj(addr, &t)?;
             Ok(0)
         }
-        TCSETS | TCSETSW | TCSETSF | TCSETS2 | TCSETSW2 | TCSETSF2 => {
+        TCGETA => {
+            let t = *pty.state.lock().slave.termios();
+            task.mm.copy_out(addr, &termio_of(&t))?;
+            Ok(0)
+        }
+        TCSETS | TCSETSW | TCSETSF | TCSETS2 | TCSETSW2 | TCSETSF2 | TCSETA | TCSETAW | TCSETAF => {
             set_termios(task, pty, cmd, addr)?;
+            Ok(0)
+        }
+        TIOCGLCKTRMIOS => {
+            let t = pty.state.lock().termios_locked;
+            task.mm.write_obj(addr, &old_termios(&t))?;
+            Ok(0)
+        }
+        TIOCSLCKTRMIOS => {
+            // checkpoint_restore_ns_capable.
+            if !task.creds.capable(CAP_SYS_ADMIN) && !task.creds.capable(CAP_CHECKPOINT_RESTORE) {
+                return Err(Errno::EPERM);
+            }
+            let t: Termios = task.mm.read_obj(addr)?;
+            let mut st = pty.state.lock();
+            let l = &mut st.termios_locked;
+            l.c_iflag = t.c_iflag;
+            l.c_oflag = t.c_oflag;
+            l.c_cflag = t.c_cflag;
+            l.c_lflag = t.c_lflag;
+            l.c_line = t.c_line;
+            l.c_cc = t.c_cc;
             Ok(0)
         }
         TIOCGSOFTCAR => {
@@ -431,8 +483,10 @@ pub fn ioctl(task: &mut Task, pty: &Arc<Pty>, end: End, cmd: u32, arg: u64) -> R
         TIOCSSOFTCAR => {
             let on: i32 = task.mm.read_obj(addr)?;
             pty.with(|st| {
-                let mut t = *st.slave.termios();
+                let old = *st.slave.termios();
+                let mut t = old;
                 t.c_cflag = (t.c_cflag & !CLOCAL) | if on != 0 { CLOCAL } else { 0 };
+                unset_locked(&mut t, &old, &st.termios_locked);
                 let _ = st.slave.set_termios(t);
             });
             Ok(0)
@@ -441,33 +495,100 @@ pub fn ioctl(task: &mut Task, pty: &Arc<Pty>, end: End, cmd: u32, arg: u64) -> R
     }
 }
 
-/// TCSETS* (`set_termios`): job control, the new termios from user
-/// memory, speeds from the baud codes, the pty's fixed character size,
-/// and for TCSETSF a flush of pending input.
+/// `struct termios` (no speeds) from the kernel's.
+fn old_termios(t: &KTermios) -> Termios {
+    Termios {
+        c_iflag: t.c_iflag,
+        c_oflag: t.c_oflag,
+        c_cflag: t.c_cflag,
+        c_lflag: t.c_lflag,
+        c_line: t.c_line,
+        c_cc: t.c_cc,
+    }
+}
+
+/// The old `struct termio` (`kernel_termios_to_user_termio`): the low 16
+/// bits of each flag word, the line, the first NCC characters.
+fn termio_of(t: &KTermios) -> [u8; TERMIO_SIZE] {
+    let mut b = [0u8; TERMIO_SIZE];
+    for (i, f) in [t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag]
+        .into_iter()
+        .enumerate()
+    {
+        b[2 * i..2 * i + 2].copy_from_slice(&(f as u16).to_le_bytes());
+    }
+    b[8] = t.c_line;
+    b[9..9 + NCC].copy_from_slice(&t.c_cc[..NCC]);
+    b
+}
+
+/// Applies a `struct termio` to `t` (`user_termio_to_kernel_termios`):
+/// the high 16 bits of each flag word and the characters past NCC are
+/// kept.
+fn apply_termio(t: &mut KTermios, b: &[u8; TERMIO_SIZE]) {
+    let low = |i: usize| u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as u32;
+    t.c_iflag = (t.c_iflag & 0xffff_0000) | low(0);
+    t.c_oflag = (t.c_oflag & 0xffff_0000) | low(1);
+    t.c_cflag = (t.c_cflag & 0xffff_0000) | low(2);
+    t.c_lflag = (t.c_lflag & 0xffff_0000) | low(3);
+    t.c_line = b[8];
+    t.c_cc[..NCC].copy_from_slice(&b[9..9 + NCC]);
+}
+
+/// Keeps the locked parts of `old` in `new` (`unset_locked_termios`):
+/// locked flag bits, and characters and the line whose locked value is
+/// non-zero.
+fn unset_locked(new: &mut KTermios, old: &KTermios, locked: &KTermios) {
+    let keep = |n: u32, o: u32, l: u32| (n & !l) | (o & l);
+    new.c_iflag = keep(new.c_iflag, old.c_iflag, locked.c_iflag);
+    new.c_oflag = keep(new.c_oflag, old.c_oflag, locked.c_oflag);
+    new.c_cflag = keep(new.c_cflag, old.c_cflag, locked.c_cflag);
+    new.c_lflag = keep(new.c_lflag, old.c_lflag, locked.c_lflag);
+    if locked.c_line != 0 {
+        new.c_line = old.c_line;
+    }
+    for i in 0..NCCS {
+        if locked.c_cc[i] != 0 {
+            new.c_cc[i] = old.c_cc[i];
+        }
+    }
+}
+
+/// TCSETS*, TCSETA* (`set_termios`): job control, the new termios from
+/// user memory, speeds from the baud codes, the locked termios, the
+/// pty's fixed character size, and for TCSETSF / TCSETAF a flush of
+/// pending input.
 fn set_termios(task: &Task, pty: &Arc<Pty>, cmd: u32, addr: UserAddr) -> Result<(), Errno> {
     job::check_change(task, pty, SIGTTOU)?;
     let mut new = *pty.state.lock().slave.termios();
-    if matches!(cmd, TCSETS | TCSETSW | TCSETSF) {
-        let t: Termios = task.mm.read_obj(addr)?;
-        new.c_iflag = t.c_iflag;
-        new.c_oflag = t.c_oflag;
-        new.c_cflag = t.c_cflag;
-        new.c_lflag = t.c_lflag;
-        new.c_line = t.c_line;
-        new.c_cc = t.c_cc;
-    } else {
-        new = task.mm.read_obj(addr)?;
+    match cmd {
+        TCSETS | TCSETSW | TCSETSF => {
+            let t: Termios = task.mm.read_obj(addr)?;
+            new.c_iflag = t.c_iflag;
+            new.c_oflag = t.c_oflag;
+            new.c_cflag = t.c_cflag;
+            new.c_lflag = t.c_lflag;
+            new.c_line = t.c_line;
+            new.c_cc = t.c_cc;
+        }
+        TCSETA | TCSETAW | TCSETAF => {
+            let mut b = [0u8; TERMIO_SIZE];
+            task.mm.copy_in(addr, &mut b)?;
+            apply_termio(&mut new, &b);
+        }
+        _ => new = task.mm.read_obj(addr)?,
     }
     new.c_ispeed = in_speed(&new);
     new.c_ospeed = out_speed(&new);
     pty.with(|st| {
-        if matches!(cmd, TCSETSF | TCSETSF2) {
+        if matches!(cmd, TCSETSF | TCSETSF2 | TCSETAF) {
             st.slave.flush_input();
             if st.packet {
                 st.pktstatus |= TIOCPKT_FLUSHREAD;
             }
         }
         let old = *st.slave.termios();
+        unset_locked(&mut new, &old, &st.termios_locked);
         new.c_cflag = (new.c_cflag & !ADDRB) | (old.c_cflag & ADDRB);
         // pty_set_termios: always 8 bits, no parity, receiver on.
         new.c_cflag = (new.c_cflag & !(CSIZE | PARENB)) | CS8 | CREAD;

@@ -48,14 +48,34 @@
 //! it is ignored or blocked (then the call goes ahead), or `EIO` if the
 //! group is orphaned.
 //!
+//! # Hangups and the console
+//!
+//! TIOCVHANGUP (CAP_SYS_ADMIN) and vhangup(2) (CAP_SYS_TTY_CONFIG, the
+//! caller's controlling terminal) hang up one end as Linux's
+//! `tty_vhangup`: the descriptions then open on it become hung up (each
+//! description remembers the end's hangup count when it was opened, see
+//! [`Handle`]), the end's line discipline starts afresh with the default
+//! termios, and a slave's session loses it as when the master closes;
+//! the terminal itself stays usable for later opens. `/dev/console` (the
+//! console pty under `veil do -t`) opens its slave; TIOCCONS redirects
+//! console writes (see [`console`]).
+//!
+//! The old `struct termio` calls (TCGETA, TCSETA*) act on the low 16 bits
+//! of the flag words and the first 8 characters; locked termios
+//! (TIOCGLCKTRMIOS, TIOCSLCKTRMIOS with CAP_SYS_ADMIN) keep their bits and
+//! characters through every termios change; TIOCSTI without
+//! CAP_SYS_ADMIN is `EIO` where `dev.tty.legacy_tiocsti` is 0 (the host's
+//! setting).
+//!
 //! # Left out
 //!
-//! Console redirection (TIOCCONS), TIOCVHANGUP, line disciplines other
-//! than N_TTY, the old `struct termio` ioctls (TCGETA...), locked
-//! termios, modem lines (TIOCM*), and `/dev/console`. devpts is one
+//! Line disciplines other than N_TTY; modem lines and serial-port calls
+//! (TIOCM*, TIOCGSERIAL, TIOCGICOUNT... answer `ENOTTY`, as for a pty);
+//! TIOCCONS to `/dev/tty0` (there is no virtual console). devpts is one
 //! instance per sandbox with Linux's default mount options (`mode=600`,
 //! the opener's group, `ptmxmode=000`).
 
+mod console;
 mod ioctl;
 pub mod job;
 pub mod ldisc;
@@ -64,6 +84,7 @@ mod pty;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 use veil_abi::termios::{TIOCPKT_START, TIOCPKT_STOP, UNIX98_PTY_SLAVE_MAJOR};
@@ -72,13 +93,40 @@ use veil_abi::{Errno, Timespec, Winsize};
 use crate::kernel::Kernel;
 use crate::task::{Pid, Task};
 use crate::vfs::waitq::WaitQueue;
-use ldisc::{Ldisc, Out};
+use ldisc::{KTermios, Ldisc, Out};
 
 pub use ioctl::file_ioctl;
 pub use job::Ctty;
 pub use pty::{
     open_console, open_current_tty, open_ptmx, open_slave, read, write_check, MasterFile, SlaveFile,
 };
+
+/// vhangup(2) for a privileged caller (Linux's `tty_vhangup_self`):
+/// hangs up the caller's controlling terminal, if it has one.
+pub fn vhangup_self(task: &Task) {
+    let tty = task.tg.ctty.lock().tty().cloned();
+    if let Some(pty) = tty {
+        pty.vhangup(End::Slave);
+    }
+}
+
+/// The owner a terminal description gets when `O_ASYNC` is set and it
+/// has none (Linux's `__tty_fasync`): the slave's foreground process
+/// group, else the caller's process.
+pub fn fasync_owner(task: &Task, ops: &dyn crate::vfs::FileOps) -> (i32, Pid) {
+    use crate::vfs::fasync::{F_OWNER_PGRP, F_OWNER_PID};
+    if let Some((pty, End::Slave)) = pty::tty_of(ops) {
+        if let Some(pgrp) = pty.state.lock().pgrp {
+            return (F_OWNER_PGRP, pgrp);
+        }
+    }
+    (F_OWNER_PID, task.pid())
+}
+
+/// True if `ops` is a hung-up pty description.
+pub fn is_hung_up_file(ops: &dyn crate::vfs::FileOps) -> bool {
+    pty::is_hung_up(ops)
+}
 
 /// True if `ops` is a pty end (master or slave).
 pub fn is_pty_file(ops: &dyn crate::vfs::FileOps) -> bool {
@@ -141,6 +189,11 @@ pub struct PtyTable {
     ptys: Mutex<BTreeMap<u32, Arc<Pty>>>,
     /// The mount options.
     pub options: DevptsOptions,
+    /// Where TIOCCONS sent `/dev/console`'s output (Linux's `redirect`).
+    redirect: Mutex<Option<console::Redirect>>,
+    /// `dev.tty.legacy_tiocsti`: TIOCSTI is allowed without
+    /// CAP_SYS_ADMIN (Linux's default; the runtime sets the host's).
+    legacy_tiocsti: AtomicBool,
 }
 
 impl Default for PtyTable {
@@ -148,6 +201,8 @@ impl Default for PtyTable {
         PtyTable {
             ptys: Mutex::new(BTreeMap::new()),
             options: DevptsOptions::default(),
+            redirect: Mutex::new(None),
+            legacy_tiocsti: AtomicBool::new(true),
         }
     }
 }
@@ -209,6 +264,16 @@ impl PtyTable {
     fn remove(&self, index: u32) {
         self.ptys.lock().remove(&index);
     }
+
+    /// Sets `dev.tty.legacy_tiocsti` (the host's answer, at boot).
+    pub fn set_legacy_tiocsti(&self, on: bool) {
+        self.legacy_tiocsti.store(on, Ordering::Relaxed);
+    }
+
+    /// `dev.tty.legacy_tiocsti`.
+    pub fn legacy_tiocsti(&self) -> bool {
+        self.legacy_tiocsti.load(Ordering::Relaxed)
+    }
 }
 
 /// A pseudo-terminal pair.
@@ -243,6 +308,15 @@ pub(crate) struct PtyState {
     slave_closed: bool,
     /// The master closed: slave descriptions are hung up.
     hung_up: bool,
+    /// Hangups of the slave (TIOCVHANGUP, vhangup): a slave description
+    /// opened before the last one is hung up (Linux gives it
+    /// `hung_up_tty_fops`); later opens work.
+    slave_hangups: u32,
+    /// The same for the master (TIOCVHANGUP on it).
+    master_hangups: u32,
+    /// The slave's locked termios (TIOCSLCKTRMIOS): set bits and
+    /// non-zero characters keep their value through TCSETS*.
+    termios_locked: KTermios,
     /// The session this is the controlling terminal of.
     session: Option<Pid>,
     /// Its foreground process group.
@@ -273,7 +347,42 @@ pub enum End {
     Slave,
 }
 
+/// What one open description is of its pair: the end, and what decides
+/// whether it is hung up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Handle {
+    end: End,
+    /// The end's hangup count when the description was opened.
+    generation: u32,
+    /// A `/dev/console` description: a hangup does not turn it into a
+    /// hung-up file (Linux skips console files), and its writes go where
+    /// TIOCCONS redirected them.
+    console: bool,
+}
+
 impl PtyState {
+    /// A handle on `end` for a description opened now.
+    fn handle(&self, end: End, console: bool) -> Handle {
+        let generation = match end {
+            End::Master => self.master_hangups,
+            End::Slave => self.slave_hangups,
+        };
+        Handle {
+            end,
+            generation,
+            console,
+        }
+    }
+
+    /// True if the description `h` is hung up: its reads end of file, its
+    /// writes and ioctls `EIO`.
+    fn is_hung_up(&self, h: Handle) -> bool {
+        match h.end {
+            End::Slave => self.hung_up || (!h.console && h.generation != self.slave_hangups),
+            End::Master => h.generation != self.master_hangups,
+        }
+    }
+
     fn new(node: NodeAttr) -> PtyState {
         PtyState {
             slave: Ldisc::new(ldisc::slave_termios()),
@@ -286,6 +395,9 @@ impl PtyState {
             slave_opens: 0,
             slave_closed: false,
             hung_up: false,
+            slave_hangups: 0,
+            master_hangups: 0,
+            termios_locked: KTermios::default(),
             session: None,
             pgrp: None,
             packet: false,
@@ -474,11 +586,55 @@ impl Pty {
             (st.slave_opens == 0, st.session.take(), st.pgrp.take())
         };
         self.queue.notify();
+        self.slave_hung_up(session, pgrp);
+        if free {
+            self.free();
+        }
+    }
+
+    /// Hangs up `end` (Linux's `tty_vhangup`, for TIOCVHANGUP and
+    /// vhangup(2)): the descriptions open on it become hung up, its line
+    /// discipline starts afresh with the default termios (the pty driver's
+    /// TTY_DRIVER_RESET_TERMIOS) and what waited in it is dropped. For
+    /// the slave, the session it controls loses it as when the master
+    /// closes. Later opens get a working terminal.
+    pub(crate) fn vhangup(self: &Arc<Self>, end: End) {
+        let (session, pgrp) = {
+            let mut st = self.state.lock();
+            match end {
+                End::Slave => {
+                    st.slave_hangups = st.slave_hangups.wrapping_add(1);
+                    st.slave = Ldisc::new(ldisc::slave_termios());
+                    // pty_flush_buffer: the other end's flip buffer.
+                    st.to_master.clear();
+                    st.pktstatus = 0;
+                    st.pump();
+                    (st.session.take(), st.pgrp.take())
+                }
+                End::Master => {
+                    st.master_hangups = st.master_hangups.wrapping_add(1);
+                    st.master = Ldisc::new(ldisc::master_termios());
+                    st.to_slave.clear();
+                    st.pump();
+                    (None, None)
+                }
+            }
+        };
+        self.queue.notify();
+        if end == End::Slave {
+            self.slave_hung_up(session, pgrp);
+        }
+    }
+
+    /// After the slave hung up: the session it controlled (`session`,
+    /// foreground group `pgrp`) loses it, and console output redirected
+    /// to it goes back to the console.
+    fn slave_hung_up(self: &Arc<Self>, session: Option<Pid>, pgrp: Option<Pid>) {
         if let Some(k) = self.kernel() {
             job::hangup(&k, self, session, pgrp);
         }
-        if free {
-            self.free();
+        if let Some(t) = self.table.upgrade() {
+            console::unredirect_from(&t, self);
         }
     }
 

@@ -10,7 +10,7 @@ use veil_abi::flags::*;
 use veil_abi::termios::{TIOCPKT_DATA, TOSTOP, VMIN, VTIME};
 use veil_abi::Errno;
 
-use super::{job, End, NodeAttr, Pty};
+use super::{console, job, End, Handle, NodeAttr, Pty};
 use crate::host::WakeReason;
 use crate::task::Task;
 use crate::vfs::node::{FileOps, PollMask};
@@ -20,11 +20,14 @@ use crate::vfs::OpenFile;
 /// The master side of a pty: the file `/dev/ptmx` opens.
 pub struct MasterFile {
     pty: Arc<Pty>,
+    h: Handle,
 }
 
-/// A slave side description: `/dev/pts/N` or `/dev/tty`.
+/// A slave side description: `/dev/pts/N`, `/dev/tty` or
+/// `/dev/console`.
 pub struct SlaveFile {
     pty: Arc<Pty>,
+    h: Handle,
 }
 
 impl MasterFile {
@@ -55,7 +58,8 @@ pub fn open_ptmx(task: &Task) -> Result<Arc<MasterFile>, Errno> {
         ctime: now,
     };
     let pty = table.alloc(&task.kernel, node)?;
-    Ok(Arc::new(MasterFile { pty }))
+    let h = pty.state.lock().handle(End::Master, false);
+    Ok(Arc::new(MasterFile { pty, h }))
 }
 
 /// Opens the slave of `pty` with `flags` (Linux's `tty_reopen` and
@@ -69,7 +73,17 @@ pub fn open_slave(
     flags: u32,
     dev_tty: bool,
 ) -> Result<Arc<SlaveFile>, Errno> {
-    {
+    open_slave_as(task, pty, flags, dev_tty, false)
+}
+
+fn open_slave_as(
+    task: &Task,
+    pty: &Arc<Pty>,
+    flags: u32,
+    dev_tty: bool,
+    console: bool,
+) -> Result<Arc<SlaveFile>, Errno> {
+    let h = {
         let mut st = pty.state.lock();
         if st.slave_exclusive && !task.creds.capable(CAP_SYS_ADMIN) {
             return Err(Errno::EBUSY);
@@ -79,9 +93,13 @@ pub fn open_slave(
         }
         st.slave_opens += 1;
         st.slave_closed = false;
-    }
+        st.handle(End::Slave, console)
+    };
     pty.queue.notify();
-    let file = Arc::new(SlaveFile { pty: pty.clone() });
+    let file = Arc::new(SlaveFile {
+        pty: pty.clone(),
+        h,
+    });
     if !dev_tty {
         job::open_acquire(task, pty, flags);
     }
@@ -97,20 +115,29 @@ pub fn open_current_tty(task: &Task, flags: u32) -> Result<Arc<SlaveFile>, Errno
 
 /// Opens `/dev/console`: the slave of the sandbox's console pty (`ENXIO`
 /// without one). As on Linux, opening the console never makes it the
-/// controlling terminal.
+/// controlling terminal; its writes go where TIOCCONS redirected them.
 pub fn open_console(task: &Task, flags: u32) -> Result<Arc<SlaveFile>, Errno> {
     let pty = task.kernel.console.get().cloned().ok_or(Errno::ENXIO)?;
-    open_slave(task, &pty, flags, true)
+    open_slave_as(task, &pty, flags, true, true)
 }
 
 /// The pair and end behind a description, if it is a pty file.
 pub(crate) fn tty_of(ops: &dyn FileOps) -> Option<(&Arc<Pty>, End)> {
+    handle_of(ops).map(|(p, h)| (p, h.end))
+}
+
+/// The pair and the description's handle on it, if it is a pty file.
+pub(crate) fn handle_of(ops: &dyn FileOps) -> Option<(&Arc<Pty>, Handle)> {
     let any = ops.as_any();
     if let Some(m) = any.downcast_ref::<MasterFile>() {
-        return Some((&m.pty, End::Master));
+        return Some((&m.pty, m.h));
     }
-    any.downcast_ref::<SlaveFile>()
-        .map(|s| (&s.pty, End::Slave))
+    any.downcast_ref::<SlaveFile>().map(|s| (&s.pty, s.h))
+}
+
+/// True if `ops` is a hung-up pty description.
+pub(crate) fn is_hung_up(ops: &dyn FileOps) -> bool {
+    handle_of(ops).is_some_and(|(pty, h)| pty.state.lock().is_hung_up(h))
 }
 
 /// What one attempt at reading found.
@@ -127,9 +154,10 @@ enum Step {
 
 /// One attempt at reading up to `nr` bytes (in all) from `end` into
 /// `got` (Linux's `n_tty_read` loop body).
-fn read_step(pty: &Arc<Pty>, end: End, nr: usize, got: &mut Vec<u8>) -> Result<Step, Errno> {
+fn read_step(pty: &Arc<Pty>, h: Handle, nr: usize, got: &mut Vec<u8>) -> Result<Step, Errno> {
+    let end = h.end;
     pty.with(|st| {
-        if end == End::Slave && st.hung_up {
+        if st.is_hung_up(h) {
             return Ok(Step::HungUp);
         }
         let packet = end == End::Master && st.packet;
@@ -177,21 +205,22 @@ fn read_step(pty: &Arc<Pty>, end: End, nr: usize, got: &mut Vec<u8>) -> Result<S
 /// closed reads `EIO` once drained. A signal ends the wait with what was
 /// read, or `ERESTARTSYS`.
 pub fn read(task: &Task, file: &OpenFile, nr: usize) -> Option<Result<Vec<u8>, Errno>> {
-    let (pty, end) = tty_of(&*file.ops)?;
-    Some(read_tty(task, file, pty, end, nr))
+    let (pty, h) = handle_of(&*file.ops)?;
+    Some(read_tty(task, file, pty, h, nr))
 }
 
 fn read_tty(
     task: &Task,
     file: &OpenFile,
     pty: &Arc<Pty>,
-    end: End,
+    h: Handle,
     nr: usize,
 ) -> Result<Vec<u8>, Errno> {
+    let end = h.end;
+    if pty.state.lock().is_hung_up(h) {
+        return Ok(Vec::new());
+    }
     if end == End::Slave {
-        if pty.state.lock().hung_up {
-            return Ok(Vec::new());
-        }
         job::check_change(task, pty, SIGTTIN)?;
     }
     let mut got = Vec::new();
@@ -220,7 +249,7 @@ fn read_tty(
     let nonblock = file.flags() & O_NONBLOCK != 0;
     let partial = |got: Vec<u8>, e: Errno| if got.is_empty() { Err(e) } else { Ok(got) };
     loop {
-        match read_step(pty, end, nr, &mut got) {
+        match read_step(pty, h, nr, &mut got) {
             Err(e) => return partial(got, e),
             Ok(Step::Status) | Ok(Step::HungUp) => return Ok(got),
             Ok(Step::Copied) => {
@@ -244,14 +273,15 @@ fn read_tty(
         pty.queue.register(&task.blocker);
         let ready = {
             let st = pty.state.lock();
-            match end {
-                End::Master => {
-                    st.master.input_available(false)
-                        || st.slave_closed
-                        || (st.packet && st.pktstatus != 0)
+            st.is_hung_up(h)
+                || match end {
+                    End::Master => {
+                        st.master.input_available(false)
+                            || st.slave_closed
+                            || (st.packet && st.pktstatus != 0)
+                    }
+                    End::Slave => st.slave.input_available(false),
                 }
-                End::Slave => st.slave.input_available(false) || st.hung_up,
-            }
         };
         let reason = if ready {
             WakeReason::Woken
@@ -274,14 +304,25 @@ fn read_tty(
 
 /// Job control before a write to the pty file of `file` (n_tty_write):
 /// with TOSTOP, a background process writing to its controlling terminal
-/// gets SIGTTOU. Other files pass.
+/// gets SIGTTOU. A console write is checked against the terminal it is
+/// redirected to, and never if it is not redirected (Linux skips
+/// `redirected_tty_write`). Other files pass.
 pub fn write_check(task: &Task, file: &OpenFile) -> Result<(), Errno> {
-    let Some((pty, End::Slave)) = tty_of(&*file.ops) else {
+    let Some((pty, h)) = handle_of(&*file.ops) else {
         return Ok(());
     };
+    if h.console {
+        return match console::redirect_of(pty) {
+            Some(target) => write_check(task, &target),
+            None => Ok(()),
+        };
+    }
+    if h.end != End::Slave {
+        return Ok(());
+    }
     let tostop = {
         let st = pty.state.lock();
-        !st.hung_up && st.slave.termios().c_lflag & TOSTOP != 0
+        !st.is_hung_up(h) && st.slave.termios().c_lflag & TOSTOP != 0
     };
     if tostop {
         job::check_change(task, pty, SIGTTOU)?;
@@ -295,7 +336,7 @@ const HUNG_UP_POLL: PollMask = POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDNORM
 impl FileOps for MasterFile {
     fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
         let mut got = Vec::new();
-        if let Step::Empty = read_step(&self.pty, End::Master, buf.len(), &mut got)? {
+        if let Step::Empty = read_step(&self.pty, self.h, buf.len(), &mut got)? {
             return Err(Errno::EAGAIN);
         }
         buf[..got.len()].copy_from_slice(&got);
@@ -303,7 +344,12 @@ impl FileOps for MasterFile {
     }
 
     fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
-        self.pty.with(|st| st.write(End::Master, buf))
+        self.pty.with(|st| {
+            if st.is_hung_up(self.h) {
+                return Err(Errno::EIO);
+            }
+            st.write(End::Master, buf)
+        })
     }
 
     fn seekable(&self) -> bool {
@@ -315,6 +361,7 @@ impl FileOps for MasterFile {
     }
 
     fn ioctl(&self, task: &mut Task, cmd: u32, arg: u64) -> Result<u64, Errno> {
+        hung_up_ioctl(&self.pty, self.h, cmd)?;
         super::ioctl::ioctl(task, &self.pty, End::Master, cmd, arg)
     }
 
@@ -324,6 +371,9 @@ impl FileOps for MasterFile {
 
     fn poll(&self) -> PollMask {
         let st = self.pty.state.lock();
+        if st.is_hung_up(self.h) {
+            return HUNG_UP_POLL;
+        }
         let mut m = 0;
         if st.master.input_available(true) {
             m |= POLLIN | POLLRDNORM;
@@ -353,10 +403,23 @@ impl FileOps for MasterFile {
     }
 }
 
+/// A hung-up description answers every ioctl `EIO`, TIOCSPGRP `ENOTTY`
+/// (Linux's `hung_up_tty_ioctl`).
+fn hung_up_ioctl(pty: &Pty, h: Handle, cmd: u32) -> Result<(), Errno> {
+    if pty.state.lock().is_hung_up(h) {
+        return Err(if cmd == TIOCSPGRP {
+            Errno::ENOTTY
+        } else {
+            Errno::EIO
+        });
+    }
+    Ok(())
+}
+
 impl FileOps for SlaveFile {
     fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
         let mut got = Vec::new();
-        if let Step::Empty = read_step(&self.pty, End::Slave, buf.len(), &mut got)? {
+        if let Step::Empty = read_step(&self.pty, self.h, buf.len(), &mut got)? {
             return Err(Errno::EAGAIN);
         }
         buf[..got.len()].copy_from_slice(&got);
@@ -364,8 +427,13 @@ impl FileOps for SlaveFile {
     }
 
     fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        if self.h.console {
+            if let Some(target) = console::redirect_of(&self.pty) {
+                return target.ops.write(buf, 0);
+            }
+        }
         self.pty.with(|st| {
-            if st.hung_up {
+            if st.is_hung_up(self.h) {
                 return Err(Errno::EIO);
             }
             st.write(End::Slave, buf)
@@ -381,13 +449,7 @@ impl FileOps for SlaveFile {
     }
 
     fn ioctl(&self, task: &mut Task, cmd: u32, arg: u64) -> Result<u64, Errno> {
-        if self.pty.state.lock().hung_up {
-            return Err(if cmd == TIOCSPGRP {
-                Errno::ENOTTY
-            } else {
-                Errno::EIO
-            });
-        }
+        hung_up_ioctl(&self.pty, self.h, cmd)?;
         super::ioctl::ioctl(task, &self.pty, End::Slave, cmd, arg)
     }
 
@@ -396,16 +458,26 @@ impl FileOps for SlaveFile {
     }
 
     fn poll(&self) -> PollMask {
-        let st = self.pty.state.lock();
-        if st.hung_up {
-            return HUNG_UP_POLL;
-        }
-        let mut m = 0;
-        if st.slave.input_available(true) {
-            m |= POLLIN | POLLRDNORM;
-        }
-        if st.write_room(End::Slave) {
-            m |= POLLOUT | POLLWRNORM;
+        let mut m = {
+            let st = self.pty.state.lock();
+            if st.is_hung_up(self.h) {
+                return HUNG_UP_POLL;
+            }
+            let mut m = 0;
+            if st.slave.input_available(true) {
+                m |= POLLIN | POLLRDNORM;
+            }
+            if st.write_room(End::Slave) {
+                m |= POLLOUT | POLLWRNORM;
+            }
+            m
+        };
+        if self.h.console {
+            // Writes go to the redirect: so does the room for them.
+            if let Some(target) = console::redirect_of(&self.pty) {
+                let out = POLLOUT | POLLWRNORM | POLLERR | POLLHUP;
+                m = (m & !out) | (target.ops.poll() & out);
+            }
         }
         m
     }

@@ -18,9 +18,15 @@
 //! partial read. Programs using SIGIO read until `EAGAIN`, so an extra
 //! signal costs a wasted read, never a lost one.
 //!
-//! Left out: the permission check between the owner-setter's credentials
-//! and the target (`sigio_perm`); every process in the sandbox may be an
-//! owner.
+//! Setting an owner records the setter's real and effective uid (Linux's
+//! `f_modown`); a signal then reaches a target only if that euid is root's
+//! or either uid is the target's real or saved uid (`sigio_perm`), checked
+//! per process of a group owner (its leader's credentials, as Linux's
+//! `send_sigio_to_task`) and against the thread itself for a thread
+//! owner. A description without an owner gets one when `O_ASYNC` is set
+//! on a terminal (the foreground group of a slave's controlling session,
+//! else the caller: Linux's `__tty_fasync`) and on `F_NOTIFY` (the
+//! caller).
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -63,6 +69,10 @@ pub struct Fown {
     pub id: Pid,
     /// `F_SETSIG`'s signal; 0 for plain SIGIO.
     pub signum: u32,
+    /// The real uid of whoever set the owner.
+    pub uid: u32,
+    /// Their effective uid.
+    pub euid: u32,
 }
 
 impl Fown {
@@ -105,7 +115,44 @@ pub fn set_owner(task: &Task, file: &OpenFile, kind: i32, id: i64) -> Result<(),
     let mut o = file.fown.lock();
     o.kind = kind;
     o.id = id;
+    if id != 0 {
+        o.uid = task.creds.uid;
+        o.euid = task.creds.euid;
+    }
     Ok(())
+}
+
+/// Gives `file` the owner `kind` / `id` if it has none, recorded with the
+/// caller's credentials (Linux's `__f_setown` without force).
+pub fn own_if_unset(task: &Task, file: &OpenFile, kind: i32, id: Pid) {
+    let mut o = file.fown.lock();
+    if o.id == 0 {
+        o.kind = kind;
+        o.id = id;
+        o.uid = task.creds.uid;
+        o.euid = task.creds.euid;
+    }
+}
+
+/// Linux's `sigio_perm`: may an owner set by `owner`'s setter signal a
+/// task with real, effective and saved uids `ids`?
+fn sigio_perm(owner: &Fown, ids: (u32, u32, u32)) -> bool {
+    let (uid, _, suid) = ids;
+    owner.euid == 0
+        || owner.euid == suid
+        || owner.euid == uid
+        || owner.uid == suid
+        || owner.uid == uid
+}
+
+/// The uids of the thread `dest` names in `tg` (its leader for the
+/// whole group).
+fn target_ids(tg: &crate::task::ThreadGroup, dest: Dest) -> Option<(u32, u32, u32)> {
+    let sig = tg.signals.lock();
+    match dest {
+        Dest::Thread(tid) => sig.threads.iter().find(|t| t.tid == tid).map(|t| t.ids),
+        _ => sig.threads.first().map(|t| t.ids),
+    }
 }
 
 /// `F_SETOWN`'s argument: a pid, or a negated process group.
@@ -135,6 +182,11 @@ impl Watcher for AsyncWatch {
         let (Some(kernel), Some(file)) = (self.kernel.upgrade(), self.file.upgrade()) else {
             return;
         };
+        // A hung-up terminal description is out of the async list
+        // (Linux's `__tty_hangup` calls `__tty_fasync(-1, filp, 0)`).
+        if crate::tty::is_hung_up_file(&*file.ops) {
+            return;
+        }
         let now = file.ops.poll();
         let before = self.last.swap(now, Ordering::Relaxed);
         let rose = now & !before;
@@ -192,6 +244,9 @@ pub fn send(kernel: &Kernel, owner: Fown, reason: i32, fd: i32) {
             .collect(),
     };
     for (tg, dest) in targets {
+        if !target_ids(&tg, dest).is_some_and(|ids| sigio_perm(&owner, ids)) {
+            continue;
+        }
         if owner.signum != 0 {
             let mut info = Siginfo {
                 signo: owner.signum as i32,
@@ -220,6 +275,10 @@ pub fn update(task: &Task, file: &Arc<OpenFile>, fd: i32) {
     let mut slot = file.fasync.lock();
     match (on, slot.is_some()) {
         (true, false) => {
+            if file.ops.is_tty() {
+                let (kind, id) = crate::tty::fasync_owner(task, &*file.ops);
+                own_if_unset(task, file, kind, id);
+            }
             let Some(queue) = file.ops.wait_queue() else {
                 return;
             };
@@ -245,3 +304,32 @@ pub fn update(task: &Task, file: &Arc<OpenFile>, fd: i32) {
 
 /// A description's watcher slot ([`OpenFile`]'s `fasync`).
 pub type AsyncSlot = Mutex<Option<Arc<AsyncWatch>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_by(uid: u32, euid: u32) -> Fown {
+        Fown {
+            kind: F_OWNER_PID,
+            id: 1,
+            signum: 0,
+            uid,
+            euid,
+        }
+    }
+
+    #[test]
+    fn sigio_perm_matches_the_setters_uids_against_real_and_saved() {
+        // Root's euid reaches anyone.
+        assert!(sigio_perm(&set_by(1000, 0), (5, 5, 5)));
+        // Either uid of the setter against the target's real or saved.
+        assert!(sigio_perm(&set_by(1000, 1000), (1000, 0, 0)));
+        assert!(sigio_perm(&set_by(1000, 1000), (0, 0, 1000)));
+        assert!(sigio_perm(&set_by(0, 1000), (0, 0, 0)));
+        assert!(sigio_perm(&set_by(7, 1000), (1000, 1000, 1000)));
+        // The target's effective uid does not count.
+        assert!(!sigio_perm(&set_by(1000, 1000), (0, 1000, 0)));
+        assert!(!sigio_perm(&set_by(1000, 1000), (0, 0, 0)));
+    }
+}

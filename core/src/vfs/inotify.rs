@@ -57,8 +57,13 @@
 //! go when the description is closed everywhere or F_NOTIFY(0) removes
 //! them.
 //!
-//! Left out: `IN_UNMOUNT` (watches on an unmounted filesystem stay until
-//! their inode goes), events for files opened by execve or through
+//! - When a filesystem's last mount goes (an unmount, one propagated from
+//!   a peer, or the last file of a lazily detached mount closed), each
+//!   watch on one of its inodes gets `IN_UNMOUNT` then `IN_IGNORED`
+//!   ([`Registry::unmounted`], called when the mount layer drops the
+//!   filesystem's [`super::mount::Super`]).
+//!
+//! Left out: events for files opened by execve or through
 //! /proc/<pid>/fd of another kind of file, `readv` of an inotify
 //! descriptor segment by segment (it reads into one buffer), lseek on one
 //! (`ESPIPE`; Linux's `noop_llseek` answers 0), and the `inotify` lines
@@ -297,7 +302,7 @@ impl Inotify {
         let reg = &self.registry;
         let mut d = reg.begin();
         d.sweep();
-        let r = d.add_watch(self, key, mask);
+        let r = d.add_watch(self, key, is_dir(attr), mask);
         d.finish();
         r
     }
@@ -405,6 +410,8 @@ struct Mark {
     mask: u32,
     excl_unlink: bool,
     oneshot: bool,
+    /// The inode is a directory (its `IN_UNMOUNT` carries `IN_ISDIR`).
+    dir: bool,
 }
 
 /// Where a dnotify mark's signals go.
@@ -557,6 +564,53 @@ impl Registry {
         }
         drop(cur);
         d.sweep();
+        d.finish();
+    }
+
+    /// The filesystem of device `dev` is gone (its last mount went):
+    /// every inotify watch on one of its inodes gets `IN_UNMOUNT` (with
+    /// `IN_ISDIR` on a directory), whatever its mask, then `IN_IGNORED`,
+    /// and dies, as Linux's `fsnotify_sb_delete` does; dnotify marks go
+    /// quietly.
+    pub fn unmounted(&self, dev: u64) {
+        if self.marks.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut d = self.begin();
+        let keys: Vec<InodeKey> =
+            d.st.by_inode
+                .range(InodeKey { dev, ino: 0 }..=InodeKey { dev, ino: u64::MAX })
+                .map(|(k, _)| *k)
+                .collect();
+        for key in keys {
+            let mut fired = Vec::new();
+            let mut gids = Vec::new();
+            for m in d.st.by_inode.get(&key).into_iter().flatten() {
+                gids.push(m.gid);
+                if let Some(g) = m.group.upgrade() {
+                    fired.push((g, m.wd, m.dir));
+                }
+            }
+            for (g, wd, dir) in fired {
+                let mask = if dir {
+                    IN_UNMOUNT | IN_ISDIR
+                } else {
+                    IN_UNMOUNT
+                };
+                let changed = g.queue.lock().push(Event {
+                    wd,
+                    mask,
+                    cookie: 0,
+                    name: Vec::new(),
+                });
+                if changed {
+                    d.wake(g);
+                }
+            }
+            for gid in gids {
+                d.remove_mark(key, gid);
+            }
+        }
         d.finish();
     }
 }
@@ -744,7 +798,13 @@ impl Delivery<'_> {
         }
     }
 
-    fn add_watch(&mut self, g: &Inotify, key: InodeKey, mask: u32) -> Result<i32, Errno> {
+    fn add_watch(
+        &mut self,
+        g: &Inotify,
+        key: InodeKey,
+        dir: bool,
+        mask: u32,
+    ) -> Result<i32, Errno> {
         let events = mask & IN_ALL_EVENTS;
         if let Some(m) = self
             .st
@@ -781,6 +841,7 @@ impl Delivery<'_> {
             mask: events,
             excl_unlink: mask & IN_EXCL_UNLINK != 0,
             oneshot: mask & IN_ONESHOT != 0,
+            dir,
         });
         self.reg.any.fetch_or(events, Ordering::AcqRel);
         self.reg.marks.fetch_add(1, Ordering::AcqRel);
@@ -1108,20 +1169,14 @@ pub fn dnotify(task: &Task, fd: i32, file: &Arc<OpenFile>, arg: u32) -> Result<(
                 mask: events,
                 excl_unlink: false,
                 oneshot: false,
+                dir: true,
             });
             reg.marks.fetch_add(1, Ordering::AcqRel);
         }
     }
     reg.any.fetch_or(events, Ordering::AcqRel);
     d.finish();
-    let mut o = file.fown.lock();
-    if o.id == 0 {
-        *o = super::fasync::Fown {
-            kind: super::fasync::F_OWNER_PID,
-            id: task.pid(),
-            signum: o.signum,
-        };
-    }
+    super::fasync::own_if_unset(task, file, super::fasync::F_OWNER_PID, task.pid());
     Ok(())
 }
 
@@ -1346,6 +1401,32 @@ mod tests {
                 (2, IN_MODIFY, 0, Vec::new()),
             ]
         );
+    }
+
+    #[test]
+    fn an_unmounted_filesystem_ends_every_watch_on_it() {
+        let reg = Registry::new();
+        let g = instance(&reg, 1);
+        let dir = Dentry::new_root(node(1, true));
+        let file = Dentry::new_root(node(2, false));
+        let wd_dir = watch(&g, &dir, IN_CREATE);
+        let wd_file = watch(&g, &file, IN_MODIFY);
+        // Another device: nothing.
+        reg.unmounted(8);
+        assert_eq!(events(&g), []);
+        reg.unmounted(7);
+        let mut got = events(&g);
+        got.sort_by_key(|e| e.0);
+        let mut want = alloc::vec![
+            (wd_dir, IN_UNMOUNT | IN_ISDIR, 0, Vec::new()),
+            (wd_dir, IN_IGNORED, 0, Vec::new()),
+            (wd_file, IN_UNMOUNT, 0, Vec::new()),
+            (wd_file, IN_IGNORED, 0, Vec::new()),
+        ];
+        want.sort_by_key(|e| e.0);
+        assert_eq!(got, want);
+        assert_eq!(g.rm_watch(wd_file), Err(Errno::EINVAL));
+        assert_eq!(reg.marks.load(Ordering::Acquire), 0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod inotify;
 pub mod lock;
 pub mod mount;
 pub mod node;
+pub mod nsfs;
 pub mod open;
 pub mod pagestore;
 pub mod pathops;

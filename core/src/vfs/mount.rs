@@ -23,12 +23,34 @@
 //! VFS before calling the filesystem). nosuid, nodev and noexec are
 //! recorded, shown and reported by statfs; [`Mount::check_exec`] and
 //! [`Mount::devices_allowed`] are what exec, mmap and open ask (not yet
-//! asked: exec, mmap and device opens do not check them). Propagation types (shared, slave,
-//! private, unbindable) and peer-group ids are recorded, copied by bind
-//! mounts and namespace copies as Linux copies them, checked where Linux
-//! checks them (pivot_root, MS_MOVE, binding an unbindable mount) and shown
-//! in /proc/self/mountinfo; mount and unmount events are not propagated
-//! between peers (left out: a sandbox's mounts start private).
+//! asked: exec, mmap and device opens do not check them).
+//!
+//! Propagation follows Documentation/filesystems/sharedsubtree.rst. Each
+//! mount has a [`Propagation`]: the peer group it belongs to when shared,
+//! the group it is a slave of, and whether it is unbindable. Peers and
+//! slaves are found by walking every namespace of the family (the first
+//! namespace and its copies share a `Shared` that lists them) for those
+//! ids, which is Linux's peer-group graph without the lists: a mount on a
+//! shared mount gets a group and is copied onto every peer and, as a
+//! slave copy, onto every slave, recursively (`Graph::propagation`, the
+//! walk of Linux's propagate_mnt); an unmount takes the mount each
+//! receiver has at the same place, unless that replica still has mounts
+//! of its own, and is `EBUSY` while a replica is in use
+//! (propagate_umount, propagate_mount_busy). MS_SLAVE makes a mount the
+//! slave of its former peers; the last member leaving a group hands the
+//! group's slaves to its own master. Bind mounts of a shared mount and
+//! namespace copies (unshare(CLONE_NEWNS)) keep the group, so they are
+//! peers of the original. Tree changes of a family are serialized by one
+//! lock, as Linux's namespace_sem. Left out: the mount-count limit, and
+//! moving a replica that covers an existing mount back down when it is
+//! unmounted (Linux's "topper" handling); such a replica stays.
+//!
+//! A detached tree (fsmount, open_tree(OPEN_TREE_CLONE)) lives in an
+//! anonymous namespace of the family whose root is the tree's top, so
+//! walks inside it cross its mounts as usual; propagation skips it (as
+//! Linux does) until move_mount attaches it, and its last descriptor's
+//! close dissolves it without propagation (dissolve_on_fput). Every
+//! mount also has a 64-bit [`Mount::unique_id`] for statmount/listmount.
 //!
 //! A filesystem mount(2) makes by type name comes from the
 //! [`FilesystemTypes`] the embedder installs (core has no filesystem of
@@ -180,6 +202,9 @@ pub struct Super {
     /// `MS_*` superblock flags ([`SB_FLAGS`]).
     flags: AtomicU64,
     fs: Option<Arc<dyn Filesystem>>,
+    /// Where to report that the filesystem is gone (inotify's
+    /// `IN_UNMOUNT`), once it was mounted or unmounted by a task.
+    unmount_watch: spin::Once<Weak<super::inotify::Registry>>,
 }
 
 impl Super {
@@ -196,7 +221,20 @@ impl Super {
             root,
             flags: AtomicU64::new(flags & SB_FLAGS),
             fs,
+            unmount_watch: spin::Once::new(),
         })
+    }
+
+    /// A filesystem instance made through [`FilesystemTypes`] (fsconfig's
+    /// FSCONFIG_CMD_CREATE), before any mount shows it.
+    pub fn create(fs_type: &str, source: &str, fs: Arc<dyn Filesystem>, flags: u64) -> Arc<Super> {
+        let root = Dentry::new_root(fs.root());
+        Super::new(fs_type, source, root, Some(fs), flags)
+    }
+
+    /// The filesystem type's name.
+    pub fn fs_type(&self) -> &str {
+        &self.fs_type
     }
 
     /// The `MS_*` superblock flags.
@@ -223,12 +261,27 @@ impl Super {
     pub fn root(&self) -> &Arc<Dentry> {
         &self.root
     }
+
+    /// Makes the end of this filesystem instance (when no mount shows it
+    /// any more) reach `watches`, which then sends `IN_UNMOUNT`.
+    pub fn report_unmount_to(&self, watches: &Arc<super::inotify::Registry>) {
+        self.unmount_watch.call_once(|| Arc::downgrade(watches));
+    }
 }
 
 impl Drop for Super {
     /// Breaks the dentry cache's parent/child cycles (see
-    /// [`Dentry::forget_all`]) once no mount shows the filesystem.
+    /// [`Dentry::forget_all`]) once no mount shows the filesystem, after
+    /// telling inotify (`IN_UNMOUNT`) if a task mounted or unmounted it.
     fn drop(&mut self) {
+        // A single-instance filesystem (sysfs) outlives this mount of it.
+        let last = self.fs.as_ref().is_none_or(|f| Arc::strong_count(f) == 1);
+        let watches = self.unmount_watch.get().and_then(Weak::upgrade);
+        if let (true, Some(watches)) = (last, watches) {
+            if let Ok(attr) = self.root.inode.attr() {
+                watches.unmounted(attr.dev);
+            }
+        }
         self.root.forget_all();
     }
 }
@@ -248,6 +301,12 @@ pub struct Propagation {
 pub struct Mount {
     /// Unique id (as in /proc/self/mountinfo and statx's mnt_id).
     pub id: u32,
+    /// The 64-bit id never reused while the Sentry runs (statx's
+    /// STATX_MNT_ID_UNIQUE, statmount, listmount), from
+    /// `MNT_UNIQUE_ID_OFFSET + 1` up as in Linux.
+    pub unique_id: u64,
+    /// Where the id goes back when the mount is dropped.
+    family: Weak<Shared>,
     /// The dentry the mount shows at its mountpoint.
     pub root: Arc<Dentry>,
     sb: Arc<Super>,
@@ -264,7 +323,7 @@ pub struct Mount {
 
 impl Mount {
     fn new(
-        id: u32,
+        family: Option<&Arc<Shared>>,
         root: Arc<Dentry>,
         sb: Arc<Super>,
         ns: Weak<MountNamespace>,
@@ -272,7 +331,9 @@ impl Mount {
         flags: u32,
     ) -> Arc<Mount> {
         Arc::new(Mount {
-            id,
+            id: family.map_or(0, |f| f.mount_ids.lock().alloc()),
+            unique_id: NEXT_UNIQUE_ID.fetch_add(1, Ordering::Relaxed),
+            family: family.map_or_else(Weak::new, Arc::downgrade),
             root,
             sb,
             ns: RwLock::new(ns),
@@ -290,7 +351,7 @@ impl Mount {
     /// id is 0; nothing can be mounted on it.
     pub fn internal(root: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<Mount> {
         let sb = Super::new(fs_type, source, root.clone(), None, 0);
-        Mount::new(0, root, sb, Weak::new(), None, mnt::RELATIME)
+        Mount::new(None, root, sb, Weak::new(), None, mnt::RELATIME)
     }
 
     /// The location this mount covers; `None` for a namespace's top mount
@@ -453,6 +514,14 @@ impl Mount {
     }
 }
 
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(f) = self.family.upgrade() {
+            f.mount_ids.lock().release(self.id);
+        }
+    }
+}
+
 /// `/a/b` from the components `[b, a]` (innermost first); `/` if none.
 pub(crate) fn join_path(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -500,16 +569,247 @@ pub fn path_within(loc: &Location, root: &Location) -> Option<Vec<u8>> {
 }
 
 /// Mount ids and peer-group ids, shared by a namespace and its copies,
-/// and the installed filesystem types.
+/// the installed filesystem types, and what propagation needs to see
+/// across the namespaces of one family (the first and its copies).
 struct Shared {
-    next_id: AtomicU32,
-    next_group: AtomicU32,
+    /// Mount ids (freed when a mount is dropped).
+    mount_ids: Mutex<IdPool>,
+    /// Peer group ids (freed when a group's last member leaves it).
+    group_ids: Mutex<IdPool>,
     types: spin::Once<Arc<dyn FilesystemTypes>>,
+    /// Every namespace of the family: peers and slaves may be in any.
+    namespaces: Mutex<Vec<Weak<MountNamespace>>>,
+    /// Held while a tree of the family changes (Linux's namespace_sem):
+    /// a propagated mount or unmount changes several trees at once.
+    tree: Mutex<()>,
 }
 
 impl Shared {
-    fn id(&self) -> u32 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// A new peer group id.
+    fn group(&self) -> u32 {
+        self.group_ids.lock().alloc()
+    }
+
+    fn register(&self, ns: &Arc<MountNamespace>) {
+        let mut all = self.namespaces.lock();
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(ns));
+    }
+}
+
+/// Numbers handed out lowest free first, from 1, as Linux's IDA gives
+/// mount and peer group ids (so a new mount can take a freed id, and
+/// mountinfo's order, by id, is Linux's).
+#[derive(Default)]
+struct IdPool {
+    /// The highest number handed out so far.
+    top: u32,
+    /// Numbers below `top` given back.
+    free: alloc::collections::BTreeSet<u32>,
+}
+
+impl IdPool {
+    fn alloc(&mut self) -> u32 {
+        match self.free.pop_first() {
+            Some(id) => id,
+            None => {
+                self.top += 1;
+                self.top
+            }
+        }
+    }
+
+    fn release(&mut self, id: u32) {
+        if id != 0 && id <= self.top {
+            self.free.insert(id);
+        }
+    }
+}
+
+/// Proof that the family's tree lock is held.
+struct TreeGuard<'a>(#[allow(dead_code)] spin::MutexGuard<'a, ()>);
+
+/// Sets `m`'s mountpoint to `at` (`m` being detached).
+fn hook(m: &Arc<Mount>, at: &Location) {
+    *m.mountpoint.write() = Some(at.clone());
+    at.mount.children.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Detaches `m` from its parent, in place.
+fn unhook(m: &Mount) -> Option<Location> {
+    let old = m.mountpoint.write().take();
+    if let Some(p) = &old {
+        p.mount.children.fetch_sub(1, Ordering::AcqRel);
+    }
+    old
+}
+
+/// The attached mounts of every namespace of a family, taken under the
+/// tree lock: what a propagation walk looks at. A mount's peers are the
+/// mounts with its group id; its slaves, those whose master is its group
+/// (the peer-group graph Linux keeps in `mnt_share` / `mnt_slave_list`).
+struct Graph {
+    /// Keeps the namespaces (whose lists hold the mounts) alive.
+    namespaces: Vec<Arc<MountNamespace>>,
+    mounts: Vec<Arc<Mount>>,
+}
+
+/// What a propagated copy is made from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The tree being attached.
+    Tree,
+    /// The copy made by an earlier step.
+    Copy(usize),
+}
+
+/// One receiver of a propagated mount: a copy of `source` goes on `at`,
+/// a peer of it or (`slave`) its slave.
+struct Step {
+    at: Arc<Mount>,
+    source: Source,
+    slave: bool,
+}
+
+impl Graph {
+    fn collect(shared: &Shared) -> Graph {
+        let namespaces: Vec<Arc<MountNamespace>> = shared
+            .namespaces
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut mounts = Vec::new();
+        for ns in &namespaces {
+            mounts.extend(ns.mounts.read().iter().cloned());
+        }
+        Graph { namespaces, mounts }
+    }
+
+    fn peers(&self, group: u32) -> impl Iterator<Item = &Arc<Mount>> + '_ {
+        self.mounts
+            .iter()
+            .filter(move |m| group != 0 && m.propagation().group == group)
+    }
+
+    fn slaves(&self, group: u32) -> impl Iterator<Item = &Arc<Mount>> + '_ {
+        self.mounts
+            .iter()
+            .filter(move |m| group != 0 && m.propagation().master == group)
+    }
+
+    /// The mounts that receive what is mounted on (`origin`, `dentry`), in
+    /// the order copies are made (Linux's propagate_mnt): `origin`'s
+    /// peers, then each slave (a slave group as a whole, its first member
+    /// getting the slave copy and the others peers of it), recursively.
+    /// A receiver whose root does not contain `dentry` gets nothing; its
+    /// slaves then receive from the nearest master that did.
+    fn propagation(&self, origin: &Arc<Mount>, dentry: &Arc<Dentry>) -> Vec<Step> {
+        let mut walk = Walk {
+            graph: self,
+            origin,
+            dentry,
+            steps: Vec::new(),
+            seen: Vec::new(),
+        };
+        let group = origin.propagation().group;
+        if group != 0 {
+            walk.group(group, Some(Source::Tree), Source::Tree);
+        }
+        walk.steps
+    }
+
+    /// The receivers alone (for an unmount).
+    fn receivers(&self, origin: &Arc<Mount>, dentry: &Arc<Dentry>) -> Vec<Arc<Mount>> {
+        self.propagation(origin, dentry)
+            .into_iter()
+            .map(|s| s.at)
+            .collect()
+    }
+
+    /// Takes `m` out of its peer group (Linux's do_make_slave for a mount
+    /// that leaves it): if it was the last member, the group's slaves
+    /// become slaves of `m`'s master, or have none.
+    fn leave_group(&self, shared: &Shared, m: &Mount) {
+        let p = m.propagation();
+        if p.group == 0 {
+            return;
+        }
+        let others = self.peers(p.group).any(|o| !core::ptr::eq(o.as_ref(), m));
+        if others {
+            return;
+        }
+        shared.group_ids.lock().release(p.group);
+        for s in &self.mounts {
+            let mut sp = s.prop.lock();
+            if sp.master == p.group {
+                sp.master = p.master;
+            }
+        }
+    }
+}
+
+/// True if `m` is in a detached tree: Linux propagates nothing into
+/// those (a detached copy of a shared mount is a peer that receives once
+/// it is attached).
+fn in_anon(m: &Mount) -> bool {
+    m.namespace().is_some_and(|n| n.anon)
+}
+
+/// A propagation walk in progress.
+struct Walk<'a> {
+    graph: &'a Graph,
+    origin: &'a Arc<Mount>,
+    dentry: &'a Arc<Dentry>,
+    steps: Vec<Step>,
+    /// The groups already walked.
+    seen: Vec<u32>,
+}
+
+impl Walk<'_> {
+    /// Visits peer group `group`: its members get copies that are peers
+    /// of `peer_of` (or, if `None`, the first gets a slave of `master`
+    /// and the others peers of that); then its slaves, with the group's
+    /// copy as their master.
+    fn group(&mut self, group: u32, mut peer_of: Option<Source>, master: Source) {
+        self.seen.push(group);
+        let graph = self.graph;
+        for p in graph.peers(group) {
+            if Arc::ptr_eq(p, self.origin) || !is_subdir(self.dentry, &p.root) || in_anon(p) {
+                continue;
+            }
+            match peer_of {
+                Some(source) => self.steps.push(Step {
+                    at: p.clone(),
+                    source,
+                    slave: false,
+                }),
+                None => {
+                    self.steps.push(Step {
+                        at: p.clone(),
+                        source: master,
+                        slave: true,
+                    });
+                    peer_of = Some(Source::Copy(self.steps.len() - 1));
+                }
+            }
+        }
+        let master = peer_of.unwrap_or(master);
+        for s in graph.slaves(group) {
+            let own = s.propagation().group;
+            if own != 0 {
+                if !self.seen.contains(&own) {
+                    self.group(own, None, master);
+                }
+            } else if !Arc::ptr_eq(s, self.origin) && is_subdir(self.dentry, &s.root) && !in_anon(s)
+            {
+                self.steps.push(Step {
+                    at: s.clone(),
+                    source: master,
+                    slave: true,
+                });
+            }
+        }
     }
 }
 
@@ -522,7 +822,16 @@ pub struct MountNamespace {
     rootfs: Arc<Mount>,
     /// The namespace's number, as `/proc/<pid>/ns/mnt` shows it.
     ns_id: u64,
+    /// An anonymous namespace: it holds a detached tree (fsmount,
+    /// open_tree(OPEN_TREE_CLONE)) whose top is `rootfs`.
+    anon: bool,
 }
+
+/// Linux's `MNT_UNIQUE_ID_OFFSET`: unique mount ids are above it, so
+/// they never look like the reused 32-bit ones.
+pub const MNT_UNIQUE_ID_OFFSET: u64 = 1 << 31;
+
+static NEXT_UNIQUE_ID: AtomicU64 = AtomicU64::new(MNT_UNIQUE_ID_OFFSET + 1);
 
 /// Namespace numbers: Linux numbers its namespaces from the proc inode
 /// allocator; the first mount namespace is 4026531841 there too.
@@ -550,14 +859,23 @@ impl MountNamespace {
     /// mount, on the hidden rootfs).
     pub fn new(root_fs: Arc<Dentry>, fs_type: &str, source: &str) -> Arc<MountNamespace> {
         let shared = Arc::new(Shared {
-            next_id: AtomicU32::new(1),
-            next_group: AtomicU32::new(1),
+            mount_ids: Mutex::new(IdPool::default()),
+            group_ids: Mutex::new(IdPool::default()),
             types: spin::Once::new(),
+            namespaces: Mutex::new(Vec::new()),
+            tree: Mutex::new(()),
         });
-        Arc::new_cyclic(|me| {
+        let ns = Arc::new_cyclic(|me| {
             let top = Dentry::new_root(Arc::new(RootfsInode));
             let rootfs_sb = Super::new("rootfs", "rootfs", top.clone(), None, 0);
-            let rootfs = Mount::new(shared.id(), top, rootfs_sb, me.clone(), None, mnt::RELATIME);
+            let rootfs = Mount::new(
+                Some(&shared),
+                top,
+                rootfs_sb,
+                me.clone(),
+                None,
+                mnt::RELATIME,
+            );
             rootfs.locked.store(true, Ordering::Release);
             let sb = Super::new(fs_type, source, root_fs.clone(), None, 0);
             let at = Location {
@@ -565,7 +883,7 @@ impl MountNamespace {
                 dentry: rootfs.root.clone(),
             };
             let root = Mount::new(
-                shared.id(),
+                Some(&shared),
                 root_fs,
                 sb,
                 me.clone(),
@@ -580,8 +898,11 @@ impl MountNamespace {
                 mounts: RwLock::new(alloc::vec![rootfs.clone(), root]),
                 rootfs,
                 ns_id: next_ns_id(),
+                anon: false,
             }
-        })
+        });
+        ns.shared.register(&ns);
+        ns
     }
 
     /// The namespace's number (`/proc/<pid>/ns/mnt`): unique while the
@@ -633,8 +954,9 @@ impl MountNamespace {
         if read_only {
             flags |= mnt::READONLY;
         }
-        let m = Mount::new(self.shared.id(), fs_root, sb, self.me.clone(), None, flags);
-        self.attach(&m, at);
+        let m = Mount::new(Some(&self.shared), fs_root, sb, Weak::new(), None, flags);
+        let g = self.lock_tree();
+        self.attach_tree(&g, core::slice::from_ref(&m), at, false);
         m
     }
 
@@ -651,22 +973,121 @@ impl MountNamespace {
     ) -> Arc<Mount> {
         let root = Dentry::new_root(fs.root());
         let sb = Super::new(fs_type, source, root.clone(), Some(fs), sb_flags);
-        let m = Mount::new(self.shared.id(), root, sb, self.me.clone(), None, mnt_flags);
-        self.attach(&m, at);
+        let m = Mount::new(Some(&self.shared), root, sb, Weak::new(), None, mnt_flags);
+        let g = self.lock_tree();
+        self.attach_tree(&g, core::slice::from_ref(&m), at, false);
         m
     }
 
-    /// Adds the detached `m` to this namespace on `at`.
-    fn attach(&self, m: &Arc<Mount>, at: &Location) {
-        let mut mounts = self.mounts.write();
-        *m.mountpoint.write() = Some(at.clone());
-        *m.ns.write() = self.me.clone();
-        at.mount.children.fetch_add(1, Ordering::AcqRel);
-        // Under a shared mount, a new mount is shared too.
-        if at.mount.propagation().group != 0 && m.prop.lock().group == 0 {
-            m.prop.lock().group = self.shared.next_group.fetch_add(1, Ordering::Relaxed);
+    fn lock_tree(&self) -> TreeGuard<'_> {
+        TreeGuard(self.shared.tree.lock())
+    }
+
+    /// Attaches the detached tree `tree` (its top first, the others hooked
+    /// below it, parents before children) on `at`, in this namespace, and
+    /// propagates a copy of it to every mount that receives from `at`'s
+    /// mount (Linux's attach_recursive_mnt): under a shared mount the
+    /// tree's mounts are shared too (new groups for those in none), and
+    /// the copies are their peers, or slaves where the receiver is a slave.
+    /// A copy goes beneath whatever the receiver already has mounted
+    /// there. With `moving` (MS_MOVE) the mounts are already listed here.
+    fn attach_tree(&self, _g: &TreeGuard, tree: &[Arc<Mount>], at: &Location, moving: bool) {
+        let steps = if at.mount.propagation().group != 0 {
+            for m in tree {
+                let mut p = m.prop.lock();
+                if p.group == 0 {
+                    p.group = self.shared.group();
+                }
+            }
+            Graph::collect(&self.shared).propagation(&at.mount, &at.dentry)
+        } else {
+            Vec::new()
+        };
+        hook(&tree[0], at);
+        self.adopt(tree, moving);
+        let mut copies: Vec<Vec<Arc<Mount>>> = Vec::with_capacity(steps.len());
+        for step in &steps {
+            let source: &[Arc<Mount>] = match step.source {
+                Source::Tree => tree,
+                Source::Copy(i) => &copies[i],
+            };
+            let shared = step.slave && step.at.propagation().group != 0;
+            let copy = self.copy_tree(source, step.slave, shared);
+            if let Some(ns) = step.at.namespace() {
+                let covering = step.at.child_at(&at.dentry);
+                hook(
+                    &copy[0],
+                    &Location {
+                        mount: step.at.clone(),
+                        dentry: at.dentry.clone(),
+                    },
+                );
+                if let Some(q) = covering {
+                    unhook(&q);
+                    hook(
+                        &q,
+                        &Location {
+                            mount: copy[0].clone(),
+                            dentry: copy[0].root.clone(),
+                        },
+                    );
+                }
+                ns.adopt(&copy, false);
+            }
+            copies.push(copy);
         }
-        mounts.push(m.clone());
+    }
+
+    /// Makes the mounts of `tree` this namespace's (and lists them, unless
+    /// `listed`).
+    fn adopt(&self, tree: &[Arc<Mount>], listed: bool) {
+        let mut mounts = self.mounts.write();
+        for m in tree {
+            *m.ns.write() = self.me.clone();
+            if !listed {
+                mounts.push(m.clone());
+            }
+        }
+    }
+
+    /// A detached copy of the tree `src` (top first, parents before
+    /// children) as propagation makes it (Linux's copy_tree with
+    /// CL_MAKE_SHARED, or CL_SLAVE): each copy a peer of its original, or
+    /// with `slave` a slave of the original's group, in a new group of its
+    /// own if `shared`.
+    fn copy_tree(&self, src: &[Arc<Mount>], slave: bool, shared: bool) -> Vec<Arc<Mount>> {
+        let mut out: Vec<Arc<Mount>> = Vec::with_capacity(src.len());
+        for (i, old) in src.iter().enumerate() {
+            let new = self.clone_mount(old, old.root.clone(), false);
+            let p = old.propagation();
+            *new.prop.lock() = if slave {
+                Propagation {
+                    group: if shared { self.shared.group() } else { 0 },
+                    master: p.group,
+                    unbindable: false,
+                }
+            } else {
+                Propagation {
+                    unbindable: false,
+                    ..p
+                }
+            };
+            if i > 0 {
+                if let Some(mp) = old.parent() {
+                    if let Some(j) = src.iter().position(|o| Arc::ptr_eq(o, &mp.mount)) {
+                        hook(
+                            &new,
+                            &Location {
+                                mount: out[j].clone(),
+                                dentry: mp.dentry,
+                            },
+                        );
+                    }
+                }
+            }
+            out.push(new);
+        }
+        out
     }
 
     /// The mounts attached directly on `m`.
@@ -737,7 +1158,7 @@ impl MountNamespace {
     /// filesystem; a peer of a shared `old` and a slave of its master.
     fn clone_mount(&self, old: &Mount, root: Arc<Dentry>, keep_lock: bool) -> Arc<Mount> {
         let m = Mount::new(
-            self.shared.id(),
+            Some(&self.shared),
             root,
             old.sb.clone(),
             Weak::new(),
@@ -752,15 +1173,23 @@ impl MountNamespace {
     }
 
     /// Bind mount: a copy of `src` (and, with `recursive`, of every mount
-    /// below it that is not unbindable) attached on `at`. The caller has
-    /// checked that both are in this namespace and that `src`'s mount is
-    /// bindable.
+    /// below it that is not unbindable) attached on `at`, with
+    /// propagation. The caller has checked that both are in this
+    /// namespace and that `src`'s mount is bindable.
     pub fn bind(&self, src: &Location, at: &Location, recursive: bool) -> Arc<Mount> {
+        let g = self.lock_tree();
+        let tree = self.copy_for_bind(src, recursive);
+        self.attach_tree(&g, &tree, at, false);
+        tree[0].clone()
+    }
+
+    /// The detached copy a bind mount attaches (Linux's __do_loopback):
+    /// top first, parents before children.
+    fn copy_for_bind(&self, src: &Location, recursive: bool) -> Vec<Arc<Mount>> {
         let top = self.clone_mount(&src.mount, src.dentry.clone(), false);
         let mut made: Vec<(Arc<Mount>, Arc<Mount>)> = alloc::vec![(src.mount.clone(), top.clone())];
-        let mut mounts = self.mounts.write();
         if recursive {
-            let tree = Self::subtree(&mounts, &src.mount);
+            let tree = Self::subtree(&self.mounts.read(), &src.mount);
             for old in tree.iter().skip(1) {
                 let Some(mp) = old.parent() else { continue };
                 let Some(parent) = made
@@ -779,73 +1208,240 @@ impl MountNamespace {
                     continue;
                 }
                 let new = self.clone_mount(old, old.root.clone(), true);
-                *new.mountpoint.write() = Some(Location {
-                    mount: parent.clone(),
-                    dentry: mp.dentry.clone(),
-                });
+                hook(
+                    &new,
+                    &Location {
+                        mount: parent,
+                        dentry: mp.dentry.clone(),
+                    },
+                );
                 made.push((old.clone(), new));
             }
         }
-        *top.mountpoint.write() = Some(at.clone());
-        let dest_shared = at.mount.propagation().group != 0;
-        for (_, new) in &made {
-            *new.ns.write() = self.me.clone();
-            if let Some(p) = new.parent() {
-                p.mount.children.fetch_add(1, Ordering::AcqRel);
-            }
-            if dest_shared && new.prop.lock().group == 0 {
-                new.prop.lock().group = self.shared.next_group.fetch_add(1, Ordering::Relaxed);
-            }
-            mounts.push(new.clone());
-        }
-        top
+        made.into_iter().map(|(_, n)| n).collect()
     }
 
-    /// Detaches `m` from its parent, in place (the caller holds the
-    /// namespace's write lock).
-    fn unhook(m: &Mount) -> Option<Location> {
-        let old = m.mountpoint.write().take();
-        if let Some(p) = &old {
-            p.mount.children.fetch_sub(1, Ordering::AcqRel);
-        }
-        old
+    /// True for an anonymous namespace (one holding a detached tree).
+    pub fn is_anon(&self) -> bool {
+        self.anon
     }
 
-    /// Unmounts `m` and every mount below it. Without `detach`, `EBUSY`
-    /// if anything but this call and the namespace refers to `m` (open
-    /// files, working or root directories, mounts on it); `m_refs` is how
-    /// many references the caller itself holds.
-    pub fn umount(&self, m: &Arc<Mount>, detach: bool, m_refs: usize) -> Result<(), Errno> {
-        let mut mounts = self.mounts.write();
-        if !m.in_namespace(self) {
+    /// The top of the detached tree an anonymous namespace holds (`None`
+    /// once it was attached or dissolved).
+    pub fn detached_top(&self) -> Option<Arc<Mount>> {
+        if !self.anon {
+            return None;
+        }
+        self.mounts
+            .read()
+            .first()
+            .filter(|m| Arc::ptr_eq(m, &self.rootfs))
+            .cloned()
+    }
+
+    /// An anonymous namespace of this family holding `tree` (top first).
+    fn new_anon(&self, _g: &TreeGuard, tree: Vec<Arc<Mount>>) -> Arc<MountNamespace> {
+        let ns = Arc::new_cyclic(|me: &Weak<MountNamespace>| {
+            for m in &tree {
+                *m.ns.write() = me.clone();
+            }
+            MountNamespace {
+                me: me.clone(),
+                shared: self.shared.clone(),
+                rootfs: tree[0].clone(),
+                mounts: RwLock::new(tree),
+                ns_id: next_ns_id(),
+                anon: true,
+            }
+        });
+        self.shared.register(&ns);
+        ns
+    }
+
+    /// fsmount(2): a detached mount of `sb` with the per-mount flags
+    /// `mnt_flags`, alone in a new anonymous namespace.
+    pub fn mount_detached(&self, sb: &Arc<Super>, mnt_flags: u32) -> Arc<MountNamespace> {
+        let m = Mount::new(
+            Some(&self.shared),
+            sb.root.clone(),
+            sb.clone(),
+            Weak::new(),
+            None,
+            mnt_flags,
+        );
+        let g = self.lock_tree();
+        self.new_anon(&g, alloc::vec![m])
+    }
+
+    /// open_tree(OPEN_TREE_CLONE): a detached copy of `src` (with
+    /// `recursive`, of the mounts below it too) in a new anonymous
+    /// namespace, as a bind mount would attach it (peers of shared
+    /// originals, not locked). The caller has checked that `src` is in
+    /// this namespace and bindable.
+    pub fn clone_detached(&self, src: &Location, recursive: bool) -> Arc<MountNamespace> {
+        let g = self.lock_tree();
+        let tree = self.copy_for_bind(src, recursive);
+        self.new_anon(&g, tree)
+    }
+
+    /// move_mount(2) of the detached tree `anon` holds onto `at` in this
+    /// namespace, with propagation as for a new mount there (the tree
+    /// leaves `anon` first, so that nothing propagates back into it).
+    /// `EINVAL` if it was attached already or, onto a shared mount, holds
+    /// an unbindable mount.
+    pub fn attach_detached(&self, anon: &MountNamespace, at: &Location) -> Result<(), Errno> {
+        let g = self.lock_tree();
+        let tree = core::mem::take(&mut *anon.mounts.write());
+        let bad = tree.is_empty()
+            || (at.mount.propagation().group != 0
+                && tree.iter().any(|t| t.propagation().unbindable));
+        if bad {
+            *anon.mounts.write() = tree;
             return Err(Errno::EINVAL);
         }
-        if m.locked() {
+        self.attach_tree(&g, &tree, at, false);
+        Ok(())
+    }
+
+    /// The last close of a detached tree's descriptor (Linux's
+    /// dissolve_on_fput): the mounts of this anonymous namespace go, as a
+    /// lazy unmount without propagation. Nothing happens once the tree
+    /// was attached.
+    pub fn dissolve(&self) {
+        if !self.anon {
+            return;
+        }
+        let _g = self.lock_tree();
+        let tree = core::mem::take(&mut *self.mounts.write());
+        if tree.is_empty() {
+            return;
+        }
+        let graph = Graph::collect(&self.shared);
+        for d in &tree {
+            graph.leave_group(&self.shared, d);
+            *d.prop.lock() = Propagation::default();
+        }
+        for d in &tree {
+            unhook(d);
+            *d.ns.write() = Weak::new();
+        }
+    }
+
+    /// mount_setattr(2)'s flag change: clears `clr` and sets `set` among
+    /// the per-mount flags of `m` (with `recursive`, of every mount below
+    /// it too).
+    pub fn set_attr(&self, m: &Arc<Mount>, set: u32, clr: u32, recursive: bool) {
+        let _g = self.lock_tree();
+        let targets = if recursive {
+            Self::subtree(&self.mounts.read(), m)
+        } else {
+            alloc::vec![m.clone()]
+        };
+        for t in targets {
+            t.set_flags((t.flags() & !clr) | set);
+        }
+    }
+
+    /// The mount of this namespace with unique id `id`.
+    pub fn find_unique(&self, id: u64) -> Option<Arc<Mount>> {
+        self.mounts
+            .read()
+            .iter()
+            .find(|m| m.unique_id == id)
+            .cloned()
+    }
+
+    /// The (not anonymous) namespace of this family numbered `ns_id`.
+    pub fn family_namespace(&self, ns_id: u64) -> Option<Arc<MountNamespace>> {
+        self.shared
+            .namespaces
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|n| n.ns_id == ns_id && !n.anon)
+    }
+
+    /// Unmounts `m` and every mount below it, and what propagation made
+    /// of them (Linux's umount_tree with propagate_umount): for each
+    /// mount taken, children first, the mount that each receiver of its
+    /// parent has at the same place goes too, unless it has mounts of its
+    /// own that stay. Without `detach`, `EBUSY` if anything but this call
+    /// and the namespace refers to `m` (open files, working or root
+    /// directories, mounts on it) or to one of the replicas that would
+    /// go; `m_refs` is how many references the caller itself holds.
+    /// Returns the mounts taken out, which the caller lets go of.
+    pub fn umount(
+        &self,
+        m: &Arc<Mount>,
+        detach: bool,
+        m_refs: usize,
+    ) -> Result<Vec<Arc<Mount>>, Errno> {
+        let _g = self.lock_tree();
+        if !m.in_namespace(self) || m.locked() {
             return Err(Errno::EINVAL);
         }
         if !detach && (m.has_children() || Arc::strong_count(m) > m_refs + 1) {
             return Err(Errno::EBUSY);
         }
-        let tree = Self::subtree(&mounts, m);
-        for t in &tree {
-            Self::unhook(t);
-            *t.ns.write() = Weak::new();
-            *t.prop.lock() = Propagation::default();
+        let graph = Graph::collect(&self.shared);
+        let mp = m.parent();
+        if let (false, Some(mp)) = (detach, &mp) {
+            for r in graph.receivers(&mp.mount, &mp.dentry) {
+                let Some(c) = r.child_at(&mp.dentry) else {
+                    continue;
+                };
+                // Held by its namespace, the graph and `c`.
+                if !c.has_children() && Arc::strong_count(&c) > 3 {
+                    return Err(Errno::EBUSY);
+                }
+            }
         }
-        mounts.retain(|x| !tree.iter().any(|t| Arc::ptr_eq(t, x)));
-        Ok(())
+        let mut doomed = Self::subtree(&self.mounts.read(), m);
+        let original = doomed.clone();
+        let is_doomed =
+            |doomed: &[Arc<Mount>], x: &Arc<Mount>| doomed.iter().any(|d| Arc::ptr_eq(d, x));
+        for x in original.iter().rev() {
+            let Some(xp) = x.parent() else { continue };
+            for r in graph.receivers(&xp.mount, &xp.dentry) {
+                let Some(c) = r.child_at(&xp.dentry) else {
+                    continue;
+                };
+                if c.locked() || is_doomed(&doomed, &c) {
+                    continue;
+                }
+                let keeps_children = graph.mounts.iter().any(|k| {
+                    k.parent().is_some_and(|p| Arc::ptr_eq(&p.mount, &c)) && !is_doomed(&doomed, k)
+                });
+                if !keeps_children {
+                    doomed.push(c);
+                }
+            }
+        }
+        for d in &doomed {
+            graph.leave_group(&self.shared, d);
+            *d.prop.lock() = Propagation::default();
+        }
+        for d in &doomed {
+            unhook(d);
+            *d.ns.write() = Weak::new();
+        }
+        for ns in &graph.namespaces {
+            ns.mounts.write().retain(|x| !is_doomed(&doomed, x));
+        }
+        Ok(doomed)
     }
 
-    /// MS_MOVE: moves `m` (with the mounts below it) onto `at`. The caller
-    /// has checked the namespace, the lock, that `m` is attached and that
-    /// the kinds of both ends match.
+    /// MS_MOVE: moves `m` (with the mounts below it) onto `at`, with
+    /// propagation as for a new mount there. The caller has checked the
+    /// namespace, the lock, that `m` is attached and that the kinds of
+    /// both ends match.
     pub fn move_mount(&self, m: &Arc<Mount>, at: &Location) -> Result<(), Errno> {
-        let mounts = self.mounts.write();
+        let g = self.lock_tree();
         let parent_shared = m.parent().is_some_and(|p| p.mount.propagation().group != 0);
         if parent_shared {
             return Err(Errno::EINVAL);
         }
-        let tree = Self::subtree(&mounts, m);
+        let tree = Self::subtree(&self.mounts.read(), m);
         if at.mount.propagation().group != 0 && tree.iter().any(|t| t.propagation().unbindable) {
             return Err(Errno::EINVAL);
         }
@@ -857,10 +1453,8 @@ impl MountNamespace {
             }
             p = cur.parent().map(|l| l.mount);
         }
-        Self::unhook(m);
-        *m.mountpoint.write() = Some(at.clone());
-        at.mount.children.fetch_add(1, Ordering::AcqRel);
-        drop(mounts);
+        unhook(m);
+        self.attach_tree(&g, &tree, at, true);
         Ok(())
     }
 
@@ -868,65 +1462,57 @@ impl MountNamespace {
     /// root mount `root_mnt` goes onto `put_old`, `new_mnt` onto the
     /// place `root_mnt` covered, and the lock goes with the root.
     pub fn pivot(&self, root_mnt: &Arc<Mount>, new_mnt: &Arc<Mount>, put_old: &Location) {
-        let _mounts = self.mounts.write();
-        Self::unhook(new_mnt);
-        let root_mp = Self::unhook(root_mnt);
+        let _g = self.lock_tree();
+        unhook(new_mnt);
+        let root_mp = unhook(root_mnt);
         if root_mnt.locked() {
             new_mnt.locked.store(true, Ordering::Release);
             root_mnt.locked.store(false, Ordering::Release);
         }
-        *root_mnt.mountpoint.write() = Some(put_old.clone());
-        put_old.mount.children.fetch_add(1, Ordering::AcqRel);
+        hook(root_mnt, put_old);
         if let Some(mp) = root_mp {
-            mp.mount.children.fetch_add(1, Ordering::AcqRel);
-            *new_mnt.mountpoint.write() = Some(mp);
+            hook(new_mnt, &mp);
         }
     }
 
     /// Changes the propagation of `m` (and, with `recursive`, of every
     /// mount below it) to `kind`: one of `MS_SHARED`, `MS_PRIVATE`,
-    /// `MS_SLAVE`, `MS_UNBINDABLE` (Linux's change_mnt_propagation).
+    /// `MS_SLAVE`, `MS_UNBINDABLE` (Linux's change_mnt_propagation). A
+    /// mount that leaves a group with peers left (in any namespace of the
+    /// family) becomes, with MS_SLAVE, their slave; one that was the
+    /// last of its group hands the group's slaves to its own master.
     pub fn set_propagation(&self, m: &Arc<Mount>, kind: u64, recursive: bool) {
-        let mounts = self.mounts.write();
+        let _g = self.lock_tree();
+        let graph = Graph::collect(&self.shared);
         let targets = if recursive {
-            Self::subtree(&mounts, m)
+            Self::subtree(&self.mounts.read(), m)
         } else {
             alloc::vec![m.clone()]
         };
         for t in &targets {
-            // Peers in other namespaces (copies made by unshare) are not
-            // seen here: namespaces do not know each other.
-            let peers = |group: u32| {
-                group != 0
-                    && mounts
-                        .iter()
-                        .any(|o| !Arc::ptr_eq(o, t) && o.propagation().group == group)
-            };
             let cur = t.propagation();
-            let next = match kind {
-                abi::MS_SHARED => Propagation {
-                    group: if cur.group != 0 {
-                        cur.group
-                    } else {
-                        self.shared.next_group.fetch_add(1, Ordering::Relaxed)
-                    },
+            if kind == abi::MS_SHARED {
+                let group = if cur.group != 0 {
+                    cur.group
+                } else {
+                    self.shared.group()
+                };
+                *t.prop.lock() = Propagation {
+                    group,
                     master: cur.master,
                     unbindable: false,
+                };
+                continue;
+            }
+            let has_peers = cur.group != 0 && graph.peers(cur.group).any(|o| !Arc::ptr_eq(o, t));
+            let master = if has_peers { cur.group } else { cur.master };
+            graph.leave_group(&self.shared, t);
+            *t.prop.lock() = match kind {
+                abi::MS_SLAVE => Propagation {
+                    group: 0,
+                    master,
+                    unbindable: cur.unbindable,
                 },
-                abi::MS_SLAVE => {
-                    // A member of a group with peers becomes their slave;
-                    // one alone in its group keeps its master, if any.
-                    let master = if peers(cur.group) {
-                        cur.group
-                    } else {
-                        cur.master
-                    };
-                    Propagation {
-                        group: 0,
-                        master,
-                        unbindable: false,
-                    }
-                }
                 abi::MS_UNBINDABLE => Propagation {
                     group: 0,
                     master: 0,
@@ -934,25 +1520,24 @@ impl MountNamespace {
                 },
                 _ => Propagation::default(),
             };
-            *t.prop.lock() = next;
         }
     }
 
     /// A copy of this namespace for unshare(CLONE_NEWNS) (Linux's
     /// copy_mnt_ns): new mounts over the same filesystems, keeping flags,
-    /// locks and propagation; `fs`'s root and working directory move to
-    /// the copies of their mounts.
+    /// locks and propagation (so the copy of a shared mount is a peer of
+    /// it, and of a slave a slave of the same master); `fs`'s root and
+    /// working directory move to the copies of their mounts.
     pub fn copy(&self, fs: &mut FsContext) -> Arc<MountNamespace> {
-        // Held throughout: the tree does not change while it is copied.
-        let guard = self.mounts.read();
-        let old = guard.clone();
+        let _g = self.lock_tree();
+        let old = self.mounts.read().clone();
         let shared = self.shared.clone();
         let new_ns = Arc::new_cyclic(|me: &Weak<MountNamespace>| {
             let pairs: Vec<(Arc<Mount>, Arc<Mount>)> = old
                 .iter()
                 .map(|o| {
                     let n = Mount::new(
-                        shared.id(),
+                        Some(&shared),
                         o.root.clone(),
                         o.sb.clone(),
                         me.clone(),
@@ -967,11 +1552,13 @@ impl MountNamespace {
             for (o, n) in &pairs {
                 if let Some(mp) = o.parent() {
                     if let Some((_, np)) = pairs.iter().find(|(x, _)| Arc::ptr_eq(x, &mp.mount)) {
-                        np.children.fetch_add(1, Ordering::AcqRel);
-                        *n.mountpoint.write() = Some(Location {
-                            mount: np.clone(),
-                            dentry: mp.dentry,
-                        });
+                        hook(
+                            n,
+                            &Location {
+                                mount: np.clone(),
+                                dentry: mp.dentry,
+                            },
+                        );
                     }
                 }
             }
@@ -993,9 +1580,10 @@ impl MountNamespace {
                 mounts: RwLock::new(pairs.into_iter().map(|(_, n)| n).collect()),
                 rootfs,
                 ns_id: next_ns_id(),
+                anon: false,
             }
         });
-        drop(guard);
+        self.shared.register(&new_ns);
         new_ns
     }
 }

@@ -402,6 +402,9 @@ pub trait MappingSpace: Send + Sync {
 #[derive(Default)]
 pub struct MappingSet {
     spaces: Mutex<Vec<Weak<dyn MappingSpace>>>,
+    /// Bumped by every add, so that an invalidation learns of spaces that
+    /// joined while it ran (a fork copying entries of the file).
+    added: core::sync::atomic::AtomicU64,
 }
 
 impl MappingSet {
@@ -417,6 +420,8 @@ impl MappingSet {
         g.retain(|w| w.strong_count() > 0);
         if !g.iter().any(|w| w.as_ptr() as *const () == me) {
             g.push(Arc::downgrade(space));
+            self.added
+                .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -437,18 +442,38 @@ impl MappingSet {
     /// Makes every address space drop its mappings of pages `[first,
     /// end)` (see [`MappingSpace::invalidate`]). Must be called with no
     /// lock held that a page fault takes (the file's own lock included).
+    ///
+    /// A space that joins while this runs is invalidated too: a fork
+    /// adds its child (under the parent's lock) before copying the
+    /// parent's entries, so a child that joined after the list was taken
+    /// may hold entries copied from a parent not yet invalidated.
     pub fn invalidate(&self, first: u64, end: u64, private_too: bool) {
+        use core::sync::atomic::Ordering;
         if first >= end {
             return;
         }
-        let live: Vec<Arc<dyn MappingSpace>> = self
-            .spaces
-            .lock()
-            .iter()
-            .filter_map(|w| w.upgrade())
-            .collect();
-        for s in live {
-            s.invalidate(self, first, end, private_too);
+        // Held, so that no new space can take a done one's address.
+        let mut done: Vec<Arc<dyn MappingSpace>> = Vec::new();
+        loop {
+            let (live, seen): (Vec<Arc<dyn MappingSpace>>, u64) = {
+                let g = self.spaces.lock();
+                let live = g
+                    .iter()
+                    .filter(|w| {
+                        let p = w.as_ptr() as *const ();
+                        !done.iter().any(|d| Arc::as_ptr(d) as *const () == p)
+                    })
+                    .filter_map(|w| w.upgrade())
+                    .collect();
+                (live, self.added.load(Ordering::Relaxed))
+            };
+            for s in live {
+                s.invalidate(self, first, end, private_too);
+                done.push(s);
+            }
+            if self.added.load(Ordering::Relaxed) == seen {
+                return;
+            }
         }
     }
 
@@ -595,6 +620,36 @@ mod tests {
         fn invalidate(&self, _set: &MappingSet, first: u64, end: u64, _private: bool) {
             self.0.lock().push((first, end));
         }
+    }
+
+    /// A space whose invalidation makes another join the set (a fork
+    /// copying entries meanwhile).
+    struct Forker {
+        child: Arc<dyn MappingSpace>,
+        seen: Mutex<u32>,
+    }
+
+    impl MappingSpace for Forker {
+        fn invalidate(&self, set: &MappingSet, _first: u64, _end: u64, _private: bool) {
+            *self.seen.lock() += 1;
+            set.add(&self.child);
+        }
+    }
+
+    #[test]
+    fn mapping_set_invalidates_spaces_that_join_meanwhile() {
+        let set = MappingSet::new();
+        let rc = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let child: Arc<dyn MappingSpace> = rc.clone();
+        let fp = Arc::new(Forker {
+            child,
+            seen: Mutex::new(0),
+        });
+        let parent: Arc<dyn MappingSpace> = fp.clone();
+        set.add(&parent);
+        set.invalidate(2, 5, true);
+        assert_eq!(*fp.seen.lock(), 1, "each space once");
+        assert_eq!(*rc.0.lock(), vec![(2, 5)], "the child that joined too");
     }
 
     #[test]
