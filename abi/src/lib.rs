@@ -14,6 +14,8 @@
 pub mod errno;
 #[allow(missing_docs)]
 pub mod flags;
+#[allow(missing_docs)]
+pub mod ipc;
 pub mod mount;
 #[allow(missing_docs)]
 pub mod socket;

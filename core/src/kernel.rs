@@ -51,6 +51,8 @@ pub struct Kernel {
     /// The first UTS namespace and the kernel log
     /// ([`crate::syscalls::admin`]).
     pub admin: crate::syscalls::admin::AdminState,
+    /// The first IPC namespace (System V IPC, [`crate::ipc`]).
+    pub ipc: Arc<crate::ipc::IpcNamespace>,
     table: Box<[Option<Handler>]>,
     /// Syscall numbers already reported as unimplemented (bitmap).
     unknown_logged: Mutex<Vec<u64>>,
@@ -117,6 +119,7 @@ impl Kernel {
             logger: parts.logger,
             admin: crate::syscalls::admin::AdminState::new(&parts.identity),
             identity: parts.identity,
+            ipc: crate::ipc::IpcNamespace::initial(),
             mounts: parts.mounts,
             options: parts.options,
             table: syscalls::build_table(),

@@ -24,6 +24,7 @@ pub mod futex;
 #[cfg(any(test, feature = "fuzz"))]
 pub mod fuzz_harness;
 pub mod host;
+pub mod ipc;
 pub mod kernel;
 pub mod loader;
 pub mod mm;

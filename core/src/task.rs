@@ -231,6 +231,12 @@ pub struct ThreadGroup {
     /// The UTS namespace the process made or inherited; `None`: the
     /// sandbox's first one (see [`crate::syscalls::admin`]).
     pub uts_ns: Mutex<Option<Arc<crate::syscalls::admin::UtsNamespace>>>,
+    /// The IPC namespace the process made or inherited; `None`: the
+    /// sandbox's first one (see [`crate::ipc`]).
+    pub ipc_ns: Mutex<Option<Arc<crate::ipc::IpcNamespace>>>,
+    /// The SEM_UNDO list, shared with CLONE_SYSVSEM children (see
+    /// [`crate::ipc::sem`]).
+    pub sysvsem: Mutex<Option<Arc<crate::ipc::sem::UndoList>>>,
     /// What /proc shows of this process to others (see [`ProcView`]).
     pub view: Mutex<ProcView>,
     /// The seccomp state of the group's threads (see [`crate::seccomp`]).
@@ -305,6 +311,8 @@ impl ThreadGroup {
             pm: crate::process::ProcState::default(),
             mnt_ns: Mutex::new(None),
             uts_ns: Mutex::new(None),
+            ipc_ns: Mutex::new(None),
+            sysvsem: Mutex::new(None),
             view: Mutex::new(ProcView::default()),
             seccomp: Default::default(),
         }

@@ -47,7 +47,9 @@
 //!   entropy_avail,poolsize},shmmax,shmall,shmmni,msgmax,msgmnb,msgmni,
 //!   sem}`, `sys/vm/{overcommit_memory,max_map_count,swappiness}`,
 //!   `sys/fs/{file-max,file-nr,nr_open,pipe-max-size,inotify/*}`,
-//!   `sys/net/core/somaxconn`.
+//!   `sys/net/core/somaxconn`;
+//! - `sysvipc/{shm,sem,msg}`: the System V IPC objects of the caller's IPC
+//!   namespace, in Linux's format (what `ipcs` reads).
 //!
 //! Mount options (each mount of proc is its own instance, as in Linux
 //! 5.8+): `hidepid=` decides per caller what it sees of other processes
@@ -81,6 +83,7 @@ use veil_abi::flags::{
 };
 use veil_abi::{Errno, Statfs, Timespec};
 use veil_core::host::Clock;
+use veil_core::ipc;
 use veil_core::kernel::Kernel;
 use veil_core::mm::MemoryManager;
 use veil_core::syscalls::admin;
@@ -530,6 +533,7 @@ enum DirKind {
     SysFsInotify,
     SysNet,
     SysNetCore,
+    Sysvipc,
     Pid(Arc<Snap>),
     Attr(Arc<Snap>),
     Ns(Arc<Snap>),
@@ -579,6 +583,9 @@ enum Global {
     Msgmnb,
     Msgmni,
     Sem,
+    SysvipcShm,
+    SysvipcSem,
+    SysvipcMsg,
     Swappiness,
     FileNr,
     InotifyMaxUserWatches,
@@ -708,6 +715,7 @@ const ROOT_ENTRIES: &[(&str, u64)] = &[
     ("stat", 8),
     ("swaps", 17),
     ("sys", 9),
+    ("sysvipc", 19),
     ("thread-self", 10),
     ("uptime", 11),
     ("version", 12),
@@ -716,6 +724,7 @@ const ROOT_ENTRIES: &[(&str, u64)] = &[
 
 const SYS_ENTRIES: &[(&str, u64)] = &[("fs", 20), ("kernel", 21), ("net", 23), ("vm", 22)];
 const SYS_NET_ENTRIES: &[(&str, u64)] = &[("core", 70)];
+const SYSVIPC_ENTRIES: &[(&str, u64)] = &[("msg", 98), ("sem", 99), ("shm", 100)];
 const SYS_NET_CORE_ENTRIES: &[(&str, u64)] = &[("somaxconn", 80)];
 const SYS_KERNEL_ENTRIES: &[(&str, u64)] = &[
     ("cap_last_cap", 30),
@@ -850,6 +859,7 @@ impl ProcInode {
             Node::Dir(DirKind::SysFsInotify) => SYS_FS_INOTIFY_ENTRIES,
             Node::Dir(DirKind::SysNet) => SYS_NET_ENTRIES,
             Node::Dir(DirKind::SysNetCore) => SYS_NET_CORE_ENTRIES,
+            Node::Dir(DirKind::Sysvipc) => SYSVIPC_ENTRIES,
             Node::Dir(DirKind::Pid(_)) => PID_ENTRIES,
             Node::Dir(DirKind::Ns(_)) => NS_KINDS,
             Node::Dir(DirKind::Attr(_)) => ATTR_ENTRIES,
@@ -875,6 +885,7 @@ impl ProcInode {
                 "stat" => g(Global::Stat),
                 "swaps" => g(Global::Swaps),
                 "sys" => Some((code, Node::Dir(DirKind::Sys))),
+                "sysvipc" => Some((code, Node::Dir(DirKind::Sysvipc))),
                 "thread-self" => Some((code, Node::Link(LinkKind::ThreadSelf))),
                 "uptime" => g(Global::Uptime),
                 "version" => g(Global::Version),
@@ -941,6 +952,12 @@ impl ProcInode {
             },
             Node::Dir(DirKind::SysNetCore) => match name {
                 "somaxconn" => g(Global::Somaxconn),
+                _ => None,
+            },
+            Node::Dir(DirKind::Sysvipc) => match name {
+                "msg" => g(Global::SysvipcMsg),
+                "sem" => g(Global::SysvipcSem),
+                "shm" => g(Global::SysvipcShm),
                 _ => None,
             },
             Node::Dir(DirKind::Ns(s)) => {
@@ -1543,6 +1560,7 @@ impl Inode for ProcInode {
                     | DirKind::SysFsInotify
                     | DirKind::SysNet
                     | DirKind::SysNetCore
+                    | DirKind::Sysvipc
             )
         )
     }
@@ -1732,6 +1750,11 @@ fn cpus(k: &Kernel) -> u32 {
     k.identity.cpus.max(1)
 }
 
+/// `/proc/sysvipc/*`: the objects of the caller's IPC namespace.
+fn sysvipc(cx: &Task, which: ipc::ProcFile) -> Vec<u8> {
+    ipc::proc_text(&ipc::ns_of(&cx.kernel, &cx.tg), which).into_bytes()
+}
+
 fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
     let k = &cx.kernel;
     let id = &k.identity;
@@ -1763,6 +1786,9 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         Global::Msgmnb => line("16384"),
         Global::Msgmni => line("32000"),
         Global::Sem => line("32000\t1024000000\t500\t32000"),
+        Global::SysvipcShm => sysvipc(cx, ipc::ProcFile::Shm),
+        Global::SysvipcSem => sysvipc(cx, ipc::ProcFile::Sem),
+        Global::SysvipcMsg => sysvipc(cx, ipc::ProcFile::Msg),
         Global::Swappiness => line("60"),
         Global::FileNr => line(&format!("{}\t0\t{FILE_MAX}", open_files(k))),
         Global::InotifyMaxUserWatches => line(&MAX_USER_WATCHES.to_string()),

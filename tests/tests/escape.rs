@@ -338,6 +338,7 @@ const PROC_NAMES: &[&str] = &[
     "stat",
     "swaps",
     "sys",
+    "sysvipc",
     "thread-self",
     "uptime",
     "version",

@@ -88,3 +88,17 @@ fn util_linux_mount_propagation_findmnt_unshare_nsenter() {
         ],
     );
 }
+
+/// util-linux's ipcmk, ipcs (lists, limits, summary, details, creators,
+/// times, pids) and ipcrm on System V IPC objects, in a new IPC namespace
+/// of the script's own (`unshare --ipc`), natively and in the sandbox.
+#[test]
+fn util_linux_ipcmk_ipcs_ipcrm_in_a_new_ipc_namespace() {
+    run_script(
+        "sysv_ipc_tools.sh",
+        &[
+            ("ipcmk", "apt-get install util-linux"),
+            ("unshare", "apt-get install util-linux"),
+        ],
+    );
+}

@@ -35,6 +35,7 @@ pub mod signal;
 pub mod socket;
 pub mod splice;
 pub mod strace;
+pub mod sysv;
 pub mod timers;
 pub mod xattr;
 
@@ -78,6 +79,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| mount_api::handler(nr))
         .or_else(|| admin::handler(nr))
         .or_else(|| seccomp::handler(nr))
+        .or_else(|| sysv::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

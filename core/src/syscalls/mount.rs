@@ -31,10 +31,11 @@
 //! moves the root and working directory of every process that had them at
 //! the old root. unshare serves CLONE_FILES, CLONE_FS, CLONE_NEWNS (a copy
 //! of the caller's mount namespace, see [`crate::vfs::mount`]),
-//! CLONE_NEWUTS (see [`super::admin`]) and CLONE_SYSVSEM; the thread, signal-handler and memory flags succeed in a
+//! CLONE_NEWUTS (see [`super::admin`]), CLONE_NEWIPC (a new, empty IPC
+//! namespace, see [`crate::ipc`]) and CLONE_SYSVSEM; the thread, signal-handler and memory flags succeed in a
 //! single-threaded process (`EINVAL` otherwise, as Linux); other namespace
 //! kinds answer `EINVAL` as a kernel built without them does (`EPERM`
-//! first without CAP_SYS_ADMIN). setns joins the mount and UTS
+//! first without CAP_SYS_ADMIN). setns joins the mount, UTS and IPC
 //! namespaces of a namespace file or a pidfd (see `sys_setns`).
 
 use alloc::sync::Arc;
@@ -546,8 +547,8 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
             .note_unsupported("unshare: user namespaces (EINVAL)");
         return Err(Errno::EINVAL);
     }
-    let other_ns = CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
-    if f & (CLONE_NEWNS | CLONE_NEWUTS | other_ns) != 0 {
+    let other_ns = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME;
+    if f & (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | other_ns) != 0 {
         if !t.creds.capable(CAP_SYS_ADMIN) {
             return Err(Errno::EPERM);
         }
@@ -578,6 +579,11 @@ fn sys_unshare(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     if f & CLONE_NEWUTS != 0 {
         super::admin::unshare_uts(t);
+    }
+    if f & CLONE_NEWIPC != 0 {
+        crate::ipc::unshare(t);
+    } else if f & CLONE_SYSVSEM != 0 {
+        crate::ipc::unshare_sysvsem(t);
     }
     Ok(0)
 }
@@ -659,6 +665,7 @@ fn sys_setns(t: &mut Task, a: &[u64; 6]) -> SysResult {
                 *t.tg.mnt_ns.lock() = Some(ns);
             }
             Namespace::Uts(ns) => *t.tg.uts_ns.lock() = Some(ns),
+            Namespace::Ipc(ns) => crate::ipc::join(t, ns),
             Namespace::Single(_) => {}
         }
     }
@@ -966,7 +973,7 @@ mod tests {
             Err(Errno::EPERM)
         );
         assert_eq!(
-            super::sys_unshare(&mut t, &[CLONE_NEWIPC, 0, 0, 0, 0, 0]),
+            super::sys_unshare(&mut t, &[CLONE_NEWNET, 0, 0, 0, 0, 0]),
             Err(Errno::EINVAL)
         );
         assert_eq!(

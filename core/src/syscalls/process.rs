@@ -71,6 +71,8 @@ const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const CLONE_IO: u64 = 0x8000_0000;
 /// A copy of the UTS namespace (see `syscalls::admin`).
 const CLONE_NEWUTS: u64 = 0x0400_0000;
+/// A new, empty IPC namespace (see `crate::ipc`).
+const CLONE_NEWIPC: u64 = 0x0800_0000;
 /// Namespace flags: of these, only CLONE_NEWNS is served (a copy of the
 /// mount namespace, see `syscalls::mount`).
 const CLONE_NEW_MASK: u64 = 0x7e02_0080 | CLONE_NEWNS;
@@ -120,6 +122,9 @@ pub(crate) fn do_clone(
     if flags & CLONE_FS != 0 && flags & CLONE_NEWNS != 0 {
         return Err(Errno::EINVAL);
     }
+    if flags & CLONE_NEWIPC != 0 && flags & CLONE_SYSVSEM != 0 {
+        return Err(Errno::EINVAL);
+    }
     if flags & CLONE_PIDFD != 0 && (flags & CLONE_DETACHED != 0 || flags & CLONE_THREAD != 0) {
         return Err(Errno::EINVAL);
     }
@@ -139,20 +144,14 @@ pub(crate) fn do_clone(
     }
     // Of the namespaces, only mount and UTS namespace copies are made (by
     // root).
-    if flags & CLONE_NEW_MASK & !(CLONE_NEWNS | CLONE_NEWUTS) != 0
-        || (flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0
-            && !t.creds.capable(veil_abi::flags::CAP_SYS_ADMIN))
+    let served = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+    if flags & CLONE_NEW_MASK & !served != 0
+        || (flags & served != 0 && !t.creds.capable(veil_abi::flags::CAP_SYS_ADMIN))
     {
         return Err(Errno::EPERM);
     }
     // Accepted and meaningless here.
-    let _ = (
-        CLONE_PTRACE,
-        CLONE_UNTRACED,
-        CLONE_IO,
-        CLONE_SYSVSEM,
-        CLONE_PARENT,
-    );
+    let _ = (CLONE_PTRACE, CLONE_UNTRACED, CLONE_IO, CLONE_PARENT);
     if flags & CLONE_PIDFD != 0 {
         t.kernel
             .note_unsupported("clone: CLONE_PIDFD comes with issue 3");
@@ -188,6 +187,14 @@ pub(crate) fn do_clone(
     } else {
         t.tg.uts_ns.lock().clone()
     };
+    *tg.ipc_ns.lock() = if flags & CLONE_NEWIPC != 0 {
+        Some(crate::ipc::IpcNamespace::new())
+    } else {
+        t.tg.ipc_ns.lock().clone()
+    };
+    if flags & CLONE_SYSVSEM != 0 {
+        *tg.sysvsem.lock() = t.tg.sysvsem.lock().clone();
+    }
     *tg.comm.lock() = t.tg.comm.lock().clone();
     *tg.args_range.lock() = *t.tg.args_range.lock();
     *tg.auxv.lock() = t.tg.auxv.lock().clone();
@@ -692,6 +699,8 @@ impl Kernel {
             }
         }
         tg.release_vfork_parent();
+        // SEM_UNDO adjustments and segment attachments end here.
+        crate::ipc::exit_task(task);
         // Drop the address space now: the stub goes away with it.
         let _ = core::mem::replace(&mut task.fds, Arc::new(FdTable::new()));
         // A session leader gives up its controlling terminal.

@@ -4,9 +4,9 @@
 //! setns(2) joins (`syscalls::mount`). Reading or writing one is
 //! `EINVAL`, as Linux's nsfs files have neither.
 //!
-//! veil separates mount and UTS namespaces. Every other kind (cgroup,
-//! ipc, net, pid, time, user) has one namespace, everyone's, numbered as
-//! Linux numbers the initial ones.
+//! veil separates mount, UTS and IPC namespaces. Every other kind
+//! (cgroup, net, pid, time, user) has one namespace, everyone's, numbered
+//! as Linux numbers the initial ones.
 
 use alloc::sync::Arc;
 use core::any::Any;
@@ -28,7 +28,7 @@ use crate::task::ThreadGroup;
 pub enum NsKind {
     /// cgroup (one in veil).
     Cgroup,
-    /// System V IPC (one in veil).
+    /// System V IPC.
     Ipc,
     /// Mounts.
     Mnt,
@@ -80,13 +80,12 @@ impl NsKind {
     fn single_id(self) -> u64 {
         match self {
             NsKind::Cgroup => 4_026_531_835,
-            NsKind::Ipc => 4_026_531_839,
             NsKind::Net => 4_026_531_840,
             NsKind::Pid => 4_026_531_836,
             NsKind::Time => 4_026_531_834,
             NsKind::User => 4_026_531_837,
             // Separate kinds have their own numbers.
-            NsKind::Mnt | NsKind::Uts => 0,
+            NsKind::Mnt | NsKind::Uts | NsKind::Ipc => 0,
         }
     }
 }
@@ -98,6 +97,8 @@ pub enum Namespace {
     Mount(Arc<MountNamespace>),
     /// A UTS namespace.
     Uts(Arc<UtsNamespace>),
+    /// An IPC namespace.
+    Ipc(Arc<crate::ipc::IpcNamespace>),
     /// The one namespace of a kind veil does not separate.
     Single(NsKind),
 }
@@ -108,6 +109,7 @@ impl Namespace {
         match kind {
             NsKind::Mnt => Namespace::Mount(tg.mount_namespace(kernel)),
             NsKind::Uts => Namespace::Uts(uts_of(kernel, tg)),
+            NsKind::Ipc => Namespace::Ipc(crate::ipc::ns_of(kernel, tg)),
             other => Namespace::Single(other),
         }
     }
@@ -117,6 +119,7 @@ impl Namespace {
         match self {
             Namespace::Mount(_) => NsKind::Mnt,
             Namespace::Uts(_) => NsKind::Uts,
+            Namespace::Ipc(_) => NsKind::Ipc,
             Namespace::Single(k) => *k,
         }
     }
@@ -127,6 +130,7 @@ impl Namespace {
         match self {
             Namespace::Mount(ns) => ns.ns_id(),
             Namespace::Uts(ns) => ns.ns_id(),
+            Namespace::Ipc(ns) => ns.ns_id(),
             Namespace::Single(k) => k.single_id(),
         }
     }
