@@ -49,6 +49,7 @@ prog_tests!(
     memfd,
     mm,
     mounts,
+    mqueue,
     peers,
     perms,
     pgrp,

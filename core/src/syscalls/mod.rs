@@ -21,6 +21,7 @@ pub mod mem;
 pub mod memfd;
 pub mod misc;
 pub mod mount;
+pub mod mqueue;
 pub mod pgrp;
 pub mod pidfd;
 pub mod pipe;
@@ -76,6 +77,7 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| mount::handler(nr))
         .or_else(|| admin::handler(nr))
         .or_else(|| seccomp::handler(nr))
+        .or_else(|| mqueue::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.
