@@ -226,8 +226,9 @@ impl Shared {
 /// asks): the same process; or the caller's fs uid and gid are each of
 /// the target's real, effective and saved ones, or it has CAP_SYS_PTRACE;
 /// and then (the capability LSM) the target's permitted capabilities are
-/// within the caller's effective ones, or it has CAP_SYS_PTRACE. veil
-/// has no Yama and does not track dumpability, so neither refuses.
+/// within the caller's effective ones, or it has CAP_SYS_PTRACE; and a
+/// target that is not dumpable (PR_SET_DUMPABLE, a credential change)
+/// only to CAP_SYS_PTRACE. veil has no Yama.
 fn may_ptrace(creds: &Credentials, viewer: &Arc<ThreadGroup>, s: &Snap) -> bool {
     if Arc::ptr_eq(viewer, &s.tg) {
         return true;
@@ -237,6 +238,9 @@ fn may_ptrace(creds: &Credentials, viewer: &Arc<ThreadGroup>, s: &Snap) -> bool 
     let (u, g) = (creds.fsuid, creds.fsgid);
     let same_ids = [t.uid, t.euid, t.suid] == [u; 3] && [t.gid, t.egid, t.sgid] == [g; 3];
     if !same_ids && !privileged {
+        return false;
+    }
+    if !s.tg.pm.dumpable.user() && !s.zombie() && !privileged {
         return false;
     }
     t.caps.permitted & !creds.caps.effective == 0 || privileged
@@ -1311,7 +1315,15 @@ impl Node {
 
 impl Inode for ProcInode {
     fn attr(&self) -> Result<InodeAttr, Errno> {
+        // Linux's task_dump_owner: the process's effective ids, except
+        // that every entry but the 0555 directories of a process that is
+        // not dumpable (or has no address space left) is root's.
         let (uid, gid) = match self.snap() {
+            Some(s)
+                if self.mode() != S_IFDIR | 0o555 && (s.zombie() || !s.tg.pm.dumpable.user()) =>
+            {
+                (0, 0)
+            }
             Some(s) => (s.creds.euid, s.creds.egid),
             None => (0, 0),
         };

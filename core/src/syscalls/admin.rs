@@ -916,8 +916,8 @@ fn peer(t: &Task, tid: Pid) -> Result<Peer, Errno> {
 }
 
 /// Linux's `ptrace_may_access` with PTRACE_MODE_REALCREDS: the same
-/// process, or the caller's real uid and gid are each of the target's
-/// three, or CAP_SYS_PTRACE.
+/// process, or CAP_SYS_PTRACE, or the caller's real uid and gid are each
+/// of the target's three and the target is dumpable.
 fn may_access(t: &Task, p: &Peer) -> bool {
     if Arc::ptr_eq(&p.tg, &t.tg) || t.creds.capable(CAP_SYS_PTRACE) {
         return true;
@@ -927,7 +927,9 @@ fn may_access(t: &Task, p: &Peer) -> bool {
         return false;
     };
     let (u, g) = (t.creds.uid, t.creds.gid);
-    [c.uid, c.euid, c.suid] == [u, u, u] && [c.gid, c.egid, c.sgid] == [g, g, g]
+    [c.uid, c.euid, c.suid] == [u, u, u]
+        && [c.gid, c.egid, c.sgid] == [g, g, g]
+        && p.tg.pm.dumpable.user()
 }
 
 /// The resources of a peer thread as kcmp compares them.
