@@ -338,6 +338,17 @@ impl Platform for FakePlatform {
     fn max_user_address(&self) -> u64 {
         self.max_user
     }
+
+    /// Every fake context runs on the test's own threads: a fence is the
+    /// barrier.
+    fn have_memory_barrier(&self) -> bool {
+        true
+    }
+
+    fn memory_barrier(&self) -> bool {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        true
+    }
 }
 
 /// One step of a scripted program.

@@ -80,6 +80,8 @@ pub struct Kernel {
     pub console: spin::Once<Arc<crate::tty::Pty>>,
     /// Sockets: the unix-socket namespace.
     pub net: crate::net::Net,
+    /// POSIX message queues (the sandbox's one mqueue namespace).
+    pub mqueue: crate::syscalls::mqueue::queue::MqNamespace,
     unsupported_logged: Mutex<Vec<&'static str>>,
     /// Boot time in monotonic nanoseconds.
     pub boot_ns: AtomicU64,
@@ -136,6 +138,7 @@ impl Kernel {
             ptys: crate::tty::PtyTable::new(),
             console: spin::Once::new(),
             net: crate::net::Net::default(),
+            mqueue: Default::default(),
             unsupported_logged: Mutex::new(Vec::new()),
             boot_ns: AtomicU64::new(0),
             vdso: spin::Once::new(),

@@ -218,7 +218,7 @@ pub fn install(task: &mut Task, image: Image) {
     *task.tg.comm.lock() = String::from_utf8_lossy(&image.comm).into_owned();
     *task.tg.args_range.lock() = image.args_range;
     *task.tg.auxv.lock() = image.auxv;
-    task.creds = image.creds;
+    let old_creds = core::mem::replace(&mut task.creds, image.creds);
     let persona = image.personality;
     task.tg.pm.set_sched(task.tid, |s| s.personality = persona);
     // Dropped here, outside the table's lock.
@@ -234,6 +234,7 @@ pub fn install(task: &mut Task, image: Image) {
     task.signals.on_exec();
     task.pending.reset_fp = true;
     crate::process::on_exec(task);
+    crate::syscalls::creds::dumpable_on_exec(task, &old_creds);
 }
 
 /// An executable file opened for loading.

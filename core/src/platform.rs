@@ -220,4 +220,16 @@ pub trait Platform: Send + Sync {
     fn max_user_address(&self) -> u64 {
         0x7fff_ffff_f000
     }
+    /// True if [`memory_barrier`](Platform::memory_barrier) works: without
+    /// it membarrier(2) offers no command.
+    fn have_memory_barrier(&self) -> bool {
+        false
+    }
+    /// Returns once every thread running application code on this
+    /// platform (and every Sentry thread) has passed a full memory
+    /// barrier: what membarrier(2)'s barriers need. `false` if it could
+    /// not.
+    fn memory_barrier(&self) -> bool {
+        false
+    }
 }

@@ -137,6 +137,9 @@ pub struct SchedAttr {
     /// The execution domain and flags (`personality(2)`); see
     /// [`crate::syscalls::admin`].
     pub personality: u32,
+    /// set_mempolicy's policy (`None`: the default); see
+    /// [`crate::syscalls::numa`].
+    pub mempolicy: Option<crate::syscalls::numa::MemPolicy>,
 }
 
 impl Default for SchedAttr {
@@ -150,6 +153,7 @@ impl Default for SchedAttr {
             slice_ns: 0,
             ioprio: 0,
             personality: 0,
+            mempolicy: None,
         }
     }
 }
@@ -226,6 +230,13 @@ pub struct ProcState {
     pub timers: crate::timer::ProcTimers,
     /// Woken when the process exits (pidfd poll).
     pub exit_queue: WaitQueue,
+    /// membarrier(2) registrations of the address space (Linux's
+    /// `membarrier_state` bits; see [`crate::syscalls::membarrier`]).
+    pub membarrier: core::sync::atomic::AtomicU32,
+    /// PR_SET_DUMPABLE (see [`crate::syscalls::creds::Dumpable`]).
+    pub dumpable: crate::syscalls::creds::Dumpable,
+    /// mbind's policies of address ranges (see [`crate::syscalls::numa`]).
+    pub vma_policies: crate::syscalls::numa::VmaPolicies,
 }
 
 impl ProcState {
@@ -347,6 +358,14 @@ pub fn on_new_thread(creator: &Task, tid: Pid) {
 pub fn on_fork(parent: &Task, child: &ThreadGroup) {
     let attr = parent.tg.pm.sched(parent.tid).for_child();
     child.pm.set_sched(child.pid, |a| *a = attr);
+    // The copied address space keeps its flags (Linux's dup_mm).
+    let pm = &parent.tg.pm;
+    child
+        .pm
+        .membarrier
+        .store(pm.membarrier.load(Ordering::Acquire), Ordering::Release);
+    child.pm.dumpable.set(pm.dumpable.get());
+    child.pm.vma_policies.copy_from(&pm.vma_policies);
 }
 
 /// execve succeeded in `task`: the process has exec'd, its POSIX timers
@@ -357,6 +376,9 @@ pub fn on_exec(task: &mut Task) {
     task.tg.pm.note_rss(task.mm.stats().resident_pages);
     crate::timer::delete_posix_timers(&task.tg);
     crate::syscalls::creds::caps_on_exec(&mut task.creds);
+    // A new address space: no membarrier registrations.
+    task.tg.pm.membarrier.store(0, Ordering::Release);
+    task.tg.pm.vma_policies.clear();
 }
 
 /// `task`'s thread is ending: its times join its process's exited times.

@@ -23,6 +23,9 @@
 //!   new instance; `newinstance` is taken, and `mode=`, `ptmxmode=` and
 //!   `max=` only with the instance's own values (0600, 0000, no limit).
 //!
+//! - `mqueue`: the sandbox's POSIX message queues ([`crate::mqueue`]), the
+//!   same ones at every mount; no options.
+//!
 //! Any other type is `ENODEV`; an unknown option `EINVAL`.
 
 use std::any::Any;
@@ -157,12 +160,18 @@ impl FilesystemTypes for Filesystems {
                     self.clock.clone(),
                 ))))
             }
+            b"mqueue" => {
+                if !opts.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(Arc::new(Plain(crate::mqueue::new_root(&cx.kernel))))
+            }
             _ => Err(Errno::ENODEV),
         }
     }
 
     fn list(&self) -> Vec<(String, bool)> {
-        ["sysfs", "tmpfs", "proc", "cgroup2", "devpts"]
+        ["sysfs", "tmpfs", "proc", "cgroup2", "devpts", "mqueue"]
             .iter()
             .map(|n| (n.to_string(), true))
             .collect()

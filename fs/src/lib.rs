@@ -63,6 +63,7 @@ pub mod devpts;
 pub mod fstypes;
 pub mod hostfd;
 pub mod hostfs;
+pub mod mqueue;
 pub mod overlay;
 pub mod procfs;
 mod sys;

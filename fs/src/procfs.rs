@@ -46,7 +46,7 @@
 //!   threads-max,ngroups_max,cap_last_cap,random/{boot_id,uuid,
 //!   entropy_avail,poolsize},shmmax,shmall,shmmni,msgmax,msgmnb,msgmni,
 //!   sem}`, `sys/vm/{overcommit_memory,max_map_count,swappiness}`,
-//!   `sys/fs/{file-max,file-nr,nr_open,pipe-max-size,inotify/*}`,
+//!   `sys/fs/{file-max,file-nr,nr_open,pipe-max-size,inotify/*,mqueue/*}`,
 //!   `sys/net/core/somaxconn`;
 //! - `sysvipc/{shm,sem,msg}`: the System V IPC objects of the caller's IPC
 //!   namespace, in Linux's format (what `ipcs` reads).
@@ -87,6 +87,7 @@ use veil_core::ipc;
 use veil_core::kernel::Kernel;
 use veil_core::mm::MemoryManager;
 use veil_core::syscalls::admin;
+use veil_core::syscalls::mqueue::queue::MqSysctl;
 use veil_core::task::{Credentials, Pid, Task, ThreadGroup};
 use veil_core::vfs::mount::{Filesystem, MountOption};
 use veil_core::vfs::nsfs::{Namespace, NsFile, NsKind};
@@ -229,8 +230,9 @@ impl Shared {
 /// asks): the same process; or the caller's fs uid and gid are each of
 /// the target's real, effective and saved ones, or it has CAP_SYS_PTRACE;
 /// and then (the capability LSM) the target's permitted capabilities are
-/// within the caller's effective ones, or it has CAP_SYS_PTRACE. veil
-/// has no Yama and does not track dumpability, so neither refuses.
+/// within the caller's effective ones, or it has CAP_SYS_PTRACE; and a
+/// target that is not dumpable (PR_SET_DUMPABLE, a credential change)
+/// only to CAP_SYS_PTRACE. veil has no Yama.
 fn may_ptrace(creds: &Credentials, viewer: &Arc<ThreadGroup>, s: &Snap) -> bool {
     if Arc::ptr_eq(viewer, &s.tg) {
         return true;
@@ -240,6 +242,9 @@ fn may_ptrace(creds: &Credentials, viewer: &Arc<ThreadGroup>, s: &Snap) -> bool 
     let (u, g) = (creds.fsuid, creds.fsgid);
     let same_ids = [t.uid, t.euid, t.suid] == [u; 3] && [t.gid, t.egid, t.sgid] == [g; 3];
     if !same_ids && !privileged {
+        return false;
+    }
+    if !s.tg.pm.dumpable.user() && !s.zombie() && !privileged {
         return false;
     }
     t.caps.permitted & !creds.caps.effective == 0 || privileged
@@ -531,6 +536,7 @@ enum DirKind {
     SysVm,
     SysFs,
     SysFsInotify,
+    SysFsMqueue,
     SysNet,
     SysNetCore,
     Sysvipc,
@@ -591,6 +597,8 @@ enum Global {
     InotifyMaxUserWatches,
     InotifyMaxUserInstances,
     InotifyMaxQueuedEvents,
+    /// `sys/fs/mqueue/*`: the sandbox's message-queue limits.
+    Mqueue(MqSysctl),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -760,8 +768,16 @@ const SYS_FS_ENTRIES: &[(&str, u64)] = &[
     ("file-max", 60),
     ("file-nr", 63),
     ("inotify", 64),
+    ("mqueue", 110),
     ("nr_open", 61),
     ("pipe-max-size", 62),
+];
+const SYS_FS_MQUEUE_ENTRIES: &[(&str, u64)] = &[
+    ("msg_default", 111),
+    ("msg_max", 112),
+    ("msgsize_default", 113),
+    ("msgsize_max", 114),
+    ("queues_max", 115),
 ];
 const SYS_FS_INOTIFY_ENTRIES: &[(&str, u64)] = &[
     ("max_queued_events", 65),
@@ -857,6 +873,7 @@ impl ProcInode {
             Node::Dir(DirKind::SysVm) => SYS_VM_ENTRIES,
             Node::Dir(DirKind::SysFs) => SYS_FS_ENTRIES,
             Node::Dir(DirKind::SysFsInotify) => SYS_FS_INOTIFY_ENTRIES,
+            Node::Dir(DirKind::SysFsMqueue) => SYS_FS_MQUEUE_ENTRIES,
             Node::Dir(DirKind::SysNet) => SYS_NET_ENTRIES,
             Node::Dir(DirKind::SysNetCore) => SYS_NET_CORE_ENTRIES,
             Node::Dir(DirKind::Sysvipc) => SYSVIPC_ENTRIES,
@@ -936,10 +953,15 @@ impl ProcInode {
                 "file-max" => g(Global::FileMax),
                 "file-nr" => g(Global::FileNr),
                 "inotify" => Some((code, Node::Dir(DirKind::SysFsInotify))),
+                "mqueue" => Some((code, Node::Dir(DirKind::SysFsMqueue))),
                 "nr_open" => g(Global::NrOpen),
                 "pipe-max-size" => g(Global::PipeMaxSize),
                 _ => None,
             },
+            Node::Dir(DirKind::SysFsMqueue) => MqSysctl::ALL
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, m)| g(Global::Mqueue(*m))),
             Node::Dir(DirKind::SysFsInotify) => match name {
                 "max_queued_events" => g(Global::InotifyMaxQueuedEvents),
                 "max_user_instances" => g(Global::InotifyMaxUserInstances),
@@ -1203,7 +1225,8 @@ impl ProcInode {
                         | Global::Swappiness
                         | Global::InotifyMaxUserWatches
                         | Global::InotifyMaxUserInstances
-                        | Global::InotifyMaxQueuedEvents => 0o644,
+                        | Global::InotifyMaxQueuedEvents
+                        | Global::Mqueue(_) => 0o644,
                         _ => 0o444,
                     }
             }
@@ -1306,7 +1329,15 @@ impl Node {
 
 impl Inode for ProcInode {
     fn attr(&self) -> Result<InodeAttr, Errno> {
+        // Linux's task_dump_owner: the process's effective ids, except
+        // that every entry but the 0555 directories of a process that is
+        // not dumpable (or has no address space left) is root's.
         let (uid, gid) = match self.snap() {
+            Some(s)
+                if self.mode() != S_IFDIR | 0o555 && (s.zombie() || !s.tg.pm.dumpable.user()) =>
+            {
+                (0, 0)
+            }
             Some(s) => (s.creds.euid, s.creds.egid),
             None => (0, 0),
         };
@@ -1515,6 +1546,7 @@ impl Inode for ProcInode {
                 Some(Writer::Fail(Errno::EPERM))
             }
             Node::Pid(_, PidFile::Loginuid) => Some(Writer::Denied),
+            Node::Global(Global::Mqueue(m)) => Some(Writer::Mqueue(cx.kernel.clone(), *m)),
             Node::Global(g @ (Global::Hostname | Global::Domainname)) => Some(Writer::Uts(
                 veil_core::syscalls::admin::uts_of(&cx.kernel, &cx.tg),
                 matches!(g, Global::Hostname),
@@ -1558,6 +1590,7 @@ impl Inode for ProcInode {
                     | DirKind::SysVm
                     | DirKind::SysFs
                     | DirKind::SysFsInotify
+                    | DirKind::SysFsMqueue
                     | DirKind::SysNet
                     | DirKind::SysNetCore
                     | DirKind::Sysvipc
@@ -1672,6 +1705,8 @@ enum Writer {
     Uts(Arc<veil_core::syscalls::admin::UtsNamespace>, bool),
     /// Opens for writing; every write fails with this error.
     Fail(Errno),
+    /// A `sys/fs/mqueue` limit (an integer in its range, else `EINVAL`).
+    Mqueue(Arc<Kernel>, MqSysctl),
 }
 
 /// An open procfs file: the text generated at open.
@@ -1711,6 +1746,12 @@ impl FileOps for ProcFile {
                     .position(|&c| c == b'\n' || c == 0)
                     .unwrap_or(buf.len());
                 ns.set(*host, &buf[..end]);
+                Ok(buf.len())
+            }
+            Some(Writer::Mqueue(k, m)) => {
+                let text = std::str::from_utf8(buf).map_err(|_| Errno::EINVAL)?;
+                let v: i64 = text.trim().parse().map_err(|_| Errno::EINVAL)?;
+                k.mqueue.set_limit(*m, v)?;
                 Ok(buf.len())
             }
             None => Err(Errno::EINVAL),
@@ -1794,6 +1835,19 @@ fn global_text(fs: &Shared, g: Global, cx: &Task) -> Vec<u8> {
         Global::InotifyMaxUserWatches => line(&MAX_USER_WATCHES.to_string()),
         Global::InotifyMaxUserInstances => line(&MAX_USER_INSTANCES.to_string()),
         Global::InotifyMaxQueuedEvents => line(&MAX_QUEUED_EVENTS.to_string()),
+        Global::Mqueue(m) => {
+            let l = k.mqueue.limits();
+            line(
+                &match m {
+                    MqSysctl::QueuesMax => l.queues_max,
+                    MqSysctl::MsgMax => l.msg_max,
+                    MqSysctl::MsgsizeMax => l.msgsize_max,
+                    MqSysctl::MsgDefault => l.msg_default,
+                    MqSysctl::MsgsizeDefault => l.msgsize_default,
+                }
+                .to_string(),
+            )
+        }
         Global::Stat => {
             let up = uptime_ns(k);
             let n = cpus(k) as u64;

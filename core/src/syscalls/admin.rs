@@ -920,8 +920,8 @@ fn may_access(t: &Task, p: &Peer) -> bool {
 }
 
 /// Linux's `ptrace_may_access` with PTRACE_MODE_REALCREDS: the same
-/// process, or the caller's real uid and gid are each of the target's
-/// three, or CAP_SYS_PTRACE.
+/// process, or CAP_SYS_PTRACE, or the caller's real uid and gid are each
+/// of the target's three and the target is dumpable.
 pub(crate) fn ptrace_may_access(t: &Task, tg: &Arc<ThreadGroup>) -> bool {
     if Arc::ptr_eq(tg, &t.tg) || t.creds.capable(CAP_SYS_PTRACE) {
         return true;
@@ -931,7 +931,9 @@ pub(crate) fn ptrace_may_access(t: &Task, tg: &Arc<ThreadGroup>) -> bool {
         return false;
     };
     let (u, g) = (t.creds.uid, t.creds.gid);
-    [c.uid, c.euid, c.suid] == [u, u, u] && [c.gid, c.egid, c.sgid] == [g, g, g]
+    [c.uid, c.euid, c.suid] == [u, u, u]
+        && [c.gid, c.egid, c.sgid] == [g, g, g]
+        && tg.pm.dumpable.user()
 }
 
 /// The resources of a peer thread as kcmp compares them.

@@ -111,8 +111,15 @@ impl Kind {
     }
 
     /// Stores `new` in `t`'s credentials; uid changes adjust the
-    /// capabilities (`fs_only`: setfsuid's rule).
+    /// capabilities (`fs_only`: setfsuid's rule), and the process's
+    /// dumpability follows ([`committed`]).
     fn set(self, t: &mut Task, new: Ids, fs_only: bool) {
+        let before = t.creds.clone();
+        self.set_ids(t, new, fs_only);
+        committed(t, &before);
+    }
+
+    fn set_ids(self, t: &mut Task, new: Ids, fs_only: bool) {
         let old = self.get(&t.creds);
         let c = &mut t.creds;
         match self {
@@ -410,6 +417,71 @@ pub fn caps_on_exec(c: &mut Credentials) {
         caps.effective = 0;
     }
     caps.keep_caps = false;
+}
+
+/// Linux's `fs.suid_dumpable` (0: a process whose credentials change is
+/// not dumpable; veil does not let it be changed).
+pub const SUID_DUMPABLE: u8 = 0;
+
+/// A process's dumpability (Linux's `SUID_DUMP_*` in `mm->flags`):
+/// 1 (`SUID_DUMP_USER`) by default and after an ordinary exec; 0 after
+/// PR_SET_DUMPABLE(0), a credential change ([`committed`]) or a set-ID
+/// exec ([`dumpable_on_exec`]). A process that is not dumpable has its
+/// `/proc/<pid>` files owned by root and refuses ptrace access to those
+/// without CAP_SYS_PTRACE.
+pub struct Dumpable(core::sync::atomic::AtomicU8);
+
+impl Default for Dumpable {
+    fn default() -> Self {
+        Dumpable(core::sync::atomic::AtomicU8::new(1))
+    }
+}
+
+impl Dumpable {
+    /// The value (0, 1 or 2).
+    pub fn get(&self) -> u8 {
+        self.0.load(core::sync::atomic::Ordering::Acquire)
+    }
+    /// Sets it.
+    pub fn set(&self, v: u8) {
+        self.0.store(v, core::sync::atomic::Ordering::Release)
+    }
+    /// True for `SUID_DUMP_USER`: others may look at the process.
+    pub fn user(&self) -> bool {
+        self.get() == 1
+    }
+}
+
+/// Linux's `commit_creds` side effects: when the effective or fs ids
+/// change, or the permitted capabilities grow, the process stops being
+/// dumpable (`fs.suid_dumpable`) and the parent-death signal is cleared.
+pub fn committed(t: &Task, old: &Credentials) {
+    let new = &t.creds;
+    if old.euid != new.euid
+        || old.egid != new.egid
+        || old.fsuid != new.fsuid
+        || old.fsgid != new.fsgid
+        || new.caps.permitted & !old.caps.permitted != 0
+    {
+        t.tg.pm.dumpable.set(SUID_DUMPABLE);
+        t.tg.pm
+            .pdeathsig
+            .store(0, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// execve installed the new credentials (`old` were the caller's): the
+/// process is dumpable again unless its real and effective ids differed
+/// (Linux's check in `begin_new_exec`), then the change of credentials
+/// itself may make it not dumpable ([`committed`]: a set-ID program).
+pub fn dumpable_on_exec(t: &Task, old: &Credentials) {
+    let d = if old.euid != old.uid || old.egid != old.gid {
+        SUID_DUMPABLE
+    } else {
+        1
+    };
+    t.tg.pm.dumpable.set(d);
+    committed(t, old);
 }
 
 /// prctl's capability options: PR_GET_KEEPCAPS, PR_SET_KEEPCAPS,

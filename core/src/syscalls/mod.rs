@@ -18,10 +18,13 @@ pub mod fs_stat;
 pub mod futex;
 pub mod inotify;
 pub mod mem;
+pub mod membarrier;
 pub mod memfd;
 pub mod misc;
 pub mod mount;
 pub mod mount_api;
+pub mod mqueue;
+pub mod numa;
 pub mod pgrp;
 pub mod pidfd;
 pub mod pipe;
@@ -80,6 +83,9 @@ pub fn lookup(nr: u64) -> Option<Handler> {
         .or_else(|| admin::handler(nr))
         .or_else(|| seccomp::handler(nr))
         .or_else(|| sysv::handler(nr))
+        .or_else(|| mqueue::handler(nr))
+        .or_else(|| membarrier::handler(nr))
+        .or_else(|| numa::handler(nr))
 }
 
 /// The dispatch array, indexed by syscall number.

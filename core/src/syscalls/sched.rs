@@ -890,11 +890,12 @@ fn sys_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             t.mm.write_obj(UserAddr(a[1]), &on)?;
             Ok(0)
         }
-        PR_GET_DUMPABLE => Ok(1),
+        PR_GET_DUMPABLE => Ok(t.tg.pm.dumpable.get() as u64),
         PR_SET_DUMPABLE => {
             if a[1] > 1 {
                 return Err(Errno::EINVAL);
             }
+            t.tg.pm.dumpable.set(a[1] as u8);
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => {

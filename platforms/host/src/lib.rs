@@ -20,6 +20,8 @@
 //!   ([`veil_core::host::TimerService`]);
 //! - [`getuid`], [`getgid`], [`getgroups`], [`fd_access_mode`]: the host
 //!   identity and descriptors a sandbox starts from;
+//! - [`membarrier`]: the host barrier behind membarrier(2)
+//!   ([`veil_core::platform::Platform::memory_barrier`]);
 //! - [`fpu`]: the XSAVE-format FP state images both platforms build;
 //! - [`RangeSet`]: disjoint, coalesced address ranges (what a stub maps);
 //! - [`x86`]: the x86-64 selector, base and signal conventions both
@@ -35,6 +37,7 @@ pub mod conformance;
 pub mod fpu;
 mod ident;
 mod logger;
+pub mod membarrier;
 mod memfile;
 mod random;
 mod rangeset;

@@ -274,6 +274,14 @@ impl Platform for PtracePlatform {
     fn max_user_address(&self) -> u64 {
         self.page
     }
+
+    fn have_memory_barrier(&self) -> bool {
+        veil_host::membarrier::have_global()
+    }
+
+    fn memory_barrier(&self) -> bool {
+        veil_host::membarrier::global()
+    }
 }
 
 fn platform_error(e: &io::Error) -> PlatformError {
