@@ -52,6 +52,7 @@ prog_tests!(
     peers,
     perms,
     pgrp,
+    pipebufs,
     procfs,
     procself,
     pty,
