@@ -72,6 +72,7 @@ prog_tests!(
     tmpfile,
     trunc,
     unix,
+    unixgc,
     vdso,
     whiteout,
     xattr,
