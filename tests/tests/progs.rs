@@ -73,6 +73,7 @@ prog_tests!(
     trunc,
     unix,
     unixgc,
+    unixoob,
     vdso,
     whiteout,
     xattr,

@@ -47,8 +47,17 @@
 //!   two passed to each other, a listener passed to its own unaccepted
 //!   connection).
 //!
-//! Left out: MSG_OOB (`EOPNOTSUPP`), SO_PEEK_OFF offsets, SCM_PIDFD and
-//! SO_PEERPIDFD, and `/proc/net/unix`.
+//! - MSG_OOB on streams (Linux 5.15+): a send's last byte is queued as
+//!   the out-of-band byte (a newer one turns the older into plain data)
+//!   and the receiver's owner gets SIGURG; recv(MSG_OOB) takes it
+//!   (`EINVAL` if none, or with SO_OOBINLINE), leaving an empty message
+//!   as the mark. Plain reads stop at the byte and at the mark, and drop
+//!   a byte not taken unless SO_OOBINLINE (Linux's manage_oob);
+//!   SIOCATMARK and POLLPRI report them. Datagram and seqpacket sockets
+//!   answer `EOPNOTSUPP`.
+//!
+//! Left out: SO_PEEK_OFF offsets, SCM_PIDFD and SO_PEERPIDFD, and
+//! `/proc/net/unix`.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
@@ -60,7 +69,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 use spin::Mutex;
 use veil_abi::flags::{
     AT_FDCWD, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, EPOLLWRBAND, FIONREAD, POLLERR, POLLHUP, POLLIN,
-    POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM, RLIMIT_NOFILE, S_IFSOCK, W_OK,
+    POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM, RLIMIT_NOFILE, SIGURG, SI_KERNEL,
+    S_IFSOCK, W_OK,
 };
 use veil_abi::socket::*;
 use veil_abi::{Errno, Timeval};
@@ -85,6 +95,8 @@ const MIN_RCVBUF: usize = 2304;
 const DGRAM_OVERHEAD: usize = 512;
 /// CAP_NET_ADMIN (SO_DEBUG, the *BUFFORCE options, high priorities).
 const CAP_NET_ADMIN: u32 = 12;
+/// The SIOCATMARK ioctl: is the next read at the out-of-band mark?
+const SIOCATMARK: u32 = 0x8905;
 /// net.unix.max_dgram_qlen.
 const MAX_DGRAM_QLEN: usize = 10;
 
@@ -158,6 +170,9 @@ struct Message {
     /// Who sent it, and what it still costs them.
     sender: Weak<UnixSocket>,
     charge: usize,
+    /// The out-of-band byte waiting (Linux's `oob_skb`). Once taken with
+    /// MSG_OOB the message stays, read to its end, as the mark.
+    oob: bool,
 }
 
 impl Message {
@@ -210,6 +225,8 @@ struct State {
     /// Senders told to wait for room here (full datagram queue, full
     /// backlog): woken when a message or connection is taken.
     waiting: Vec<Weak<UnixSocket>>,
+    /// A message of `rx` is the out-of-band byte.
+    has_oob: bool,
 }
 
 /// An `AF_UNIX` socket.
@@ -222,6 +239,8 @@ pub struct UnixSocket {
     wmem: AtomicUsize,
     st: Mutex<State>,
     queue: WaitQueue,
+    /// The description that holds it: its owner gets SIGURG.
+    file: Mutex<Weak<OpenFile>>,
 }
 
 /// The `struct sockaddr_un` of an unbound socket: the family alone.
@@ -312,9 +331,16 @@ impl UnixSocket {
                 linger: Linger::default(),
                 released: false,
                 waiting: Vec::new(),
+                has_oob: false,
             }),
             queue: WaitQueue::new(),
+            file: Mutex::new(Weak::new()),
         })
+    }
+
+    /// Records the description made for the socket (for SIGURG).
+    pub fn set_file(&self, file: &Arc<OpenFile>) {
+        *self.file.lock() = Arc::downgrade(file);
     }
 
     /// socketpair(2): two sockets connected to each other, each with
@@ -603,7 +629,18 @@ impl UnixSocket {
         msg.creds.or(if passing { Some(msg.sender) } else { None })
     }
 
-    fn send_stream(&self, task: Option<&Task>, msg: SendMsg<'_>) -> Result<usize, Errno> {
+    /// A stream send; with `oob`, `msg.data` is the one out-of-band byte
+    /// (the syscall layer sends the bytes before it first) and the
+    /// receiver's owner gets SIGURG (Linux's queue_oob).
+    fn send_stream(
+        &self,
+        task: Option<&Task>,
+        msg: SendMsg<'_>,
+        oob: bool,
+    ) -> Result<usize, Errno> {
+        if oob && msg.data.is_empty() {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let (peer, my_pass, from, sndbuf) = {
             let st = self.st.lock();
             if msg.to.is_some() {
@@ -637,7 +674,26 @@ impl UnixSocket {
             } else {
                 None
             });
-            while sent < msg.data.len() && self.wmem.load(Ordering::Acquire) < sndbuf {
+            if oob && self.wmem.load(Ordering::Acquire) < sndbuf {
+                if let Some(old) = pst.rx.iter_mut().find(|m| m.oob) {
+                    old.oob = false;
+                }
+                pst.has_oob = true;
+                self.wmem.fetch_add(1, Ordering::AcqRel);
+                pst.rx.push_back(Message {
+                    data: msg.data[..1].to_vec(),
+                    off: 0,
+                    from: from.clone(),
+                    creds,
+                    rights: core::mem::take(&mut rights),
+                    sender: self.me.clone(),
+                    charge: 1,
+                    oob: true,
+                });
+                pst.rx_bytes += 1;
+                sent = 1;
+            }
+            while !oob && sent < msg.data.len() && self.wmem.load(Ordering::Acquire) < sndbuf {
                 let n = (msg.data.len() - sent).min(piece);
                 self.wmem.fetch_add(n, Ordering::AcqRel);
                 pst.rx.push_back(Message {
@@ -648,6 +704,7 @@ impl UnixSocket {
                     rights: core::mem::take(&mut rights),
                     sender: self.me.clone(),
                     charge: n,
+                    oob: false,
                 });
                 pst.rx_bytes += n;
                 sent += n;
@@ -657,7 +714,51 @@ impl UnixSocket {
             return Err(Errno::EAGAIN);
         }
         peer.queue.notify();
+        if oob {
+            let file = peer.file.lock().upgrade();
+            if let (Some(t), Some(f)) = (task, file) {
+                let owner = *f.fown.lock();
+                let urg = crate::vfs::fasync::Fown {
+                    signum: SIGURG as u32,
+                    ..owner
+                };
+                crate::vfs::fasync::send(&t.kernel, urg, SI_KERNEL, -1);
+            }
+        }
         Ok(sent)
+    }
+
+    /// recv(MSG_OOB) on a stream (Linux's unix_stream_recv_urg): the
+    /// out-of-band byte, `EINVAL` if none waits or it is read inline.
+    /// Taken, it leaves its message behind as the mark.
+    fn recv_urg(&self, len: usize, flags: u32) -> Result<RecvMsg, Errno> {
+        let mut out = RecvMsg::default();
+        let mut done = None;
+        {
+            let mut st = self.st.lock();
+            let inline = st.flags.get(&SO_OOBINLINE).copied().unwrap_or(0) != 0;
+            if inline || !st.has_oob {
+                return Err(Errno::EINVAL);
+            }
+            let Some(i) = st.rx.iter().position(|m| m.oob) else {
+                return Err(Errno::EINVAL);
+            };
+            let m = &mut st.rx[i];
+            out.data = m.data[m.off..m.data.len().min(m.off + len.min(1))].to_vec();
+            out.len = 1;
+            out.oob = true;
+            if flags & MSG_PEEK == 0 {
+                m.oob = false;
+                m.off = m.data.len();
+                st.has_oob = false;
+                st.rx_bytes = st.rx_bytes.saturating_sub(1);
+                if i > 0 && st.rx[i - 1].left() == 0 {
+                    done = st.rx.remove(i - 1);
+                }
+            }
+        }
+        drop(done);
+        Ok(out)
     }
 
     fn send_dgram(&self, task: Option<&Task>, mut msg: SendMsg<'_>) -> Result<usize, Errno> {
@@ -742,6 +843,7 @@ impl UnixSocket {
                 rights,
                 sender: self.me.clone(),
                 charge,
+                oob: false,
             });
         }
         other.queue.notify();
@@ -754,6 +856,7 @@ impl UnixSocket {
         let mut done: Vec<Message> = Vec::new();
         let mut senders: Vec<Arc<UnixSocket>> = Vec::new();
         let mut taken: Vec<Rights> = Vec::new();
+        let mut empty = None;
         {
             let mut st = self.st.lock();
             if !matches!(st.conn, Conn::Connected) {
@@ -769,9 +872,45 @@ impl UnixSocket {
                 return Err(Errno::EAGAIN);
             }
             let passcred = st.passcred;
+            let inline = st.flags.get(&SO_OOBINLINE).copied().unwrap_or(0) != 0;
             let mut first = true;
             let mut i = 0;
             while i < st.rx.len() && out.data.len() < len {
+                // Linux's manage_oob: a mark (an out-of-band byte taken)
+                // ends a read that has bytes unless another byte waits,
+                // and is dropped when reached; the waiting byte ends a read
+                // that has bytes, and is dropped (its count in FIONREAD
+                // stays, as in Linux) unless read inline.
+                let copied = !out.data.is_empty();
+                if st.rx[i].left() == 0 {
+                    if copied && !st.has_oob {
+                        break;
+                    }
+                    if peek {
+                        i += 1;
+                    } else if let Some(m) = st.rx.remove(i) {
+                        done.push(m);
+                    }
+                    continue;
+                }
+                if st.rx[i].oob {
+                    if copied {
+                        break;
+                    }
+                    if !peek {
+                        st.rx[i].oob = false;
+                        st.has_oob = false;
+                        if !inline {
+                            if let Some(m) = st.rx.remove(i) {
+                                done.push(m);
+                            }
+                            continue;
+                        }
+                    } else if !inline {
+                        i += 1;
+                        continue;
+                    }
+                }
                 let m = &mut st.rx[i];
                 if passcred {
                     let c = m.creds.unwrap_or(NO_CREDS);
@@ -821,6 +960,16 @@ impl UnixSocket {
                     break;
                 }
             }
+            // Only marks and a skipped byte were there: as if empty.
+            if out.data.is_empty() && len > 0 {
+                empty = Some(if let Some(e) = st.err.take() {
+                    Err(e)
+                } else if st.shutdown & RCV_SHUTDOWN != 0 {
+                    Ok(())
+                } else {
+                    Err(Errno::EAGAIN)
+                });
+            }
         }
         out.len = out.data.len();
         for mut r in taken {
@@ -831,7 +980,10 @@ impl UnixSocket {
             s.queue.notify();
         }
         self.queue.notify();
-        Ok(out)
+        match empty {
+            Some(Err(e)) => Err(e),
+            _ => Ok(out),
+        }
     }
 
     fn recv_dgram(&self, len: usize, flags: u32, dontwait: bool) -> Result<RecvMsg, Errno> {
@@ -1102,11 +1254,10 @@ impl Socket for UnixSocket {
     }
 
     fn send(&self, task: Option<&Task>, msg: SendMsg<'_>, flags: u32) -> Result<usize, Errno> {
-        if flags & MSG_OOB != 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
         if self.is_stream() {
-            self.send_stream(task, msg)
+            self.send_stream(task, msg, flags & MSG_OOB != 0)
+        } else if flags & MSG_OOB != 0 {
+            Err(Errno::EOPNOTSUPP)
         } else {
             self.send_dgram(task, msg)
         }
@@ -1114,7 +1265,10 @@ impl Socket for UnixSocket {
 
     fn recv(&self, len: usize, flags: u32, dontwait: bool) -> Result<RecvMsg, Errno> {
         if flags & MSG_OOB != 0 {
-            return Err(Errno::EOPNOTSUPP);
+            if !self.is_stream() {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            return self.recv_urg(len, flags);
         }
         if self.is_stream() {
             self.recv_stream(len, flags)
@@ -1272,6 +1426,16 @@ impl Socket for UnixSocket {
                     st.rx.front().map(|m| m.data.len()).unwrap_or(0) as i32
                 }
             }
+            SIOCATMARK => {
+                if !self.is_stream() {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let st = self.st.lock();
+                let at = st.rx.front().is_some_and(|m| {
+                    m.oob || (m.left() == 0 && (!st.has_oob || st.rx.get(1).is_some_and(|n| n.oob)))
+                });
+                at as i32
+            }
             SIOCOUTQ => {
                 if matches!(self.st.lock().conn, Conn::Listening { .. }) {
                     return Err(Errno::EINVAL);
@@ -1312,6 +1476,9 @@ impl Socket for UnixSocket {
             };
             if !st.rx.is_empty() {
                 m |= POLLIN | POLLRDNORM;
+            }
+            if st.has_oob {
+                m |= POLLPRI;
             }
             let writable =
                 !listening && poll_writable(self.wmem.load(Ordering::Acquire), st.sndbuf);
@@ -1476,6 +1643,7 @@ fn each_right(sock: &UnixSocket, mut f: impl FnMut(usize)) {
 fn purge(sock: &UnixSocket, out: &mut Vec<Message>) {
     let mut st = sock.st.lock();
     st.rx_bytes = 0;
+    st.has_oob = false;
     out.extend(st.rx.drain(..));
     if let Conn::Listening { pending, .. } = &st.conn {
         for e in pending {
@@ -1872,6 +2040,27 @@ mod tests {
         assert!(wl.upgrade().is_some());
         drop(fc);
         assert!(wl.upgrade().is_none() && wsl.upgrade().is_none() && we.upgrade().is_none());
+    }
+
+    #[test]
+    fn an_out_of_band_byte_is_taken_apart_and_marks_the_stream() {
+        let (a, b) = pair(SOCK_STREAM);
+        a.send(None, msg(b"ab"), 0).unwrap();
+        assert_eq!(a.send(None, msg(b"c"), MSG_OOB), Ok(1));
+        a.send(None, msg(b"de"), 0).unwrap();
+        assert_ne!(b.poll() & POLLPRI, 0);
+        let r = b.recv(8, MSG_OOB, false).unwrap();
+        assert_eq!((r.data.as_slice(), r.oob), (&b"c"[..], true));
+        assert_eq!(b.recv(8, MSG_OOB, false).err(), Some(Errno::EINVAL));
+        assert_eq!(b.recv(8, 0, false).unwrap().data, b"ab");
+        assert_eq!(b.recv(8, 0, false).unwrap().data, b"de");
+        // Not taken, it is skipped.
+        a.send(None, msg(b"x"), MSG_OOB).unwrap();
+        a.send(None, msg(b"y"), 0).unwrap();
+        assert_eq!(b.recv(8, 0, false).unwrap().data, b"y");
+        assert_eq!(b.recv(8, 0, false).err(), Some(Errno::EAGAIN));
+        let (c, _d) = pair(SOCK_DGRAM);
+        assert_eq!(c.send(None, msg(b"x"), MSG_OOB), Err(Errno::EOPNOTSUPP));
     }
 
     #[test]
