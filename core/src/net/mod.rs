@@ -72,6 +72,8 @@ pub struct RecvMsg {
     pub creds: Option<Ucred>,
     /// Descriptions passed with the message (SCM_RIGHTS).
     pub rights: Vec<Arc<OpenFile>>,
+    /// The out-of-band byte (MSG_OOB in msg_flags).
+    pub oob: bool,
 }
 
 /// A socket of some family. Methods never sleep: what would wait answers

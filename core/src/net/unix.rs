@@ -36,33 +36,52 @@
 //!   accepted, the peer gets ECONNRESET once. A datagram sender whose
 //!   peer closed gets ECONNREFUSED once, then ENOTCONN.
 //!
-//! Left out: MSG_OOB (`EOPNOTSUPP`), SO_PEEK_OFF offsets, SCM_PIDFD and
-//! SO_PEERPIDFD, the garbage collector for descriptions in flight that
-//! reference each other's sockets (such cycles stay allocated until the
-//! sandbox ends), and `/proc/net/unix`.
+//! - Descriptions in flight are counted per namespace (unix sockets, by
+//!   description) and per sending user (all kinds): a user with more in
+//!   flight than its RLIMIT_NOFILE gets `ETOOMANYREFS` (Linux's
+//!   too_many_unix_fds). Every close of a unix socket while sockets are in
+//!   flight runs the collector ([`UnixNamespace::collect`], Linux's
+//!   unix_gc): sockets whose every reference is in flight, and only in
+//!   the queues of other such sockets not reachable from a live one, have
+//!   their queues purged, which frees cycles (a socket passed over itself,
+//!   two passed to each other, a listener passed to its own unaccepted
+//!   connection).
+//!
+//! - MSG_OOB on streams (Linux 5.15+): a send's last byte is queued as
+//!   the out-of-band byte (a newer one turns the older into plain data)
+//!   and the receiver's owner gets SIGURG; recv(MSG_OOB) takes it
+//!   (`EINVAL` if none, or with SO_OOBINLINE), leaving an empty message
+//!   as the mark. Plain reads stop at the byte and at the mark, and drop
+//!   a byte not taken unless SO_OOBINLINE (Linux's manage_oob);
+//!   SIOCATMARK and POLLPRI report them. Datagram and seqpacket sockets
+//!   answer `EOPNOTSUPP`.
+//!
+//! Left out: SO_PEEK_OFF offsets, SCM_PIDFD and SO_PEERPIDFD, and
+//! `/proc/net/unix`.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 use veil_abi::flags::{
-    AT_FDCWD, EPOLLWRBAND, FIONREAD, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM,
-    POLLWRNORM, S_IFSOCK, W_OK,
+    AT_FDCWD, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, EPOLLWRBAND, FIONREAD, POLLERR, POLLHUP, POLLIN,
+    POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM, RLIMIT_NOFILE, SIGURG, SI_KERNEL,
+    S_IFSOCK, W_OK,
 };
 use veil_abi::socket::*;
 use veil_abi::{Errno, Timeval};
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::{RecvMsg, SendMsg, Socket};
+use super::{RecvMsg, SendMsg, Socket, SocketFile};
 use crate::task::Task;
 use crate::vfs::node::PollMask;
 use crate::vfs::waitq::WaitQueue;
 use crate::vfs::walk::{self, WalkFlags};
-use crate::vfs::{pathops, perm, FileType};
+use crate::vfs::{pathops, perm, FileType, OpenFile};
 use crate::UserAddr;
 
 /// net.core.wmem_default / rmem_default.
@@ -76,6 +95,8 @@ const MIN_RCVBUF: usize = 2304;
 const DGRAM_OVERHEAD: usize = 512;
 /// CAP_NET_ADMIN (SO_DEBUG, the *BUFFORCE options, high priorities).
 const CAP_NET_ADMIN: u32 = 12;
+/// The SIOCATMARK ioctl: is the next read at the out-of-band mark?
+const SIOCATMARK: u32 = 0x8905;
 /// net.unix.max_dgram_qlen.
 const MAX_DGRAM_QLEN: usize = 10;
 
@@ -108,6 +129,11 @@ enum Key {
 pub struct UnixNamespace {
     bound: Mutex<BTreeMap<Key, Weak<UnixSocket>>>,
     next_auto: AtomicU32,
+    /// Descriptions in flight in this namespace's queues.
+    inflight: Mutex<Inflight>,
+    /// A collection runs; another was asked for meanwhile.
+    gc_running: AtomicBool,
+    gc_again: AtomicBool,
 }
 
 impl UnixNamespace {
@@ -140,10 +166,13 @@ struct Message {
     off: usize,
     from: Option<Vec<u8>>,
     creds: Option<Ucred>,
-    rights: Vec<Arc<crate::vfs::OpenFile>>,
+    rights: Rights,
     /// Who sent it, and what it still costs them.
     sender: Weak<UnixSocket>,
     charge: usize,
+    /// The out-of-band byte waiting (Linux's `oob_skb`). Once taken with
+    /// MSG_OOB the message stays, read to its end, as the mark.
+    oob: bool,
 }
 
 impl Message {
@@ -196,6 +225,8 @@ struct State {
     /// Senders told to wait for room here (full datagram queue, full
     /// backlog): woken when a message or connection is taken.
     waiting: Vec<Weak<UnixSocket>>,
+    /// A message of `rx` is the out-of-band byte.
+    has_oob: bool,
 }
 
 /// An `AF_UNIX` socket.
@@ -208,6 +239,8 @@ pub struct UnixSocket {
     wmem: AtomicUsize,
     st: Mutex<State>,
     queue: WaitQueue,
+    /// The description that holds it: its owner gets SIGURG.
+    file: Mutex<Weak<OpenFile>>,
 }
 
 /// The `struct sockaddr_un` of an unbound socket: the family alone.
@@ -298,9 +331,16 @@ impl UnixSocket {
                 linger: Linger::default(),
                 released: false,
                 waiting: Vec::new(),
+                has_oob: false,
             }),
             queue: WaitQueue::new(),
+            file: Mutex::new(Weak::new()),
         })
+    }
+
+    /// Records the description made for the socket (for SIGURG).
+    pub fn set_file(&self, file: &Arc<OpenFile>) {
+        *self.file.lock() = Arc::downgrade(file);
     }
 
     /// socketpair(2): two sockets connected to each other, each with
@@ -589,7 +629,18 @@ impl UnixSocket {
         msg.creds.or(if passing { Some(msg.sender) } else { None })
     }
 
-    fn send_stream(&self, msg: SendMsg<'_>) -> Result<usize, Errno> {
+    /// A stream send; with `oob`, `msg.data` is the one out-of-band byte
+    /// (the syscall layer sends the bytes before it first) and the
+    /// receiver's owner gets SIGURG (Linux's queue_oob).
+    fn send_stream(
+        &self,
+        task: Option<&Task>,
+        msg: SendMsg<'_>,
+        oob: bool,
+    ) -> Result<usize, Errno> {
+        if oob && msg.data.is_empty() {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let (peer, my_pass, from, sndbuf) = {
             let st = self.st.lock();
             if msg.to.is_some() {
@@ -611,7 +662,7 @@ impl UnixSocket {
             return Ok(0);
         }
         let piece = (sndbuf / 2).saturating_sub(64).max(1);
-        let mut rights = msg.rights;
+        let mut rights = self.attach(task, msg.sender.uid, msg.rights)?;
         let mut sent = 0;
         {
             let mut pst = peer.st.lock();
@@ -623,7 +674,26 @@ impl UnixSocket {
             } else {
                 None
             });
-            while sent < msg.data.len() && self.wmem.load(Ordering::Acquire) < sndbuf {
+            if oob && self.wmem.load(Ordering::Acquire) < sndbuf {
+                if let Some(old) = pst.rx.iter_mut().find(|m| m.oob) {
+                    old.oob = false;
+                }
+                pst.has_oob = true;
+                self.wmem.fetch_add(1, Ordering::AcqRel);
+                pst.rx.push_back(Message {
+                    data: msg.data[..1].to_vec(),
+                    off: 0,
+                    from: from.clone(),
+                    creds,
+                    rights: core::mem::take(&mut rights),
+                    sender: self.me.clone(),
+                    charge: 1,
+                    oob: true,
+                });
+                pst.rx_bytes += 1;
+                sent = 1;
+            }
+            while !oob && sent < msg.data.len() && self.wmem.load(Ordering::Acquire) < sndbuf {
                 let n = (msg.data.len() - sent).min(piece);
                 self.wmem.fetch_add(n, Ordering::AcqRel);
                 pst.rx.push_back(Message {
@@ -634,6 +704,7 @@ impl UnixSocket {
                     rights: core::mem::take(&mut rights),
                     sender: self.me.clone(),
                     charge: n,
+                    oob: false,
                 });
                 pst.rx_bytes += n;
                 sent += n;
@@ -643,10 +714,54 @@ impl UnixSocket {
             return Err(Errno::EAGAIN);
         }
         peer.queue.notify();
+        if oob {
+            let file = peer.file.lock().upgrade();
+            if let (Some(t), Some(f)) = (task, file) {
+                let owner = *f.fown.lock();
+                let urg = crate::vfs::fasync::Fown {
+                    signum: SIGURG as u32,
+                    ..owner
+                };
+                crate::vfs::fasync::send(&t.kernel, urg, SI_KERNEL, -1);
+            }
+        }
         Ok(sent)
     }
 
-    fn send_dgram(&self, task: Option<&Task>, msg: SendMsg<'_>) -> Result<usize, Errno> {
+    /// recv(MSG_OOB) on a stream (Linux's unix_stream_recv_urg): the
+    /// out-of-band byte, `EINVAL` if none waits or it is read inline.
+    /// Taken, it leaves its message behind as the mark.
+    fn recv_urg(&self, len: usize, flags: u32) -> Result<RecvMsg, Errno> {
+        let mut out = RecvMsg::default();
+        let mut done = None;
+        {
+            let mut st = self.st.lock();
+            let inline = st.flags.get(&SO_OOBINLINE).copied().unwrap_or(0) != 0;
+            if inline || !st.has_oob {
+                return Err(Errno::EINVAL);
+            }
+            let Some(i) = st.rx.iter().position(|m| m.oob) else {
+                return Err(Errno::EINVAL);
+            };
+            let m = &mut st.rx[i];
+            out.data = m.data[m.off..m.data.len().min(m.off + len.min(1))].to_vec();
+            out.len = 1;
+            out.oob = true;
+            if flags & MSG_PEEK == 0 {
+                m.oob = false;
+                m.off = m.data.len();
+                st.has_oob = false;
+                st.rx_bytes = st.rx_bytes.saturating_sub(1);
+                if i > 0 && st.rx[i - 1].left() == 0 {
+                    done = st.rx.remove(i - 1);
+                }
+            }
+        }
+        drop(done);
+        Ok(out)
+    }
+
+    fn send_dgram(&self, task: Option<&Task>, mut msg: SendMsg<'_>) -> Result<usize, Errno> {
         if self.kind == SOCK_SEQPACKET && !matches!(self.st.lock().conn, Conn::Connected) {
             return Err(Errno::ENOTCONN);
         }
@@ -680,6 +795,7 @@ impl UnixSocket {
         if self.wmem.load(Ordering::Acquire) >= sndbuf {
             return Err(Errno::EAGAIN);
         }
+        let rights = self.attach(task, msg.sender.uid, core::mem::take(&mut msg.rights))?;
         let other = match to {
             Some(a) => self.find_other(task, a)?,
             None => my_peer.clone().ok_or(Errno::ENOTCONN)?,
@@ -724,9 +840,10 @@ impl UnixSocket {
                 off: 0,
                 from,
                 creds,
-                rights: msg.rights,
+                rights,
                 sender: self.me.clone(),
                 charge,
+                oob: false,
             });
         }
         other.queue.notify();
@@ -738,6 +855,8 @@ impl UnixSocket {
         let mut out = RecvMsg::default();
         let mut done: Vec<Message> = Vec::new();
         let mut senders: Vec<Arc<UnixSocket>> = Vec::new();
+        let mut taken: Vec<Rights> = Vec::new();
+        let mut empty = None;
         {
             let mut st = self.st.lock();
             if !matches!(st.conn, Conn::Connected) {
@@ -753,9 +872,45 @@ impl UnixSocket {
                 return Err(Errno::EAGAIN);
             }
             let passcred = st.passcred;
+            let inline = st.flags.get(&SO_OOBINLINE).copied().unwrap_or(0) != 0;
             let mut first = true;
             let mut i = 0;
             while i < st.rx.len() && out.data.len() < len {
+                // Linux's manage_oob: a mark (an out-of-band byte taken)
+                // ends a read that has bytes unless another byte waits,
+                // and is dropped when reached; the waiting byte ends a read
+                // that has bytes, and is dropped (its count in FIONREAD
+                // stays, as in Linux) unless read inline.
+                let copied = !out.data.is_empty();
+                if st.rx[i].left() == 0 {
+                    if copied && !st.has_oob {
+                        break;
+                    }
+                    if peek {
+                        i += 1;
+                    } else if let Some(m) = st.rx.remove(i) {
+                        done.push(m);
+                    }
+                    continue;
+                }
+                if st.rx[i].oob {
+                    if copied {
+                        break;
+                    }
+                    if !peek {
+                        st.rx[i].oob = false;
+                        st.has_oob = false;
+                        if !inline {
+                            if let Some(m) = st.rx.remove(i) {
+                                done.push(m);
+                            }
+                            continue;
+                        }
+                    } else if !inline {
+                        i += 1;
+                        continue;
+                    }
+                }
                 let m = &mut st.rx[i];
                 if passcred {
                     let c = m.creds.unwrap_or(NO_CREDS);
@@ -773,14 +928,14 @@ impl UnixSocket {
                 out.data.extend_from_slice(&m.data[m.off..m.off + n]);
                 let had_rights = !m.rights.is_empty();
                 if peek {
-                    out.rights.extend(m.rights.iter().cloned());
+                    out.rights.extend(m.rights.files.iter().cloned());
                     if had_rights {
                         break;
                     }
                     i += 1;
                     continue;
                 }
-                out.rights.append(&mut m.rights);
+                taken.push(core::mem::take(&mut m.rights));
                 m.off += n;
                 m.charge = m.charge.saturating_sub(n);
                 if let Some(s) = m.sender.upgrade() {
@@ -805,19 +960,36 @@ impl UnixSocket {
                     break;
                 }
             }
+            // Only marks and a skipped byte were there: as if empty.
+            if out.data.is_empty() && len > 0 {
+                empty = Some(if let Some(e) = st.err.take() {
+                    Err(e)
+                } else if st.shutdown & RCV_SHUTDOWN != 0 {
+                    Ok(())
+                } else {
+                    Err(Errno::EAGAIN)
+                });
+            }
         }
         out.len = out.data.len();
+        for mut r in taken {
+            out.rights.append(&mut r.take());
+        }
         drop(done);
         for s in senders {
             s.queue.notify();
         }
         self.queue.notify();
-        Ok(out)
+        match empty {
+            Some(Err(e)) => Err(e),
+            _ => Ok(out),
+        }
     }
 
     fn recv_dgram(&self, len: usize, flags: u32, dontwait: bool) -> Result<RecvMsg, Errno> {
         let peek = flags & MSG_PEEK != 0;
         let mut out = RecvMsg::default();
+        let mut rights = Rights::default();
         let (taken, waiting) = {
             let mut st = self.st.lock();
             if self.kind == SOCK_SEQPACKET && !matches!(st.conn, Conn::Connected) {
@@ -838,9 +1010,9 @@ impl UnixSocket {
             out.from = m.from.clone();
             let creds = m.creds;
             if peek {
-                out.rights = m.rights.clone();
+                out.rights = m.rights.files.clone();
             } else {
-                out.rights = core::mem::take(&mut m.rights);
+                rights = core::mem::take(&mut m.rights);
             }
             if st.passcred {
                 out.creds = Some(creds.unwrap_or(NO_CREDS));
@@ -853,6 +1025,7 @@ impl UnixSocket {
                 (m, core::mem::take(&mut st.waiting))
             }
         };
+        out.rights.append(&mut rights.take());
         drop(taken);
         Self::wake_waiting(waiting);
         self.queue.notify();
@@ -902,6 +1075,39 @@ impl UnixSocket {
         }
         Self::wake_waiting(waiting);
         self.queue.notify();
+        // As Linux's unix_release_sock: any close looks for cycles while
+        // sockets are in flight.
+        if !embryo && self.ns.sockets_in_flight() > 0 {
+            self.ns.collect();
+        }
+    }
+
+    /// Puts descriptions to send in flight (Linux's unix_attach_fds):
+    /// `ETOOMANYREFS` if the sending user already has more in flight than
+    /// its RLIMIT_NOFILE, unless it has CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+    /// Runs a collection first when very many sockets are in flight.
+    fn attach(
+        &self,
+        task: Option<&Task>,
+        uid: u32,
+        files: Vec<Arc<OpenFile>>,
+    ) -> Result<Rights, Errno> {
+        if files.is_empty() {
+            return Ok(Rights::default());
+        }
+        if let Some(t) = task {
+            let n = self.ns.user_in_flight(uid) as u64;
+            if n > t.rlimit(RLIMIT_NOFILE)
+                && !t.creds.capable(CAP_SYS_RESOURCE)
+                && !t.creds.capable(CAP_SYS_ADMIN)
+            {
+                return Err(Errno::ETOOMANYREFS);
+            }
+        }
+        if self.ns.sockets_in_flight() > GC_TRIGGER {
+            self.ns.collect();
+        }
+        Ok(Rights::new(&self.ns, uid, files))
     }
 
     fn set_int_opt(&self, task: &Task, name: i32, val: i32) -> Result<(), Errno> {
@@ -1048,11 +1254,10 @@ impl Socket for UnixSocket {
     }
 
     fn send(&self, task: Option<&Task>, msg: SendMsg<'_>, flags: u32) -> Result<usize, Errno> {
-        if flags & MSG_OOB != 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
         if self.is_stream() {
-            self.send_stream(msg)
+            self.send_stream(task, msg, flags & MSG_OOB != 0)
+        } else if flags & MSG_OOB != 0 {
+            Err(Errno::EOPNOTSUPP)
         } else {
             self.send_dgram(task, msg)
         }
@@ -1060,7 +1265,10 @@ impl Socket for UnixSocket {
 
     fn recv(&self, len: usize, flags: u32, dontwait: bool) -> Result<RecvMsg, Errno> {
         if flags & MSG_OOB != 0 {
-            return Err(Errno::EOPNOTSUPP);
+            if !self.is_stream() {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            return self.recv_urg(len, flags);
         }
         if self.is_stream() {
             self.recv_stream(len, flags)
@@ -1218,6 +1426,16 @@ impl Socket for UnixSocket {
                     st.rx.front().map(|m| m.data.len()).unwrap_or(0) as i32
                 }
             }
+            SIOCATMARK => {
+                if !self.is_stream() {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let st = self.st.lock();
+                let at = st.rx.front().is_some_and(|m| {
+                    m.oob || (m.left() == 0 && (!st.has_oob || st.rx.get(1).is_some_and(|n| n.oob)))
+                });
+                at as i32
+            }
             SIOCOUTQ => {
                 if matches!(self.st.lock().conn, Conn::Listening { .. }) {
                     return Err(Errno::EINVAL);
@@ -1259,6 +1477,9 @@ impl Socket for UnixSocket {
             if !st.rx.is_empty() {
                 m |= POLLIN | POLLRDNORM;
             }
+            if st.has_oob {
+                m |= POLLPRI;
+            }
             let writable =
                 !listening && poll_writable(self.wmem.load(Ordering::Acquire), st.sndbuf);
             let peer = if self.kind == SOCK_DGRAM && writable {
@@ -1298,6 +1519,241 @@ impl Socket for UnixSocket {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Descriptions in flight, and the collector of unreachable sockets
+
+/// Linux's UNIX_INFLIGHT_TRIGGER_GC: a send with rights collects first
+/// when more sockets than this are in flight.
+const GC_TRIGGER: usize = 16_000;
+
+/// What is in flight in a namespace's queues (Linux's unix_inflight
+/// bookkeeping).
+#[derive(Default)]
+struct Inflight {
+    /// Unix socket descriptions in flight, by address: the description
+    /// and how many times it is (Linux's `unix_sock::inflight`).
+    socks: BTreeMap<usize, (Weak<OpenFile>, usize)>,
+    /// Descriptions of any kind in flight, by sending user (real uid):
+    /// Linux's `user_struct::unix_inflight`.
+    per_user: BTreeMap<u32, usize>,
+}
+
+/// The unix socket behind a description, if it is one.
+fn unix_of(f: &OpenFile) -> Option<&UnixSocket> {
+    f.ops
+        .as_any()
+        .downcast_ref::<SocketFile>()?
+        .sock
+        .as_any()
+        .downcast_ref::<UnixSocket>()
+}
+
+fn addr_of(f: &Arc<OpenFile>) -> usize {
+    Arc::as_ptr(f) as usize
+}
+
+/// Descriptions passed with a queued message, counted in flight until
+/// received or dropped.
+#[derive(Default)]
+struct Rights {
+    files: Vec<Arc<OpenFile>>,
+    ns: Option<Arc<UnixNamespace>>,
+    uid: u32,
+}
+
+impl Rights {
+    fn new(ns: &Arc<UnixNamespace>, uid: u32, files: Vec<Arc<OpenFile>>) -> Rights {
+        let mut t = ns.inflight.lock();
+        *t.per_user.entry(uid).or_insert(0) += files.len();
+        for f in &files {
+            if unix_of(f).is_some() {
+                t.socks
+                    .entry(addr_of(f))
+                    .or_insert_with(|| (Arc::downgrade(f), 0))
+                    .1 += 1;
+            }
+        }
+        drop(t);
+        Rights {
+            files,
+            ns: Some(ns.clone()),
+            uid,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Takes the descriptions out of flight. The caller drops them (never
+    /// under a socket lock or the in-flight lock: a last reference closes
+    /// its file).
+    fn take(&mut self) -> Vec<Arc<OpenFile>> {
+        let files = core::mem::take(&mut self.files);
+        if let Some(ns) = self.ns.take() {
+            let mut t = ns.inflight.lock();
+            if let Some(n) = t.per_user.get_mut(&self.uid) {
+                *n = n.saturating_sub(files.len());
+                if *n == 0 {
+                    t.per_user.remove(&self.uid);
+                }
+            }
+            for f in &files {
+                let k = addr_of(f);
+                if let Some(e) = t.socks.get_mut(&k) {
+                    e.1 -= 1;
+                    if e.1 == 0 {
+                        t.socks.remove(&k);
+                    }
+                }
+            }
+        }
+        files
+    }
+}
+
+impl Drop for Rights {
+    fn drop(&mut self) {
+        let files = self.take();
+        drop(files);
+    }
+}
+
+/// Calls `f` with the address of every description in flight in the
+/// queue of `sock`, and in those of its connections not yet accepted.
+fn each_right(sock: &UnixSocket, mut f: impl FnMut(usize)) {
+    let st = sock.st.lock();
+    for m in &st.rx {
+        m.rights.files.iter().for_each(|r| f(addr_of(r)));
+    }
+    if let Conn::Listening { pending, .. } = &st.conn {
+        for e in pending {
+            let est = e.st.lock();
+            for m in &est.rx {
+                m.rights.files.iter().for_each(|r| f(addr_of(r)));
+            }
+        }
+    }
+}
+
+/// Empties the queue of `sock` and of its pending connections into `out`.
+fn purge(sock: &UnixSocket, out: &mut Vec<Message>) {
+    let mut st = sock.st.lock();
+    st.rx_bytes = 0;
+    st.has_oob = false;
+    out.extend(st.rx.drain(..));
+    if let Conn::Listening { pending, .. } = &st.conn {
+        for e in pending {
+            let mut est = e.st.lock();
+            est.rx_bytes = 0;
+            out.extend(est.rx.drain(..));
+        }
+    }
+}
+
+impl UnixNamespace {
+    /// How many unix sockets are in flight.
+    fn sockets_in_flight(&self) -> usize {
+        self.inflight.lock().socks.len()
+    }
+
+    /// Descriptions `uid` has in flight.
+    fn user_in_flight(&self, uid: u32) -> usize {
+        self.inflight
+            .lock()
+            .per_user
+            .get(&uid)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Frees the sockets only descriptions in flight in unreachable
+    /// sockets' queues keep alive (Linux's unix_gc): a cycle of sockets
+    /// passed through each other, or one passed over itself, once no
+    /// process has a descriptor to any of them.
+    pub fn collect(&self) {
+        if self.gc_running.swap(true, Ordering::AcqRel) {
+            self.gc_again.store(true, Ordering::Release);
+            return;
+        }
+        loop {
+            self.gc_again.store(false, Ordering::Release);
+            let (held, purged) = self.find_garbage();
+            // Outside every lock: the last references close the files,
+            // which closes their sockets.
+            drop(held);
+            drop(purged);
+            if !self.gc_again.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        self.gc_running.store(false, Ordering::Release);
+    }
+
+    /// One collection under the in-flight lock (which also holds off
+    /// sends with rights and receipts of them). Candidates are the
+    /// sockets whose every reference is in flight; each reference found
+    /// in a candidate's queue is struck off; a candidate with references
+    /// left is reachable from outside, as is all that its queue holds,
+    /// transitively; the other candidates' queues are emptied. Returns
+    /// the references taken and the messages purged, for the caller to
+    /// drop.
+    fn find_garbage(&self) -> (Vec<Arc<OpenFile>>, Vec<Message>) {
+        let t = self.inflight.lock();
+        let mut held = Vec::new();
+        let mut cands: Vec<Arc<OpenFile>> = Vec::new();
+        // Address -> (index in `cands`, references not yet found).
+        let mut left: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+        for (&k, (w, n)) in t.socks.iter() {
+            let Some(f) = w.upgrade() else { continue };
+            // Ours aside, every reference is in flight.
+            if Arc::strong_count(&f) - 1 == *n {
+                left.insert(k, (cands.len(), *n));
+                cands.push(f);
+            } else {
+                held.push(f);
+            }
+        }
+        let mut purged = Vec::new();
+        if !cands.is_empty() {
+            for c in &cands {
+                if let Some(s) = unix_of(c) {
+                    each_right(s, |k| {
+                        if let Some(e) = left.get_mut(&k) {
+                            e.1 = e.1.saturating_sub(1);
+                        }
+                    });
+                }
+            }
+            let mut reachable = vec![false; cands.len()];
+            let mut work: Vec<usize> = left.values().filter(|e| e.1 > 0).map(|e| e.0).collect();
+            for &i in &work {
+                reachable[i] = true;
+            }
+            while let Some(i) = work.pop() {
+                if let Some(s) = unix_of(&cands[i]) {
+                    each_right(s, |k| {
+                        if let Some(&(j, _)) = left.get(&k) {
+                            if !reachable[j] {
+                                reachable[j] = true;
+                                work.push(j);
+                            }
+                        }
+                    });
+                }
+            }
+            for (c, _) in cands.iter().zip(&reachable).filter(|(_, r)| !**r) {
+                if let Some(s) = unix_of(c) {
+                    purge(s, &mut purged);
+                }
+            }
+        }
+        drop(t);
+        held.append(&mut cands);
+        (held, purged)
     }
 }
 
@@ -1463,6 +1919,148 @@ mod tests {
         assert_eq!(b.send(None, m, 0), Err(Errno::ECONNREFUSED));
         let c = UnixSocket::new(&ns, SOCK_STREAM);
         assert_eq!(c.bind_abstract(&addr), Ok(()));
+    }
+
+    fn file(s: &Arc<UnixSocket>) -> Arc<OpenFile> {
+        OpenFile::new(
+            Arc::new(SocketFile {
+                sock: s.clone(),
+                owner: ME,
+            }),
+            None,
+            veil_abi::flags::O_RDWR,
+        )
+    }
+
+    /// A pair's two descriptions (the sockets themselves not kept).
+    fn file_pair(ns: &Arc<UnixNamespace>) -> (Arc<OpenFile>, Arc<OpenFile>) {
+        let (a, b) = UnixSocket::pair(ns, SOCK_STREAM, ME);
+        (file(&a), file(&b))
+    }
+
+    /// Sends `what` on `via` (into the queue of `via`'s peer).
+    fn send_fd(via: &Arc<OpenFile>, what: &Arc<OpenFile>) {
+        let mut m = msg(b"x");
+        m.rights = vec![what.clone()];
+        assert_eq!(unix_of(via).unwrap().send(None, m, 0), Ok(1));
+    }
+
+    fn sock_weak(f: &Arc<OpenFile>) -> Weak<UnixSocket> {
+        unix_of(f).unwrap().me.clone()
+    }
+
+    #[test]
+    fn a_socket_passed_over_itself_is_collected_at_the_next_close() {
+        let ns = Arc::new(UnixNamespace::default());
+        let (fa, fb) = file_pair(&ns);
+        let (wa, wsa) = (Arc::downgrade(&fa), sock_weak(&fa));
+        // b sends a into a's own queue.
+        send_fd(&fb, &fa);
+        drop(fa);
+        assert!(wa.upgrade().is_some(), "in flight, not yet collected");
+        assert_eq!(ns.sockets_in_flight(), 1);
+        drop(fb);
+        assert!(wa.upgrade().is_none() && wsa.upgrade().is_none());
+        assert_eq!(ns.sockets_in_flight(), 0);
+        assert_eq!(ns.user_in_flight(ME.uid), 0);
+    }
+
+    #[test]
+    fn a_cycle_is_collected_and_what_a_reachable_socket_holds_is_not() {
+        let ns = Arc::new(UnixNamespace::default());
+        // a1's queue holds a2 and a2's holds a1.
+        let (fa1, fb1) = file_pair(&ns);
+        let (fa2, fb2) = file_pair(&ns);
+        send_fd(&fb2, &fa1);
+        send_fd(&fb1, &fa2);
+        let weak: Vec<_> = [&fa1, &fa2].iter().map(|f| Arc::downgrade(f)).collect();
+        let socks: Vec<_> = [&fa1, &fa2].iter().map(|f| sock_weak(f)).collect();
+        drop((fa1, fa2));
+        // Still alive: no close since.
+        assert!(weak.iter().all(|w| w.upgrade().is_some()));
+        // z's queue holds z2, z is in flight in x's queue, x is open.
+        let (fx, fy) = file_pair(&ns);
+        let (fz, fz_peer) = file_pair(&ns);
+        let (fz2, fz2_peer) = file_pair(&ns);
+        send_fd(&fz_peer, &fz2);
+        send_fd(&fy, &fz);
+        let (wz, wz2) = (Arc::downgrade(&fz), Arc::downgrade(&fz2));
+        drop((fz, fz2, fz2_peer));
+        drop(fb1);
+        assert!(weak.iter().all(|w| w.upgrade().is_none()));
+        assert!(wz.upgrade().is_some() && wz2.upgrade().is_some());
+        // x gives z back; closing z frees z2.
+        let mut got = unix_of(&fx).unwrap().recv(8, 0, false).unwrap();
+        assert_eq!(got.rights.len(), 1);
+        assert!(Arc::ptr_eq(&got.rights[0], &wz.upgrade().unwrap()));
+        got.rights.clear();
+        drop((fz_peer, fb2, fx, fy));
+        assert!(wz.upgrade().is_none() && wz2.upgrade().is_none());
+        // (a2's socket lived on as b2's peer until b2 closed, as in Linux.)
+        assert!(socks.iter().all(|w| w.upgrade().is_none()));
+        assert_eq!(ns.sockets_in_flight(), 0);
+    }
+
+    #[test]
+    fn a_listener_passed_to_its_own_unaccepted_connection_is_collected() {
+        let ns = Arc::new(UnixNamespace::default());
+        let l = UnixSocket::new(&ns, SOCK_STREAM);
+        let mut addr = unnamed();
+        addr.extend_from_slice(b"\0l");
+        l.bind_abstract(&addr).unwrap();
+        l.st.lock().conn = Conn::Listening {
+            backlog: 5,
+            pending: VecDeque::new(),
+        };
+        let c = UnixSocket::new(&ns, SOCK_STREAM);
+        // connect_stream without a task: the embryo by hand.
+        let embryo = UnixSocket::new(&ns, SOCK_STREAM);
+        {
+            let mut est = embryo.st.lock();
+            est.conn = Conn::Connected;
+            est.peer = Some(c.clone());
+        }
+        if let Conn::Listening { pending, .. } = &mut l.st.lock().conn {
+            pending.push_back(embryo.clone());
+        }
+        {
+            let mut st = c.st.lock();
+            st.conn = Conn::Connected;
+            st.peer = Some(embryo.clone());
+        }
+        let (fl, fc) = (file(&l), file(&c));
+        let (wl, wsl, we) = (
+            Arc::downgrade(&fl),
+            Arc::downgrade(&l),
+            Arc::downgrade(&embryo),
+        );
+        drop((l, c, embryo));
+        send_fd(&fc, &fl);
+        drop(fl);
+        assert!(wl.upgrade().is_some());
+        drop(fc);
+        assert!(wl.upgrade().is_none() && wsl.upgrade().is_none() && we.upgrade().is_none());
+    }
+
+    #[test]
+    fn an_out_of_band_byte_is_taken_apart_and_marks_the_stream() {
+        let (a, b) = pair(SOCK_STREAM);
+        a.send(None, msg(b"ab"), 0).unwrap();
+        assert_eq!(a.send(None, msg(b"c"), MSG_OOB), Ok(1));
+        a.send(None, msg(b"de"), 0).unwrap();
+        assert_ne!(b.poll() & POLLPRI, 0);
+        let r = b.recv(8, MSG_OOB, false).unwrap();
+        assert_eq!((r.data.as_slice(), r.oob), (&b"c"[..], true));
+        assert_eq!(b.recv(8, MSG_OOB, false).err(), Some(Errno::EINVAL));
+        assert_eq!(b.recv(8, 0, false).unwrap().data, b"ab");
+        assert_eq!(b.recv(8, 0, false).unwrap().data, b"de");
+        // Not taken, it is skipped.
+        a.send(None, msg(b"x"), MSG_OOB).unwrap();
+        a.send(None, msg(b"y"), 0).unwrap();
+        assert_eq!(b.recv(8, 0, false).unwrap().data, b"y");
+        assert_eq!(b.recv(8, 0, false).err(), Some(Errno::EAGAIN));
+        let (c, _d) = pair(SOCK_DGRAM);
+        assert_eq!(c.send(None, msg(b"x"), MSG_OOB), Err(Errno::EOPNOTSUPP));
     }
 
     #[test]

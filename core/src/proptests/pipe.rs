@@ -1,8 +1,11 @@
-//! Pipes against a byte queue, through pipe2 / read / write / close /
-//! ioctl(FIONREAD) on non-blocking ends (a blocking end on the fake
-//! platform would only be interrupted): reads take what is there (EAGAIN
-//! when empty with a writer, 0 at EOF), writes of up to PIPE_BUF bytes go
-//! in whole or not at all, larger ones partly, a full pipe is EAGAIN, a
+//! Pipes against a model of Linux's page buffers, through pipe2 / read /
+//! write / close / ioctl(FIONREAD) on non-blocking ends (a blocking end on
+//! the fake platform would only be interrupted): reads take what is there
+//! (EAGAIN when empty with a writer, 0 at EOF); a write merges its last
+//! `len % 4096` bytes into the newest buffer if they fit in its page,
+//! then fills new one-page buffers while fewer than 16 are held (a partly
+//! read buffer still counts), so writes of up to PIPE_BUF bytes go in
+//! whole or not at all and larger ones partly; a full pipe is EAGAIN, a
 //! pipe without readers is EPIPE and raises SIGPIPE, and zero-length
 //! reads and writes return 0 at once.
 
@@ -21,6 +24,7 @@ use crate::UserAddr;
 
 const CAP: usize = crate::vfs::pipe::PIPE_DEFAULT_SIZE;
 const PIPE_BUF: usize = crate::vfs::pipe::PIPE_BUF;
+const PAGE: usize = crate::vfs::pipe::PAGE;
 /// Where data to write is built, and where reads land (each 20 pages).
 const WBUF: u64 = 0x60_0000;
 const RBUF: u64 = 0x80_0000;
@@ -59,13 +63,45 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The model: the bytes in the pipe and how many fds each end has.
-/// `broken` lets a small write that does not fit go in partly.
+/// The model: the buffers in the pipe (bytes held, and where they end in
+/// their page) and how many fds each end has. `broken` gives the pipe a
+/// seventeenth buffer.
 struct Model {
-    buf: VecDeque<u8>,
+    bufs: VecDeque<(VecDeque<u8>, usize)>,
     readers: u32,
     writers: u32,
     broken: bool,
+}
+
+impl Model {
+    fn held(&self) -> usize {
+        self.bufs.iter().map(|b| b.0.len()).sum()
+    }
+
+    fn write(&mut self, data: &[u8]) -> Out {
+        let n = data.len();
+        let slots = if self.broken { 17 } else { CAP / PAGE };
+        let mut done = 0;
+        let chars = n % PAGE;
+        if let Some((b, end)) = self.bufs.back_mut() {
+            if chars > 0 && *end + chars <= PAGE {
+                b.extend(&data[..chars]);
+                *end += chars;
+                done = chars;
+            }
+        }
+        while done < n && self.bufs.len() < slots {
+            let k = (n - done).min(PAGE);
+            self.bufs
+                .push_back((data[done..done + k].iter().copied().collect(), k));
+            done += k;
+        }
+        if done == 0 {
+            Out::Err(Errno::EAGAIN)
+        } else {
+            Out::N(done, Vec::new())
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -114,7 +150,7 @@ fn result(r: Result<u64, Errno>) -> Result<u64, Out> {
 fn check(ops: Vec<Op>, broken: bool) -> Result<(), TestCaseError> {
     let mut core = Core::new();
     let mut m = Model {
-        buf: VecDeque::new(),
+        bufs: VecDeque::new(),
         readers: 1,
         writers: 1,
         broken,
@@ -149,17 +185,12 @@ fn check(ops: Vec<Op>, broken: bool) -> Result<(), TestCaseError> {
                         Err(e) => e,
                     },
                 };
-                let room = CAP - m.buf.len();
                 let want = if n == 0 {
                     Out::N(0, Vec::new())
                 } else if m.readers == 0 {
                     Out::Sigpipe
-                } else if room == 0 || (n <= PIPE_BUF && room < n && !m.broken) {
-                    Out::Err(Errno::EAGAIN)
                 } else {
-                    let k = n.min(room);
-                    m.buf.extend(&data[..k]);
-                    Out::N(k, Vec::new())
+                    m.write(&data)
                 };
                 (got, want)
             }
@@ -173,15 +204,25 @@ fn check(ops: Vec<Op>, broken: bool) -> Result<(), TestCaseError> {
                 };
                 let want = if n == 0 {
                     Out::N(0, Vec::new())
-                } else if m.buf.is_empty() {
+                } else if m.bufs.is_empty() {
                     if m.writers == 0 {
                         Out::N(0, Vec::new())
                     } else {
                         Out::Err(Errno::EAGAIN)
                     }
                 } else {
-                    let k = n.min(m.buf.len());
-                    Out::N(k, m.buf.drain(..k).collect())
+                    let mut out = Vec::new();
+                    while out.len() < n {
+                        let Some((b, _)) = m.bufs.front_mut() else {
+                            break;
+                        };
+                        let k = b.len().min(n - out.len());
+                        out.extend(b.drain(..k));
+                        if b.is_empty() {
+                            m.bufs.pop_front();
+                        }
+                    }
+                    Out::N(out.len(), out)
                 };
                 (got, want)
             }
@@ -221,10 +262,7 @@ fn check(ops: Vec<Op>, broken: bool) -> Result<(), TestCaseError> {
                 sys(&mut core.t, IOCTL, &[r as u64, FIONREAD as u64, SCRATCH]).unwrap();
                 let v = get(&core.t, SCRATCH, 4).unwrap();
                 let n = i32::from_le_bytes(v.try_into().unwrap());
-                (
-                    Out::N(n as usize, Vec::new()),
-                    Out::N(m.buf.len(), Vec::new()),
-                )
+                (Out::N(n as usize, Vec::new()), Out::N(m.held(), Vec::new()))
             }
         };
         step_eq!(i, op, got, want);

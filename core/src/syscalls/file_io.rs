@@ -342,9 +342,12 @@ fn do_read(task: &Task, file: &OpenFile, segs: &[Iovec], total: usize, at: At) -
             // A socket reads as recvmsg without flags.
             None => match super::socket::read_socket(task, file, segs, total) {
                 Some(r) => r?,
-                None => wait_while_blocked(task, file, POLLIN | POLLHUP | POLLERR, || {
-                    read_segs(task, file, segs, total, 0)
-                })?,
+                None => match super::pipe::read_pipe(task, file, segs, total) {
+                    Some(r) => r?,
+                    None => wait_while_blocked(task, file, POLLIN | POLLHUP | POLLERR, || {
+                        read_segs(task, file, segs, total, 0)
+                    })?,
+                },
             },
         },
     };
@@ -514,7 +517,10 @@ fn do_write_flags(
             // A socket writes as sendmsg without flags.
             match super::socket::write_socket(task, file, segs, total) {
                 Some(r) => r?,
-                None => write_stream(task, file, segs, total)?,
+                None => match super::pipe::write_pipe(task, file, segs, total) {
+                    Some(r) => r?,
+                    None => write_stream(task, file, segs, total)?,
+                },
             }
         }
     };

@@ -99,6 +99,7 @@ fn install(t: &Task, sock: Arc<dyn Socket>, flags: i32) -> Result<i32, Errno> {
     } else {
         0
     };
+    let unix = sock.clone();
     let file = OpenFile::new(
         Arc::new(SocketFile {
             sock,
@@ -107,6 +108,9 @@ fn install(t: &Task, sock: Arc<dyn Socket>, flags: i32) -> Result<i32, Errno> {
         None,
         O_RDWR | status,
     );
+    if let Some(u) = unix.as_any().downcast_ref::<UnixSocket>() {
+        u.set_file(&file);
+    }
     t.fds
         .insert(0, file, flags & SOCK_CLOEXEC != 0, t.rlimit(RLIMIT_NOFILE))
 }
@@ -435,11 +439,15 @@ fn do_send(
             s.send(Some(t), msg, flags)
         })
     } else {
+        // With MSG_OOB, all but the last byte go as plain data first.
+        let oob = flags & MSG_OOB != 0;
+        let body = if oob { total.saturating_sub(1) } else { total };
+        let plain = flags & !MSG_OOB;
         let mut done = 0usize;
         let mut rights = ex.rights;
         let mut result = Ok(0);
-        'outer: while done < total {
-            let (buf, fault) = gather(t, segs, done, (total - done).min(CHUNK));
+        'outer: while done < body {
+            let (buf, fault) = gather(t, segs, done, (body - done).min(CHUNK));
             if buf.is_empty() {
                 result = if done > 0 {
                     Ok(done)
@@ -458,7 +466,7 @@ fn do_send(
                         creds: ex.creds,
                         sender: who,
                     };
-                    s.send(Some(t), msg, flags)
+                    s.send(Some(t), msg, plain)
                 });
                 match r {
                     Ok(n) => {
@@ -476,6 +484,27 @@ fn do_send(
             result = Ok(done);
             if fault {
                 break;
+            }
+        }
+        if oob && result == Ok(body) {
+            let (buf, fault) = gather(t, segs, body, total - body);
+            result = if fault {
+                Err(Errno::EFAULT)
+            } else {
+                wait_sock(t, &**s, nonblock, dl, || {
+                    let msg = SendMsg {
+                        data: &buf,
+                        to,
+                        rights: rights.clone(),
+                        creds: ex.creds,
+                        sender: who,
+                    };
+                    s.send(Some(t), msg, flags)
+                })
+                .map(|n| body + n)
+            };
+            if body > 0 && result.is_err() {
+                result = Ok(body);
             }
         }
         result
@@ -511,7 +540,7 @@ fn do_recv(
     }
     // MSG_WAITALL: a stream read goes on until the buffer is full, end of
     // file, an error or a signal (returning what it has).
-    let waitall = flags & MSG_WAITALL != 0 && flags & MSG_PEEK == 0;
+    let waitall = flags & MSG_WAITALL != 0 && flags & (MSG_PEEK | MSG_OOB) == 0;
     while waitall && copied < total && !m.data.is_empty() && m.rights.is_empty() {
         let more = match wait_sock(t, &**s, nonblock, dl, || {
             s.recv(total - copied, flags, nonblock)
@@ -803,6 +832,9 @@ fn recv_one(t: &Task, file: &OpenFile, s: &Arc<dyn Socket>, hp: u64, flags: u32)
     let mut out_flags = flags & MSG_CMSG_CLOEXEC;
     if m.truncated {
         out_flags |= MSG_TRUNC;
+    }
+    if m.oob {
+        out_flags |= MSG_OOB;
     }
     if h.name != 0 {
         let from = m.from.take().unwrap_or_default();

@@ -30,9 +30,10 @@
 //! data out to user memory for a read-only one; only `SPLICE_F_NONBLOCK`
 //! makes it not wait (the pipe's `O_NONBLOCK` does not, as in Linux).
 //!
-//! Capacity is counted in bytes: where Linux counts a pipe's room in page
-//! buffers (a pipe is full with 16 buffers, however short), a transfer
-//! here may fit a few more bytes.
+//! A pipe's room is counted in free buffers, as Linux's: a transfer into
+//! a pipe takes at most a page per free buffer, in buffers writes do not
+//! merge into; pipe → pipe moves whole buffers (splitting the last one)
+//! and tee copies them, both with the two pipes locked.
 //!
 //! sync_file_range checks its flags and range (`EINVAL`) and the file's
 //! type (`ESPIPE` for pipes, sockets, devices other than block devices);
@@ -303,26 +304,15 @@ fn pipe_to_pipe(
             // Raced with another reader or writer: wait again.
             continue;
         }
-        let want = len.min(held).min(room);
-        let data = if consume {
-            from.take(want)
-        } else {
-            from.peek(want)
-        };
-        let n = match to.put(&data) {
-            Ok(n) => n,
+        match from.splice_into(to, len, consume) {
+            // Raced with another reader or writer: wait again.
+            Ok(0) => continue,
+            Ok(n) => return Ok(n),
             Err(e) => {
-                if consume {
-                    from.untake(&data);
-                }
                 raise_sigpipe(task);
                 return Err(e);
             }
-        };
-        if consume {
-            from.untake(&data[n..]);
         }
-        return Ok(n);
     }
 }
 
