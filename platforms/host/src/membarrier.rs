@@ -9,11 +9,23 @@
 //! registration; gVisor's ptrace and systrap platforms use it the same
 //! way. A host booted with `nohz_full` does not offer it, and then the
 //! sandbox offers no barrier either.
+//!
+//! That barrier waits for a grace period (about 13 ms here). So a platform
+//! calls [`register_expedited`] before it forks any stub: the Sentry's
+//! process registers for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, every stub
+//! forked from it inherits the registration (stubs never exec), and the
+//! barrier is then an IPI to the CPUs running registered threads (under a
+//! microsecond).
 
 use std::sync::OnceLock;
 
 const MEMBARRIER_CMD_QUERY: libc::c_long = 0;
 const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_long = 2;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_long = 4;
+
+/// Whether this process registered for the expedited global barrier.
+static EXPEDITED: OnceLock<bool> = OnceLock::new();
 
 fn membarrier(cmd: libc::c_long) -> libc::c_long {
     // SAFETY: membarrier takes no pointers; any command is safe to ask.
@@ -36,9 +48,25 @@ pub fn have_global() -> bool {
     })
 }
 
-/// Makes every running host thread pass a full memory barrier; `false` if
-/// the host refused.
+/// Registers the Sentry's process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`
+/// (once; later calls do nothing). Call before forking stubs: only
+/// processes forked after it inherit the registration.
+pub fn register_expedited() {
+    EXPEDITED.get_or_init(|| {
+        let mask = membarrier(MEMBARRIER_CMD_QUERY);
+        mask > 0
+            && mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED != 0
+            && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0
+    });
+}
+
+/// Makes every running host thread of the sandbox (the Sentry and its
+/// stubs) pass a full memory barrier: the expedited barrier once
+/// registered, else the global one; `false` if the host refused.
 pub fn global() -> bool {
+    if EXPEDITED.get() == Some(&true) && membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0 {
+        return true;
+    }
     have_global() && membarrier(MEMBARRIER_CMD_GLOBAL) == 0
 }
 
@@ -50,6 +78,9 @@ mod tests {
             super::have_global(),
             "the host offers MEMBARRIER_CMD_GLOBAL"
         );
+        assert!(super::global());
+        super::register_expedited();
+        assert_eq!(super::EXPEDITED.get(), Some(&true), "registered");
         assert!(super::global());
     }
 }

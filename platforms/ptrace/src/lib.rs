@@ -182,6 +182,8 @@ impl PtracePlatform {
         mf: Arc<HostMemoryFile>,
         opts: PtraceOptions,
     ) -> io::Result<PtracePlatform> {
+        // Before any stub is forked, so stubs inherit it.
+        veil_host::membarrier::register_expedited();
         let page = stub::stub_page()?;
         Ok(PtracePlatform {
             mf,

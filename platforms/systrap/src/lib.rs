@@ -236,6 +236,8 @@ impl SystrapPlatform {
         mf: Arc<HostMemoryFile>,
         opts: SystrapOptions,
     ) -> io::Result<SystrapPlatform> {
+        // Before any stub is forked, so stubs inherit it.
+        veil_host::membarrier::register_expedited();
         let region = spawn::region()?;
         let tuning = Arc::new(Tuning::new(opts.max_spin, opts.stub_spin, opts.cpus));
         Ok(SystrapPlatform {
