@@ -699,7 +699,7 @@ fn may_join(t: &Task, ns: &Namespace) -> Result<(), Errno> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use alloc::string::String;
     use alloc::sync::Arc;
     use alloc::vec::Vec;
@@ -717,12 +717,20 @@ mod tests {
     use crate::vfs::{InodeRef, Location};
     use crate::UserAddr;
 
-    /// Makes a fake directory holding the file `x` for type "fakefs".
+    /// "fakefs": a directory holding the file `x` and the directory `sub`,
+    /// taking the one flag option `big` (also at reconfiguration).
     struct Types;
     struct Fs(Arc<FakeDir>);
     impl Filesystem for Fs {
         fn root(&self) -> InodeRef {
             self.0.clone()
+        }
+        fn reconfigure(&self, opts: &[MountOption]) -> Result<(), Errno> {
+            if opts.iter().all(|o| o.key == b"big") {
+                Ok(())
+            } else {
+                Err(Errno::EINVAL)
+            }
         }
         fn as_any(&self) -> &dyn core::any::Any {
             self
@@ -739,7 +747,7 @@ mod tests {
             if name != b"fakefs" {
                 return Err(Errno::ENODEV);
             }
-            if !opts.is_empty() {
+            if opts.iter().any(|o| o.key != b"big" || o.value.is_some()) {
                 return Err(Errno::EINVAL);
             }
             let d = FakeDir::new(0o755);
@@ -752,7 +760,9 @@ mod tests {
         }
     }
 
-    fn bed() -> TestBed {
+    /// A sandbox with directories `a`, `b`, `c`, `jail/in`, `new`, files
+    /// `file` and `jail/marker`, and the type "fakefs".
+    pub(crate) fn bed() -> TestBed {
         let tb = TestBed::new();
         for d in ["a", "b", "c", "jail/in", "new"] {
             tb.root.dir(d);
@@ -763,7 +773,8 @@ mod tests {
         tb
     }
 
-    fn task(tb: &TestBed, uid: u32) -> Task {
+    /// A task of `uid` with 16 KiB of user memory at 0x10000.
+    pub(crate) fn task(tb: &TestBed, uid: u32) -> Task {
         let t = tb.task_as(Credentials::new(uid, uid, Vec::new()));
         tb.kernel.register(&t.tg);
         t.mm.mmap(

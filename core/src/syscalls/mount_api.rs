@@ -1137,85 +1137,15 @@ fn sys_listmount(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 #[cfg(test)]
 mod tests {
-    use alloc::string::String;
     use alloc::sync::Arc;
     use alloc::vec::Vec;
 
-    use veil_abi::flags::{AT_FDCWD, MAP_ANONYMOUS, MAP_PRIVATE};
+    use veil_abi::flags::AT_FDCWD;
     use veil_abi::Errno;
 
     use super::*;
-    use crate::fake::{FakeDir, TestBed};
-    use crate::platform::Prot;
-    use crate::task::{Credentials, Task};
-    use crate::vfs::mount::{Filesystem, FilesystemTypes, MountOption};
-    use crate::vfs::InodeRef;
-
-    /// "fakefs": a directory holding `x`, taking the one option `big`.
-    struct Types;
-    struct Fs(Arc<FakeDir>);
-    impl Filesystem for Fs {
-        fn root(&self) -> InodeRef {
-            self.0.clone()
-        }
-        fn reconfigure(&self, opts: &[MountOption]) -> Result<(), Errno> {
-            if opts.iter().all(|o| o.key == b"big") {
-                Ok(())
-            } else {
-                Err(Errno::EINVAL)
-            }
-        }
-        fn as_any(&self) -> &dyn core::any::Any {
-            self
-        }
-    }
-    impl FilesystemTypes for Types {
-        fn make(
-            &self,
-            _cx: &Task,
-            name: &[u8],
-            _source: &[u8],
-            opts: &[MountOption],
-        ) -> Result<Arc<dyn Filesystem>, Errno> {
-            if name != b"fakefs" {
-                return Err(Errno::ENODEV);
-            }
-            if opts.iter().any(|o| o.key != b"big" || o.value.is_some()) {
-                return Err(Errno::EINVAL);
-            }
-            let d = FakeDir::new(0o755);
-            d.add_file("x", b"x", 0o644);
-            d.dir("sub");
-            Ok(Arc::new(Fs(d)))
-        }
-        fn list(&self) -> Vec<(String, bool)> {
-            alloc::vec![("fakefs".into(), true)]
-        }
-    }
-
-    fn bed() -> TestBed {
-        let tb = TestBed::new();
-        for d in ["a", "b", "c"] {
-            tb.root.dir(d);
-        }
-        tb.add_file("file", b"f", 0o644);
-        tb.kernel.mounts.install_filesystems(Arc::new(Types));
-        tb
-    }
-
-    fn task(tb: &TestBed, uid: u32) -> Task {
-        let t = tb.task_as(Credentials::new(uid, uid, Vec::new()));
-        tb.kernel.register(&t.tg);
-        t.mm.mmap(
-            UserAddr(0x10000),
-            0x4000,
-            Prot::READ | Prot::WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            None,
-        )
-        .expect("mmap");
-        t
-    }
+    use crate::syscalls::mount::tests::{bed, task};
+    use crate::task::Task;
 
     /// Puts `s` (NUL-terminated) in user memory at slot `i`.
     fn s(t: &Task, i: u64, s: &str) -> u64 {
