@@ -121,6 +121,30 @@ fn mount_data(t: &Task, addr: u64) -> Result<Option<Vec<u8>>, Errno> {
     Ok(Some(out))
 }
 
+/// Whether the tree at `src` may be copied by a bind mount or open_tree
+/// (Linux's checks before copy_tree): `EINVAL` if it is unbindable or in
+/// another namespace, or, for a non-recursive copy, if a locked mount
+/// below it would be uncovered.
+pub(crate) fn may_clone(
+    ns: &Arc<MountNamespace>,
+    src: &Location,
+    recursive: bool,
+) -> Result<(), Errno> {
+    if src.mount.propagation().unbindable || !src.mount.in_namespace(ns) {
+        return Err(Errno::EINVAL);
+    }
+    if !recursive
+        && ns.children_of(&src.mount).iter().any(|c| {
+            c.locked()
+                && c.parent()
+                    .is_some_and(|p| is_subdir(&p.dentry, &src.dentry))
+        })
+    {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 fn is_dir(loc: &Location) -> Result<bool, Errno> {
     Ok(loc.inode().attr()?.file_type() == Some(FileType::Directory))
 }
@@ -252,18 +276,7 @@ fn bind(t: &Task, target: Location, dev: Option<&[u8]>, recursive: bool) -> SysR
     if !at.mount.in_namespace(&ns) {
         return Err(Errno::EINVAL);
     }
-    if src.mount.propagation().unbindable || !src.mount.in_namespace(&ns) {
-        return Err(Errno::EINVAL);
-    }
-    if !recursive
-        && ns.children_of(&src.mount).iter().any(|c| {
-            c.locked()
-                && c.parent()
-                    .is_some_and(|p| is_subdir(&p.dentry, &src.dentry))
-        })
-    {
-        return Err(Errno::EINVAL);
-    }
+    may_clone(&ns, &src, recursive)?;
     if is_dir(&at)? != is_dir(&src)? {
         return Err(Errno::ENOTDIR);
     }

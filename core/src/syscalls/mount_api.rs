@@ -625,39 +625,31 @@ fn sys_fsmount(t: &mut Task, a: &[u64; 6]) -> SysResult {
     detached_fd(t, ns, flags & FSMOUNT_CLOEXEC != 0)
 }
 
+/// The `MOUNT_ATTR_*` bits that are per-mount flags one to one (not the
+/// atime enum).
+const ATTR_FLAGS: [(u64, u32); 6] = [
+    (MOUNT_ATTR_RDONLY, mnt::READONLY),
+    (MOUNT_ATTR_NOSUID, mnt::NOSUID),
+    (MOUNT_ATTR_NODEV, mnt::NODEV),
+    (MOUNT_ATTR_NOEXEC, mnt::NOEXEC),
+    (MOUNT_ATTR_NODIRATIME, mnt::NODIRATIME),
+    (MOUNT_ATTR_NOSYMFOLLOW, mnt::NOSYMFOLLOW),
+];
+
 /// The per-mount flags of `MOUNT_ATTR_*` bits (not the atime enum).
 fn attr_to_mnt(attr: u64) -> u32 {
-    let mut f = 0;
-    for (a, m) in [
-        (MOUNT_ATTR_RDONLY, mnt::READONLY),
-        (MOUNT_ATTR_NOSUID, mnt::NOSUID),
-        (MOUNT_ATTR_NODEV, mnt::NODEV),
-        (MOUNT_ATTR_NOEXEC, mnt::NOEXEC),
-        (MOUNT_ATTR_NODIRATIME, mnt::NODIRATIME),
-        (MOUNT_ATTR_NOSYMFOLLOW, mnt::NOSYMFOLLOW),
-    ] {
-        if attr & a != 0 {
-            f |= m;
-        }
-    }
-    f
+    ATTR_FLAGS
+        .iter()
+        .filter(|(a, _)| attr & a != 0)
+        .fold(0, |f, (_, m)| f | m)
 }
 
 /// `MOUNT_ATTR_*` of a mount (Linux's mnt_to_attr_flags).
 fn mnt_to_attr(flags: u32) -> u64 {
-    let mut a = 0;
-    for (at, m) in [
-        (MOUNT_ATTR_RDONLY, mnt::READONLY),
-        (MOUNT_ATTR_NOSUID, mnt::NOSUID),
-        (MOUNT_ATTR_NODEV, mnt::NODEV),
-        (MOUNT_ATTR_NOEXEC, mnt::NOEXEC),
-        (MOUNT_ATTR_NODIRATIME, mnt::NODIRATIME),
-        (MOUNT_ATTR_NOSYMFOLLOW, mnt::NOSYMFOLLOW),
-    ] {
-        if flags & m != 0 {
-            a |= at;
-        }
-    }
+    let mut a = ATTR_FLAGS
+        .iter()
+        .filter(|(_, m)| flags & m != 0)
+        .fold(0, |a, (at, _)| a | at);
     if flags & mnt::NOATIME != 0 {
         a |= MOUNT_ATTR_NOATIME;
     } else if flags & mnt::RELATIME == 0 {
@@ -779,18 +771,7 @@ fn sys_open_tree(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     let recursive = flags & AT_RECURSIVE != 0;
     let ns = namespace(t);
-    if loc.mount.propagation().unbindable || !loc.mount.in_namespace(&ns) {
-        return Err(Errno::EINVAL);
-    }
-    if !recursive
-        && ns.children_of(&loc.mount).iter().any(|c| {
-            c.locked()
-                && c.parent()
-                    .is_some_and(|p| is_subdir(&p.dentry, &loc.dentry))
-        })
-    {
-        return Err(Errno::EINVAL);
-    }
+    super::mount::may_clone(&ns, &loc, recursive)?;
     let tree = ns.clone_detached(&loc, recursive);
     detached_fd(t, tree, cloexec)
 }
